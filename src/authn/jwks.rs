@@ -1,0 +1,2 @@
+//! Each issuer's key set: fetched (discovery, `jwks_uri`) or read (`jwks_file`), indexed by
+//! `kid`, refreshed in the background, refetched on an unknown `kid` at most once per 10 s.

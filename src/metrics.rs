@@ -1,0 +1,88 @@
+//! The Prometheus registry and every metric of the contract, in one explicit registry per
+//! process (tests stay isolated).
+
+use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// All metrics; cheap to clone (the metric handles are reference counted).
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// `portcullis_decisions_total{endpoint,outcome,rule}`.
+    pub decisions_total: IntCounterVec,
+    /// `portcullis_decision_duration_seconds`.
+    pub decision_duration_seconds: Histogram,
+    /// `portcullis_jwks_fetch_total{issuer,result}`.
+    pub jwks_fetch_total: IntCounterVec,
+    /// `portcullis_token_cache_hits_total`.
+    pub token_cache_hits_total: IntCounter,
+    /// `portcullis_token_cache_misses_total`.
+    pub token_cache_misses_total: IntCounter,
+    /// `portcullis_rules_reload_total{result}`.
+    pub rules_reload_total: IntCounterVec,
+    /// `portcullis_rules_loaded`.
+    pub rules_loaded: IntGauge,
+}
+
+impl Metrics {
+    /// Creates and registers every metric.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let decisions_total = IntCounterVec::new(
+            Opts::new("portcullis_decisions_total", "Decisions by endpoint, outcome and rule id"),
+            &["endpoint", "outcome", "rule"],
+        )
+        .expect("valid metric");
+        let buckets = vec![0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
+        let decision_duration_seconds = Histogram::with_opts(
+            HistogramOpts::new("portcullis_decision_duration_seconds", "Time to reach a decision").buckets(buckets),
+        )
+        .expect("valid metric");
+        let jwks_fetch_total = IntCounterVec::new(
+            Opts::new("portcullis_jwks_fetch_total", "JWKS fetches by issuer and result"),
+            &["issuer", "result"],
+        )
+        .expect("valid metric");
+        let token_cache_hits_total =
+            IntCounter::new("portcullis_token_cache_hits_total", "Verified-token cache hits").expect("valid metric");
+        let token_cache_misses_total =
+            IntCounter::new("portcullis_token_cache_misses_total", "Verified-token cache misses").expect("valid metric");
+        let rules_reload_total =
+            IntCounterVec::new(Opts::new("portcullis_rules_reload_total", "Rule reloads by result"), &["result"])
+                .expect("valid metric");
+        let rules_loaded = IntGauge::new("portcullis_rules_loaded", "Rules in force").expect("valid metric");
+        for collector in [
+            Box::new(decisions_total.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(decision_duration_seconds.clone()),
+            Box::new(jwks_fetch_total.clone()),
+            Box::new(token_cache_hits_total.clone()),
+            Box::new(token_cache_misses_total.clone()),
+            Box::new(rules_reload_total.clone()),
+            Box::new(rules_loaded.clone()),
+        ] {
+            registry.register(collector).expect("metric registered once");
+        }
+        Metrics {
+            registry,
+            decisions_total,
+            decision_duration_seconds,
+            jwks_fetch_total,
+            token_cache_hits_total,
+            token_cache_misses_total,
+            rules_reload_total,
+            rules_loaded,
+        }
+    }
+
+    /// The text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buffer = Vec::new();
+        TextEncoder::new().encode(&self.registry.gather(), &mut buffer).expect("text encoding cannot fail");
+        String::from_utf8(buffer).expect("exposition is UTF-8")
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}

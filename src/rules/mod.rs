@@ -1,0 +1,150 @@
+//! Route rules: loaded from YAML files, compiled once into a matcher, swapped atomically on
+//! reload. The request path only reads a compiled [`RuleSet`].
+
+pub mod reload;
+
+use std::path::{Path, PathBuf};
+
+use axum::http::HeaderName;
+use serde::Deserialize;
+
+use crate::authn::Identity;
+use crate::authz::Requirements;
+use crate::origin::OriginalRequest;
+
+/// What a rule does with the requests it matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Policy {
+    /// Let through, with or without a credential.
+    Allow,
+    /// Refuse (403).
+    Deny,
+    /// Let through with a valid credential that meets `require`.
+    Authenticated,
+}
+
+/// What an unauthenticated request on the rule gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OnUnauthenticated {
+    /// Browsers are sent to login; API clients get 401.
+    Redirect,
+    /// Always 401.
+    Unauthorized,
+}
+
+/// One compiled rule.
+#[derive(Debug, Clone)]
+pub struct Rule {
+    /// Unique id across all files.
+    pub id: String,
+    /// The file it came from.
+    pub source: PathBuf,
+    /// allow, deny or authenticated.
+    pub policy: Policy,
+    /// What the identity must satisfy.
+    pub require: Requirements,
+    /// Redirect or 401; `None` when the rule does not say (the server's default applies).
+    pub on_unauthenticated: Option<OnUnauthenticated>,
+    /// Extra headers on an allowed answer.
+    pub headers: Vec<HeaderTemplate>,
+}
+
+/// An extra answer header whose value is a template over the identity: `{user}`, `{email}`,
+/// `{groups}`, `{preferred_username}`, `{issuer}`, `{claims.<name or dotted path>}`.
+#[derive(Debug, Clone)]
+pub struct HeaderTemplate {
+    /// The header's name.
+    pub name: HeaderName,
+    template: String,
+}
+
+impl HeaderTemplate {
+    /// The header value for `identity` (placeholders of a missing identity or claim render empty).
+    pub fn render(&self, identity: Option<&Identity>) -> String {
+        todo!("rules: {} {identity:?}", self.template)
+    }
+}
+
+/// A rule file or rule that cannot be loaded.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleError {
+    /// The file.
+    pub file: PathBuf,
+    /// The line in the file, when known.
+    pub line: Option<usize>,
+    /// The rule id, when known.
+    pub rule: Option<String>,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for RuleError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.file.display())?;
+        if let Some(line) = self.line {
+            write!(f, ":{line}")?;
+        }
+        if let Some(rule) = &self.rule {
+            write!(f, ": rule `{rule}`")?;
+        }
+        write!(f, ": {}", self.reason)
+    }
+}
+
+/// Why one rule did or did not match, for `portcullis explain`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuleTrace {
+    /// The rule id.
+    pub id: String,
+    /// `None` when it matched, else why not (`host app.example.com not in [...]`).
+    pub mismatch: Option<String>,
+}
+
+/// All rules, compiled for matching.
+#[derive(Debug, Default)]
+pub struct RuleSet {}
+
+impl RuleSet {
+    /// A set with no rules (the default policy answers everything).
+    pub fn empty() -> RuleSet {
+        RuleSet::default()
+    }
+
+    /// Loads every `*.yaml`/`*.yml` file of `paths` (files, or folders read in lexical order).
+    /// All errors are reported, not just the first.
+    pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Vec<RuleError>> {
+        todo!("rules: {paths:?}")
+    }
+
+    /// Compiles the rules of one YAML text, as if read from `source`.
+    pub fn from_yaml(text: &str, source: &Path) -> Result<RuleSet, Vec<RuleError>> {
+        todo!("rules: {text} {source:?}")
+    }
+
+    /// The first rule that matches the request's method, host and normalised path.
+    pub fn first_match(&self, request: &OriginalRequest) -> Option<&Rule> {
+        todo!("rules: {request:?}")
+    }
+
+    /// Every rule up to and including the first match, each with why it did not match.
+    pub fn explain(&self, request: &OriginalRequest) -> Vec<RuleTrace> {
+        todo!("rules: {request:?}")
+    }
+
+    /// Warnings for rules that an earlier rule shadows completely.
+    pub fn shadow_warnings(&self) -> Vec<String> {
+        todo!("rules")
+    }
+
+    /// How many rules there are.
+    pub fn len(&self) -> usize {
+        0
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

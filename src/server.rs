@@ -1,0 +1,1 @@
+//! The axum router, the shared state, the tower layers and graceful shutdown.
