@@ -1,1 +1,201 @@
-//! A [`crate::decision::Decision`] turned into the HTTP answer each calling proxy expects.
+//! A [`Decision`] turned into the HTTP answer each calling proxy expects. The one table of
+//! "401, 302 or 303?" lives in [`unauthenticated`].
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+
+use crate::authn::Identity;
+use crate::config::HeadersConfig;
+use crate::decision::Decision;
+use crate::origin::{ClientKind, OriginalRequest};
+
+/// The header that carries the bearer token upstream when `pass_access_token` is on.
+pub const ACCESS_TOKEN_HEADER: &str = "X-Auth-Request-Access-Token";
+
+/// Which caller protocol asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `/auth`: nginx `auth_request`, ingress-nginx `auth-url`. Never a 3xx.
+    Auth,
+    /// `/forward-auth`: Traefik ForwardAuth, Caddy `forward_auth`.
+    ForwardAuth,
+    /// `/ext-authz/<path>`: Envoy HTTP ext_authz.
+    ExtAuthz,
+}
+
+impl Endpoint {
+    /// The `endpoint` label of `portcullis_decisions_total`.
+    pub fn label(self) -> &'static str {
+        match self {
+            Endpoint::Auth => "auth",
+            Endpoint::ForwardAuth => "forward-auth",
+            Endpoint::ExtAuthz => "ext-authz",
+        }
+    }
+}
+
+/// The identity header names, parsed once from `[headers]`.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    user: HeaderName,
+    email: HeaderName,
+    groups: HeaderName,
+    preferred_username: HeaderName,
+    access_token: Option<HeaderName>,
+}
+
+impl IdentityHeaders {
+    /// Parses the configured names (validated at config load, so this does not fail there).
+    pub fn new(config: &HeadersConfig) -> Result<IdentityHeaders, String> {
+        let parse = |name: &str| HeaderName::try_from(name).map_err(|_| format!("`{name}` is not a header name"));
+        Ok(IdentityHeaders {
+            user: parse(&config.user)?,
+            email: parse(&config.email)?,
+            groups: parse(&config.groups)?,
+            preferred_username: parse(&config.preferred_username)?,
+            access_token: config
+                .pass_access_token
+                .then(|| HeaderName::from_static("x-auth-request-access-token")),
+        })
+    }
+
+    /// Every identity header with its value for `identity` (empty when unknown).
+    pub fn values(&self, identity: Option<&Identity>, access_token: Option<&str>) -> Vec<(HeaderName, String)> {
+        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
+        let mut values = vec![
+            (self.user.clone(), identity.map(|i| i.user.clone()).unwrap_or_default()),
+            (self.email.clone(), text(identity.and_then(|i| i.email.as_ref()))),
+            (
+                self.groups.clone(),
+                identity.map(|i| i.groups.join(",")).unwrap_or_default(),
+            ),
+            (
+                self.preferred_username.clone(),
+                text(identity.and_then(|i| i.preferred_username.as_ref())),
+            ),
+        ];
+        if let Some(name) = &self.access_token {
+            let token = identity.and(access_token).unwrap_or_default();
+            values.push((name.clone(), token.to_string()));
+        }
+        values
+    }
+}
+
+/// Everything about the request that shapes its answer besides the decision.
+#[derive(Debug, Clone, Copy)]
+pub struct Context<'a> {
+    /// Which caller protocol asked.
+    pub endpoint: Endpoint,
+    /// Browser or API client.
+    pub client: ClientKind,
+    /// The original request.
+    pub request: &'a OriginalRequest,
+    /// The login start URL (`/oauth2/start` on Portcullis's public origin), when login is on.
+    pub login_start: Option<&'a url::Url>,
+    /// Identity header names.
+    pub identity_headers: &'a IdentityHeaders,
+    /// The bearer token presented, for `pass_access_token`.
+    pub access_token: Option<&'a str>,
+}
+
+/// The HTTP answer for `decision`.
+pub fn render(decision: &Decision<'_>, context: &Context<'_>) -> Response {
+    match decision {
+        Decision::Allow {
+            identity,
+            headers,
+            rule,
+        } => allow(identity.as_deref(), headers, rule, context),
+        Decision::Forbidden { reason, .. } => refusal(StatusCode::FORBIDDEN, "forbidden", reason, context.client),
+        Decision::Unauthenticated {
+            redirect,
+            reason,
+            invalid_bearer,
+            ..
+        } => unauthenticated(*redirect, reason, *invalid_bearer, context),
+    }
+}
+
+fn allow(identity: Option<&Identity>, extra: &[(HeaderName, String)], rule: &str, context: &Context<'_>) -> Response {
+    let mut headers = HeaderMap::new();
+    let identity_values = context.identity_headers.values(identity, context.access_token);
+    for (name, value) in identity_values.into_iter().chain(extra.iter().cloned()) {
+        headers.insert(name.clone(), safe_header_value(&name, &value, rule));
+    }
+    (StatusCode::OK, headers, "allowed\n").into_response()
+}
+
+/// A header value, or an empty one (logged) when the value holds a control character.
+fn safe_header_value(name: &HeaderName, value: &str, rule: &str) -> HeaderValue {
+    if value.chars().any(char::is_control) {
+        tracing::warn!(header = %name, rule, "identity value holds a control character; sent empty");
+        return HeaderValue::from_static("");
+    }
+    HeaderValue::from_str(value).unwrap_or_else(|_| {
+        tracing::warn!(header = %name, rule, "identity value is not a valid header value; sent empty");
+        HeaderValue::from_static("")
+    })
+}
+
+/// The table: who gets a redirect to login and who gets a 401.
+fn unauthenticated(redirect: bool, reason: &str, invalid_bearer: bool, context: &Context<'_>) -> Response {
+    let login = context
+        .login_start
+        .filter(|_| redirect && context.client == ClientKind::Browser)
+        .map(|start| login_url(start, &context.request.url()));
+    match (context.endpoint, login) {
+        (Endpoint::ForwardAuth | Endpoint::ExtAuthz, Some(location)) => {
+            let status = if matches!(context.request.method, Method::GET | Method::HEAD | Method::OPTIONS) {
+                StatusCode::FOUND
+            } else {
+                StatusCode::SEE_OTHER
+            };
+            let mut response = (status, "redirecting to login\n").into_response();
+            insert_location(&mut response, &location);
+            response
+        }
+        (_, login) => {
+            let mut response = refusal(StatusCode::UNAUTHORIZED, "unauthenticated", reason, context.client);
+            let challenge = if invalid_bearer {
+                r#"Bearer error="invalid_token""#
+            } else {
+                r#"Bearer realm="portcullis""#
+            };
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
+            if let Some(location) = login {
+                insert_location(&mut response, &location);
+            }
+            response
+        }
+    }
+}
+
+fn insert_location(response: &mut Response, location: &str) {
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+}
+
+/// Characters left as they are in a query parameter value (RFC 3986 unreserved).
+const QUERY_VALUE: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+
+/// The login start URL carrying `original` in `rd`, fully percent-encoded.
+pub fn login_url(start: &url::Url, original: &str) -> String {
+    format!("{start}?rd={}", utf8_percent_encode(original, QUERY_VALUE))
+}
+
+/// A short refusal: JSON for API clients, text for browsers.
+pub fn refusal(status: StatusCode, error: &str, reason: &str, client: ClientKind) -> Response {
+    match client {
+        ClientKind::Api => (
+            status,
+            axum::Json(serde_json::json!({ "error": error, "reason": reason })),
+        )
+            .into_response(),
+        ClientKind::Browser => (status, format!("{error}: {reason}\n")).into_response(),
+    }
+}

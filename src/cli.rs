@@ -1,1 +1,393 @@
-//! The command line: `serve`, `check`, `explain`, `token`, `secret`.
+//! The command line: `serve`, `check`, `explain`, `token`, `secret`, `--version`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use clap::{Args, Parser, Subcommand};
+use rand::RngCore;
+
+use crate::answer::IdentityHeaders;
+use crate::authn::jwks;
+use crate::authn::jwt::Verifier;
+use crate::config::Config;
+use crate::decision::{self, Credential, Decision};
+use crate::metrics::Metrics;
+use crate::origin::{OriginalRequest, normalise_path};
+use crate::rules::RuleSet;
+use crate::server;
+
+/// Portcullis: the forward-auth decision service.
+#[derive(Debug, Parser)]
+#[command(name = "portcullis", version, about)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service.
+    Serve(ConfigArg),
+    /// Load the config and every rule file; print what is wrong; exit 1 on any error.
+    Check(ConfigArg),
+    /// Show which rule matches a URL, why earlier ones do not, and the decision.
+    Explain(ExplainArgs),
+    /// Mint a signed JWT (RS256 or ES256, by key type) for demos and tests.
+    Token(TokenArgs),
+    /// Print a fresh random session secret (base64 of 32 bytes).
+    Secret,
+}
+
+/// `--config FILE`.
+#[derive(Debug, Args)]
+pub struct ConfigArg {
+    /// Config file (else $PORTCULLIS_CONFIG, else ./portcullis.toml).
+    #[arg(long, short)]
+    pub config: Option<PathBuf>,
+}
+
+/// Arguments of `explain`.
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    #[command(flatten)]
+    config: ConfigArg,
+    /// The original URL, e.g. https://app.example.com/admin/users?page=2.
+    #[arg(long)]
+    url: String,
+    /// The original method.
+    #[arg(long, default_value = "GET")]
+    method: String,
+    /// A bearer token to check.
+    #[arg(long, conflicts_with = "cookie")]
+    token: Option<String>,
+    /// A session cookie value to check.
+    #[arg(long)]
+    cookie: Option<String>,
+}
+
+/// Arguments of `token`.
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// Private key, PEM (RSA gives RS256, EC P-256 gives ES256).
+    #[arg(long)]
+    key: PathBuf,
+    /// `sub` claim.
+    #[arg(long)]
+    sub: String,
+    /// `groups` claim, comma separated.
+    #[arg(long, value_delimiter = ',')]
+    groups: Vec<String>,
+    /// `email` claim.
+    #[arg(long)]
+    email: Option<String>,
+    /// `aud` claim.
+    #[arg(long)]
+    aud: Option<String>,
+    /// `iss` claim.
+    #[arg(long, default_value = "portcullis-demo")]
+    iss: String,
+    /// Lifetime, e.g. 1h, 15m.
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    ttl: Duration,
+    /// Extra claim `name=value` (value read as JSON when it parses, else as a string); repeatable.
+    #[arg(long = "claim")]
+    claims: Vec<String>,
+    /// Key id in the header (default: the key file's name without extension).
+    #[arg(long)]
+    kid: Option<String>,
+}
+
+/// Parses the arguments and runs the command; the process exit code.
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args),
+        Command::Check(args) => check(args),
+        Command::Explain(args) => explain(args),
+        Command::Token(args) => print_result(mint(&args)),
+        Command::Secret => {
+            println!("{}", new_secret());
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+fn print_result(result: Result<String, String>) -> ExitCode {
+    match result {
+        Ok(text) => {
+            println!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(error) => {
+            eprintln!("error: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime starts")
+}
+
+fn load_config(args: &ConfigArg) -> Result<Config, String> {
+    let file = Config::locate(args.config.clone());
+    Config::load(&file).map_err(|e| e.to_string())
+}
+
+fn serve(args: ConfigArg) -> ExitCode {
+    init_tracing();
+    crate::authn::jwt::install_crypto_provider();
+    let config = match load_config(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime().block_on(server::serve(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Logs: human on a terminal, JSON with `PORTCULLIS_LOG_FORMAT=json`; level from `RUST_LOG`.
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
+    let _ = if json {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn check(args: ConfigArg) -> ExitCode {
+    let config = match load_config(&args) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("error: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match RuleSet::load(&config.rules.paths) {
+        Ok(rules) => {
+            for warning in rules.shadow_warnings() {
+                println!("warning: {warning}");
+            }
+            println!("ok: {} and {} rules", config.source.display(), rules.len());
+            ExitCode::SUCCESS
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("error: {error}");
+            }
+            eprintln!("{} error(s)", errors.len());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn explain(args: ExplainArgs) -> ExitCode {
+    crate::authn::jwt::install_crypto_provider();
+    let result = load_config(&args.config).and_then(|config| {
+        let rules = RuleSet::load(&config.rules.paths)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
+        let request = request_from_url(&args.url, &args.method)?;
+        runtime().block_on(explain_request(&config, &rules, &request, &args))
+    });
+    print_result(result)
+}
+
+/// Builds the original request `explain` reasons about from a URL and a method.
+fn request_from_url(text: &str, method: &str) -> Result<OriginalRequest, String> {
+    let url = url::Url::parse(text).map_err(|e| format!("--url `{text}`: {e}"))?;
+    let host = url
+        .host_str()
+        .ok_or_else(|| format!("--url `{text}` has no host"))?
+        .to_ascii_lowercase();
+    let raw_path = &text[text.find(url.path()).unwrap_or(0)..];
+    let uri = raw_path.split('#').next().unwrap_or("/").to_string();
+    let path_only = uri.split('?').next().unwrap_or("/");
+    let path = normalise_path(path_only).map_err(|e| format!("--url path `{path_only}`: {e}"))?;
+    let authority = match url.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.clone(),
+    };
+    let method = method
+        .to_ascii_uppercase()
+        .parse()
+        .map_err(|_| format!("--method `{method}` is not a method"))?;
+    Ok(OriginalRequest {
+        method,
+        scheme: url.scheme().to_string(),
+        host,
+        authority,
+        path,
+        uri,
+    })
+}
+
+async fn explain_request(
+    config: &Config,
+    rules: &RuleSet,
+    request: &OriginalRequest,
+    args: &ExplainArgs,
+) -> Result<String, String> {
+    let mut out = vec![format!(
+        "request: {} {} (path matched as {})",
+        request.method,
+        request.url(),
+        request.path
+    )];
+    for trace in rules.explain(request) {
+        match trace.mismatch {
+            Some(why) => out.push(format!("  rule {}: no match: {why}", trace.id)),
+            None => out.push(format!("  rule {}: MATCH", trace.id)),
+        }
+    }
+    let rule = rules.first_match(request);
+    if rule.is_none() {
+        out.push(format!("  no rule matches: default policy {:?}", config.rules.default).to_lowercase());
+    }
+    let credential = explain_credential(config, args).await;
+    out.push(match &credential {
+        Credential::Valid(identity) => format!(
+            "identity: user={} email={} groups=[{}] issuer={}",
+            identity.user,
+            identity.email.as_deref().unwrap_or(""),
+            identity.groups.join(", "),
+            identity.issuer
+        ),
+        Credential::Invalid { reason, .. } => format!("identity: none ({reason})"),
+        _ => "identity: none (no credential given)".into(),
+    });
+    let decision = decision::decide(rule, config.rules.default, &credential, config.login.is_some());
+    out.push(describe_decision(&decision));
+    if let Decision::Allow { identity, headers, .. } = &decision {
+        let names = IdentityHeaders::new(&config.headers)?;
+        for (name, value) in names
+            .values(identity.as_deref(), args.token.as_deref())
+            .iter()
+            .chain(headers)
+        {
+            out.push(format!("  {name}: {value}"));
+        }
+    }
+    Ok(out.join("\n"))
+}
+
+async fn explain_credential(config: &Config, args: &ExplainArgs) -> Credential {
+    if args.cookie.is_some() {
+        return Credential::Invalid {
+            reason: "session cookies are not supported yet".into(),
+            bearer: false,
+        };
+    }
+    let Some(token) = &args.token else {
+        return Credential::Missing;
+    };
+    let verifier = Verifier::new(&config.issuers, jwks::http_client(), Metrics::new());
+    verifier.load_keys().await;
+    match verifier.verify(token).await {
+        Ok(identity) => Credential::Valid(identity),
+        Err(error) => Credential::Invalid {
+            reason: error.to_string(),
+            bearer: true,
+        },
+    }
+}
+
+fn describe_decision(decision: &Decision<'_>) -> String {
+    match decision {
+        Decision::Allow { rule, .. } => format!("decision: allow (200) by rule {rule}, headers:"),
+        Decision::Forbidden { rule, reason } => format!("decision: forbidden (403) by rule {rule}: {reason}"),
+        Decision::Unauthenticated {
+            rule,
+            redirect: true,
+            reason,
+            ..
+        } => format!(
+            "decision: unauthenticated by rule {rule}: {reason}\n  browsers: 302/303 to login on /forward-auth and /ext-authz, 401 with Location on /auth; API clients: 401"
+        ),
+        Decision::Unauthenticated { rule, reason, .. } => {
+            format!("decision: unauthenticated (401) by rule {rule}: {reason}")
+        }
+    }
+}
+
+/// A fresh random session secret: base64 of 32 bytes.
+pub fn new_secret() -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// Mints a JWT signed with the PEM key of `args`.
+fn mint(args: &TokenArgs) -> Result<String, String> {
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    let pem = std::fs::read(&args.key).map_err(|e| format!("--key {}: {e}", args.key.display()))?;
+    let (algorithm, key) = if let Ok(key) = EncodingKey::from_rsa_pem(&pem) {
+        (Algorithm::RS256, key)
+    } else if let Ok(key) = EncodingKey::from_ec_pem(&pem) {
+        (Algorithm::ES256, key)
+    } else {
+        return Err(format!(
+            "--key {}: not an RSA or EC P-256 private key in PEM",
+            args.key.display()
+        ));
+    };
+    let mut header = Header::new(algorithm);
+    header.kid = Some(args.kid.clone().unwrap_or_else(|| {
+        args.key
+            .file_stem()
+            .map(|stem| stem.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    }));
+    let claims = token_claims(args)?;
+    crate::authn::jwt::install_crypto_provider();
+    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| format!("cannot sign: {e}"))
+}
+
+fn token_claims(args: &TokenArgs) -> Result<serde_json::Map<String, serde_json::Value>, String> {
+    use serde_json::{Value, json};
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_err(|e| e.to_string())?
+        .as_secs();
+    let mut claims = serde_json::Map::new();
+    claims.insert("iss".into(), json!(args.iss));
+    claims.insert("sub".into(), json!(args.sub));
+    claims.insert("iat".into(), json!(now));
+    claims.insert("exp".into(), json!(now + args.ttl.as_secs()));
+    if let Some(aud) = &args.aud {
+        claims.insert("aud".into(), json!(aud));
+    }
+    if let Some(email) = &args.email {
+        claims.insert("email".into(), json!(email));
+    }
+    if !args.groups.is_empty() {
+        claims.insert("groups".into(), json!(args.groups));
+    }
+    for claim in &args.claims {
+        let (name, value) = claim
+            .split_once('=')
+            .ok_or_else(|| format!("--claim `{claim}`: write name=value"))?;
+        let value = serde_json::from_str(value).unwrap_or_else(|_| Value::String(value.to_string()));
+        claims.insert(name.to_string(), value);
+    }
+    Ok(claims)
+}

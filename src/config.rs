@@ -51,7 +51,13 @@ pub struct ServerConfig {
 
 impl Default for ServerConfig {
     fn default() -> Self {
-        let private = ["127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "::1/128"];
+        let private = [
+            "127.0.0.0/8",
+            "10.0.0.0/8",
+            "172.16.0.0/12",
+            "192.168.0.0/16",
+            "::1/128",
+        ];
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4180)),
             trusted_proxies: private.iter().map(|net| net.parse().expect("valid CIDR")).collect(),
@@ -277,7 +283,10 @@ pub struct RulesConfig {
 
 impl Default for RulesConfig {
     fn default() -> Self {
-        RulesConfig { paths: vec![PathBuf::from("rules/")], default: DefaultPolicy::Deny }
+        RulesConfig {
+            paths: vec![PathBuf::from("rules/")],
+            default: DefaultPolicy::Deny,
+        }
     }
 }
 
@@ -307,9 +316,8 @@ impl fmt::Debug for Secret {
 /// Deserializes a duration written like `30s`, `5m`, `12h` or `1h 30m`.
 pub fn duration<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Duration, D::Error> {
     let text = String::deserialize(deserializer)?;
-    humantime::parse_duration(&text).map_err(|e| {
-        serde::de::Error::custom(format!("`{text}` is not a duration like 30s, 5m or 12h: {e}"))
-    })
+    humantime::parse_duration(&text)
+        .map_err(|e| serde::de::Error::custom(format!("`{text}` is not a duration like 30s, 5m or 12h: {e}")))
 }
 
 /// A configuration that cannot be used; the message names the key and the file.
@@ -334,7 +342,9 @@ impl Config {
         }
         // Only `SECTION__KEY` variables are configuration: PORTCULLIS_CONFIG, PORTCULLIS_LOG_FORMAT
         // and the PORTCULLIS_PORT family that Kubernetes service links inject are not.
-        let env = Env::prefixed("PORTCULLIS_").filter(|key| key.as_str().contains("__")).split("__");
+        let env = Env::prefixed("PORTCULLIS_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
         let figment = Figment::new().merge(Toml::file_exact(file)).merge(env);
         let mut config: Config = figment.extract().map_err(|e| describe_figment_error(e, file))?;
         config.source = file.to_path_buf();
@@ -400,7 +410,10 @@ impl Config {
             }
             if issuer.jwks_uri.is_none() && issuer.jwks_file.is_none() {
                 check_http_url(&issuer.issuer).map_err(|e| {
-                    self.error(&key("issuer"), format!("{e} (needed for discovery without jwks_uri or jwks_file)"))
+                    self.error(
+                        &key("issuer"),
+                        format!("{e} (needed for discovery without jwks_uri or jwks_file)"),
+                    )
                 })?;
             }
             if let Some(file) = &issuer.jwks_file
@@ -429,7 +442,10 @@ impl Config {
     fn validate_session(&mut self) -> Result<(), ConfigError> {
         let session = &self.session;
         if session.cookie_name.is_empty()
-            || !session.cookie_name.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+            || !session
+                .cookie_name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
         {
             return Err(self.error("session.cookie_name", "use letters, digits, `_`, `-` and `.` only"));
         }
@@ -442,7 +458,11 @@ impl Config {
         if session.store == SessionStore::Redis && session.redis_url.is_none() {
             return Err(self.error("session.redis_url", "required when store = \"redis\""));
         }
-        let sources = [session.secret.is_some(), session.secret_file.is_some(), !session.secrets.is_empty()];
+        let sources = [
+            session.secret.is_some(),
+            session.secret_file.is_some(),
+            !session.secrets.is_empty(),
+        ];
         if sources.iter().filter(|set| **set).count() > 1 {
             return Err(self.error("session.secret", "set only one of secret, secret_file and secrets"));
         }
@@ -468,7 +488,10 @@ impl Config {
     fn validate_login(&mut self) -> Result<(), ConfigError> {
         let Some(login) = self.login.clone() else { return Ok(()) };
         if !self.issuers.iter().any(|issuer| issuer.name == login.issuer) {
-            return Err(self.error("login.issuer", format!("no [[issuers]] block is named `{}`", login.issuer)));
+            return Err(self.error(
+                "login.issuer",
+                format!("no [[issuers]] block is named `{}`", login.issuer),
+            ));
         }
         if login.client_id.is_empty() {
             return Err(self.error("login.client_id", "must not be empty"));
@@ -507,7 +530,10 @@ pub fn decode_session_secret(secret: &Secret) -> Result<Vec<u8>, String> {
         .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(text.trim_end_matches('=')))
         .map_err(|_| "is not base64; make one with `portcullis secret`".to_string())?;
     if bytes.len() < 32 {
-        return Err(format!("decodes to {} bytes, needs 32; make one with `portcullis secret`", bytes.len()));
+        return Err(format!(
+            "decodes to {} bytes, needs 32; make one with `portcullis secret`",
+            bytes.len()
+        ));
     }
     Ok(bytes)
 }
@@ -534,7 +560,11 @@ fn describe_figment_error(error: figment::Error, file: &Path) -> ConfigError {
     let messages: Vec<String> = error
         .into_iter()
         .map(|e| {
-            let key = if e.path.is_empty() { "(top level)".to_string() } else { e.path.join(".") };
+            let key = if e.path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                e.path.join(".")
+            };
             let origin = match &e.metadata {
                 Some(meta) if meta.name.contains("environment") => {
                     format!("environment variable PORTCULLIS_{}", e.path.join("__").to_uppercase())

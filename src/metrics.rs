@@ -28,11 +28,16 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let decisions_total = IntCounterVec::new(
-            Opts::new("portcullis_decisions_total", "Decisions by endpoint, outcome and rule id"),
+            Opts::new(
+                "portcullis_decisions_total",
+                "Decisions by endpoint, outcome and rule id",
+            ),
             &["endpoint", "outcome", "rule"],
         )
         .expect("valid metric");
-        let buckets = vec![0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0];
+        let buckets = vec![
+            0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.05, 0.25, 1.0,
+        ];
         let decision_duration_seconds = Histogram::with_opts(
             HistogramOpts::new("portcullis_decision_duration_seconds", "Time to reach a decision").buckets(buckets),
         )
@@ -45,10 +50,13 @@ impl Metrics {
         let token_cache_hits_total =
             IntCounter::new("portcullis_token_cache_hits_total", "Verified-token cache hits").expect("valid metric");
         let token_cache_misses_total =
-            IntCounter::new("portcullis_token_cache_misses_total", "Verified-token cache misses").expect("valid metric");
-        let rules_reload_total =
-            IntCounterVec::new(Opts::new("portcullis_rules_reload_total", "Rule reloads by result"), &["result"])
+            IntCounter::new("portcullis_token_cache_misses_total", "Verified-token cache misses")
                 .expect("valid metric");
+        let rules_reload_total = IntCounterVec::new(
+            Opts::new("portcullis_rules_reload_total", "Rule reloads by result"),
+            &["result"],
+        )
+        .expect("valid metric");
         let rules_loaded = IntGauge::new("portcullis_rules_loaded", "Rules in force").expect("valid metric");
         for collector in [
             Box::new(decisions_total.clone()) as Box<dyn prometheus::core::Collector>,
@@ -76,7 +84,9 @@ impl Metrics {
     /// The text exposition of every metric.
     pub fn render(&self) -> String {
         let mut buffer = Vec::new();
-        TextEncoder::new().encode(&self.registry.gather(), &mut buffer).expect("text encoding cannot fail");
+        TextEncoder::new()
+            .encode(&self.registry.gather(), &mut buffer)
+            .expect("text encoding cannot fail");
         String::from_utf8(buffer).expect("exposition is UTF-8")
     }
 }

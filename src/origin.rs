@@ -35,7 +35,9 @@ impl OriginalRequest {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OriginError {
     /// None of the three header families is present.
-    #[error("missing forwarded headers: send X-Forwarded-Method/-Proto/-Host/-Uri, X-Original-URL, or X-Original-URI with Host")]
+    #[error(
+        "missing forwarded headers: send X-Forwarded-Method/-Proto/-Host/-Uri, X-Original-URL, or X-Original-URI with Host"
+    )]
     Missing,
     /// The forwarded headers came from a peer outside `trusted_proxies`.
     #[error("forwarded headers are not accepted from this peer (not in server.trusted_proxies)")]

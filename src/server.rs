@@ -1,1 +1,298 @@
 //! The axum router, the shared state, the tower layers and graceful shutdown.
+//!
+//! Each decision endpoint only reads shared state: the rule set through an `ArcSwap` snapshot,
+//! the key sets through the verifier; reloads and key refreshes happen in background tasks.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use axum::Router;
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::timeout::TimeoutLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::answer::{self, Context, Endpoint, IdentityHeaders};
+use crate::authn::jwt::Verifier;
+use crate::authn::{self, jwks};
+use crate::config::Config;
+use crate::decision::{self, Credential, Decision};
+use crate::metrics::Metrics;
+use crate::origin::{self, OriginError, OriginalRequest, TrustedProxies};
+use crate::rules::RuleSet;
+use crate::rules::reload::spawn_reloader;
+
+/// The path prefix of the Envoy ext_authz form.
+const EXT_AUTHZ_PREFIX: &str = "/ext-authz";
+/// How long one request may take before it is answered 503 (key fetches are bounded well below).
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// Everything a request handler needs, built once at start-up.
+pub struct App {
+    /// The validated configuration.
+    pub config: Config,
+    /// The rule set in force; replaced whole by the reloader.
+    pub rules: Arc<ArcSwap<RuleSet>>,
+    /// Bearer token verification and the issuers' key sets.
+    pub verifier: Arc<Verifier>,
+    /// The Prometheus registry.
+    pub metrics: Metrics,
+    /// Peers whose forwarded headers are read.
+    pub trusted: TrustedProxies,
+    /// `/oauth2/start` on Portcullis's public origin, when `[login]` is configured.
+    pub login_start: Option<url::Url>,
+    /// Identity header names.
+    pub identity_headers: IdentityHeaders,
+}
+
+/// The axum state: a cheap handle on the [`App`].
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl App {
+    /// Builds the application state from a validated config and an initial rule set.
+    pub fn new(config: Config, rules: RuleSet, metrics: Metrics) -> anyhow::Result<App> {
+        metrics.rules_loaded.set(rules.len() as i64);
+        let verifier = Arc::new(Verifier::new(&config.issuers, jwks::http_client(), metrics.clone()));
+        let identity_headers = IdentityHeaders::new(&config.headers).map_err(anyhow::Error::msg)?;
+        Ok(App {
+            trusted: TrustedProxies(config.server.trusted_proxies.clone()),
+            login_start: config.login.as_ref().map(|login| login_start_url(&login.redirect_url)),
+            rules: Arc::new(ArcSwap::from_pointee(rules)),
+            verifier,
+            metrics,
+            identity_headers,
+            config,
+        })
+    }
+}
+
+/// `/oauth2/start` next to the configured callback (`.../oauth2/callback`).
+pub fn login_start_url(redirect_url: &url::Url) -> url::Url {
+    let mut start = redirect_url.clone();
+    let path = redirect_url.path();
+    let base = path.strip_suffix("/callback").unwrap_or("/oauth2");
+    start.set_path(&format!("{base}/start"));
+    start.set_query(None);
+    start.set_fragment(None);
+    start
+}
+
+/// Loads the rules, starts the background tasks, listens and serves until SIGTERM or Ctrl-C,
+/// then drains the requests in flight.
+pub async fn serve(config: Config) -> anyhow::Result<()> {
+    let rules = RuleSet::load(&config.rules.paths).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        anyhow::anyhow!("rules cannot be loaded:\n{}", lines.join("\n"))
+    })?;
+    let listen = config.server.listen;
+    let app = Arc::new(App::new(config, rules, Metrics::new())?);
+    spawn_reloader(app.config.rules.paths.clone(), app.rules.clone(), app.metrics.clone());
+    app.verifier.spawn_refresh();
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (server.listen): {e}"))?;
+    tracing::info!(%listen, rules = app.rules.load().len(), "portcullis serving");
+    axum::serve(
+        listener,
+        router(AppState(app)).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await?;
+    tracing::info!("drained; bye");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(e) => {
+                tracing::error!("cannot listen for SIGTERM: {e}");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down: draining requests in flight");
+}
+
+/// The router with every endpoint and the tower layers.
+pub fn router(state: AppState) -> Router {
+    let request_id = HeaderName::from_static("x-request-id");
+    Router::new()
+        .route("/auth", any(auth))
+        .route("/forward-auth", any(forward_auth))
+        .route(EXT_AUTHZ_PREFIX, any(ext_authz))
+        .route("/ext-authz/", any(ext_authz))
+        .route("/ext-authz/{*path}", any(ext_authz))
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+        // Outermost first: an id is set (or the caller's kept), it is put on the trace span and
+        // copied to the answer; the timeout wraps the handler only.
+        .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
+        .layer(PropagateRequestIdLayer::new(request_id.clone()))
+        .layer(TraceLayer::new_for_http().make_span_with(|request: &axum::http::Request<_>| {
+            let id = request.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or("");
+            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
+        }))
+        .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+}
+
+async fn auth(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let trusted = state.0.trusted.contains(peer.ip());
+    let original = origin::from_forwarded_headers(&headers, trusted);
+    decide(&state.0, Endpoint::Auth, original, &headers).await
+}
+
+async fn forward_auth(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let trusted = state.0.trusted.contains(peer.ip());
+    let original = origin::from_forwarded_headers(&headers, trusted);
+    decide(&state.0, Endpoint::ForwardAuth, original, &headers).await
+}
+
+async fn ext_authz(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+) -> Response {
+    let trusted = state.0.trusted.contains(peer.ip());
+    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let rest = path_and_query.strip_prefix(EXT_AUTHZ_PREFIX).unwrap_or(path_and_query);
+    let rest = if rest.is_empty() || rest.starts_with('?') {
+        format!("/{rest}")
+    } else {
+        rest.to_string()
+    };
+    let original = origin::from_ext_authz(&method, &headers, &rest, trusted);
+    decide(&state.0, Endpoint::ExtAuthz, original, &headers).await
+}
+
+/// The whole decision for one request: rule, credential, verdict, answer, metrics.
+async fn decide(
+    app: &App,
+    endpoint: Endpoint,
+    original: Result<OriginalRequest, OriginError>,
+    headers: &HeaderMap,
+) -> Response {
+    let started = Instant::now();
+    let client = origin::client_kind(headers);
+    let request = match original {
+        Ok(request) => request,
+        Err(error) => {
+            tracing::info!(endpoint = endpoint.label(), %error, "cannot read the original request");
+            app.metrics
+                .decisions_total
+                .with_label_values(&[endpoint.label(), "invalid_request", ""])
+                .inc();
+            return answer::refusal(StatusCode::BAD_REQUEST, "invalid_request", &error.to_string(), client);
+        }
+    };
+    let rules = app.rules.load_full();
+    let rule = rules.first_match(&request);
+    let default = app.config.rules.default;
+    let token = authn::bearer_token(headers);
+    let credential = match decision::policy_of(rule, default) {
+        crate::rules::Policy::Deny => Credential::NotChecked,
+        _ => authenticate(app, token).await,
+    };
+    let decision = decision::decide(rule, default, &credential, app.login_start.is_some());
+    let context = Context {
+        endpoint,
+        client,
+        request: &request,
+        login_start: app.login_start.as_ref(),
+        identity_headers: &app.identity_headers,
+        access_token: token,
+    };
+    let response = answer::render(&decision, &context);
+    record(app, endpoint, &decision, &request, started);
+    response
+}
+
+/// Checks the request's credential: a bearer token first (session cookies come with login).
+async fn authenticate(app: &App, token: Option<&str>) -> Credential {
+    let Some(token) = token else { return Credential::Missing };
+    match app.verifier.verify(token).await {
+        Ok(identity) => Credential::Valid(identity),
+        Err(error) => {
+            tracing::info!(%error, "bearer token refused");
+            Credential::Invalid {
+                reason: format!("invalid bearer token: {error}"),
+                bearer: true,
+            }
+        }
+    }
+}
+
+fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &OriginalRequest, started: Instant) {
+    let outcome = match decision {
+        Decision::Allow { .. } => "allow",
+        Decision::Unauthenticated { .. } => "unauthenticated",
+        Decision::Forbidden { .. } => "forbidden",
+    };
+    app.metrics
+        .decisions_total
+        .with_label_values(&[endpoint.label(), outcome, decision.rule()])
+        .inc();
+    app.metrics
+        .decision_duration_seconds
+        .observe(started.elapsed().as_secs_f64());
+    tracing::debug!(
+        endpoint = endpoint.label(),
+        outcome,
+        rule = decision.rule(),
+        method = %request.method,
+        host = %request.host,
+        path = %request.path,
+        "decision"
+    );
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.0.verifier.is_ready() {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not ready: issuer keys are not loaded yet\n",
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.0.metrics.render(),
+    )
+        .into_response()
+}

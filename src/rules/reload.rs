@@ -12,6 +12,10 @@ use crate::metrics::Metrics;
 /// Starts the background task that reloads `rules` from `paths` within 2 seconds of a change
 /// (including the symlink swap of a Kubernetes ConfigMap volume), counting
 /// `portcullis_rules_reload_total{result}` and setting `portcullis_rules_loaded`.
-pub fn spawn_reloader(paths: Vec<PathBuf>, rules: Arc<ArcSwap<RuleSet>>, metrics: Metrics) -> tokio::task::JoinHandle<()> {
+pub fn spawn_reloader(
+    paths: Vec<PathBuf>,
+    rules: Arc<ArcSwap<RuleSet>>,
+    metrics: Metrics,
+) -> tokio::task::JoinHandle<()> {
     todo!("reload: {paths:?} {} {}", rules.load().len(), metrics.render().len())
 }
