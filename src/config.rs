@@ -381,8 +381,8 @@ impl Config {
         if self.rules.paths.is_empty() {
             return Err(self.error("rules.paths", "at least one file or folder is needed"));
         }
-        self.validate_session()?;
         self.validate_login()?;
+        self.validate_session()?;
         Ok(())
     }
 

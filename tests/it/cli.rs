@@ -1,0 +1,106 @@
+//! The command line: version, secret, token, check, explain.
+
+use base64::Engine;
+
+use crate::common::{root, run};
+
+#[test]
+fn version_prints_the_crate_version() {
+    let (code, stdout, _) = run(&["--version"], &root());
+    assert_eq!(code, 0);
+    assert!(stdout.contains(env!("CARGO_PKG_VERSION")), "{stdout}");
+}
+
+#[test]
+fn secret_prints_32_random_bytes_in_base64() {
+    let (code, first, _) = run(&["secret"], &root());
+    let (_, second, _) = run(&["secret"], &root());
+    assert_eq!(code, 0);
+    let bytes = base64::engine::general_purpose::STANDARD.decode(first.trim()).expect("base64");
+    assert_eq!(bytes.len(), 32);
+    assert_ne!(first, second);
+}
+
+fn demo_token(extra: &[&str]) -> String {
+    let mut args = vec!["token", "--key", "examples/quickstart/demo-key.pem", "--aud", "demo", "--sub", "alice"];
+    args.extend_from_slice(extra);
+    let (code, stdout, stderr) = run(&args, &root());
+    assert_eq!(code, 0, "{stderr}");
+    stdout.trim().to_string()
+}
+
+#[test]
+fn check_accepts_the_quickstart_config() {
+    let (code, stdout, stderr) = run(&["check", "--config", "examples/quickstart/portcullis.toml"], &root());
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(stdout.contains("ok"));
+}
+
+#[test]
+fn check_reports_every_bad_rule_with_file_and_id_and_exits_1() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    std::fs::write(dir.path().join("portcullis.toml"), "[rules]\npaths = [\"rules/\"]\n").expect("write");
+    std::fs::write(
+        dir.path().join("rules/a.yaml"),
+        "- id: broken-regex\n  path_regex: \"/x/(\"\n  policy: allow\n- id: dup\n  policy: allow\n",
+    )
+    .expect("write");
+    std::fs::write(dir.path().join("rules/b.yaml"), "- id: dup\n  policy: deny\n").expect("write");
+    let (code, _, stderr) = run(&["check", "--config", "portcullis.toml"], dir.path());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("a.yaml") && stderr.contains("broken-regex"), "{stderr}");
+    assert!(stderr.contains("b.yaml") && stderr.contains("dup"), "{stderr}");
+}
+
+#[test]
+fn check_warns_about_shadowed_rules_but_passes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("portcullis.toml"), "[rules]\npaths = [\"r.yaml\"]\n").expect("write");
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "- id: everything\n  policy: authenticated\n- id: never-reached\n  paths: [\"/x/**\"]\n  policy: allow\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = run(&["check", "--config", "portcullis.toml"], dir.path());
+    assert_eq!(code, 0);
+    assert!(stdout.contains("warning") && stdout.contains("never-reached"), "{stdout}");
+}
+
+#[test]
+fn minted_token_passes_the_quickstart_admin_rule_in_explain() {
+    let token = demo_token(&["--groups", "admins,dev", "--claim", "tenant=acme"]);
+    let url = "https://app.example.com/admin/settings";
+    let args = ["explain", "--config", "examples/quickstart/portcullis.toml", "--url", url, "--token", &token];
+    let (code, stdout, stderr) = run(&args, &root());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("rule public-assets: no match"), "{stdout}");
+    assert!(stdout.contains("rule admin: MATCH"), "{stdout}");
+    assert!(stdout.contains("user=alice"), "{stdout}");
+    assert!(stdout.contains("decision: allow"), "{stdout}");
+    assert!(stdout.contains("X-Auth-Request-Tenant: acme"), "{stdout}");
+}
+
+#[test]
+fn explain_shows_403_for_a_token_outside_the_group() {
+    let token = demo_token(&["--groups", "dev"]);
+    let args = [
+        "explain",
+        "--config",
+        "examples/quickstart/portcullis.toml",
+        "--url",
+        "https://app.example.com/admin/",
+        "--token",
+        &token,
+    ];
+    let (code, stdout, _) = run(&args, &root());
+    assert_eq!(code, 0);
+    assert!(stdout.contains("decision: forbidden (403)"), "{stdout}");
+}
+
+#[test]
+fn token_refuses_a_key_that_is_not_a_private_key() {
+    let (code, _, stderr) = run(&["token", "--key", "examples/quickstart/jwks.json", "--sub", "x"], &root());
+    assert_eq!(code, 1);
+    assert!(stderr.contains("--key"), "{stderr}");
+}

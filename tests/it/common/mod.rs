@@ -1,0 +1,196 @@
+//! The test kit: start the real binary with a config, mint tokens, serve JWKS.
+
+#![allow(dead_code)]
+
+pub mod jwks_server;
+pub mod tokens;
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The path of the binary under test.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_portcullis")
+}
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// A test fixture file.
+pub fn fixture(name: &str) -> PathBuf {
+    root().join("tests/fixtures").join(name)
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+/// A running `portcullis serve` with its own temporary folder holding the config and rules.
+pub struct Portcullis {
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// The port it listens on.
+    pub port: u16,
+    /// The temporary folder (config at `portcullis.toml`, rules in `rules/`).
+    pub dir: tempfile::TempDir,
+    child: Child,
+    log: PathBuf,
+}
+
+/// What to start Portcullis with.
+pub struct Setup {
+    /// The config without `[server]` (the kit adds `listen` and `trusted_proxies`).
+    pub config: String,
+    /// Rule files `(name, yaml)` written to `rules/`.
+    pub rules: Vec<(String, String)>,
+    /// `trusted_proxies`.
+    pub trusted_proxies: Vec<String>,
+    /// Extra environment variables.
+    pub env: Vec<(String, String)>,
+}
+
+impl Setup {
+    /// A setup with a config body and one rule file.
+    pub fn new(config: &str, rules: &str) -> Setup {
+        Setup {
+            config: config.to_string(),
+            rules: vec![("10-rules.yaml".into(), rules.to_string())],
+            trusted_proxies: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            env: Vec::new(),
+        }
+    }
+}
+
+/// A config body for one issuer whose keys are the fixture JWKS `jwks` (e.g. `rsa1`).
+pub fn file_issuer_config(jwks: &str) -> String {
+    format!(
+        r#"
+[[issuers]]
+name = "main"
+issuer = "https://issuer.test/"
+jwks_file = "{}"
+audiences = ["api"]
+algorithms = ["RS256", "ES256", "PS256", "EdDSA"]
+
+[rules]
+paths = ["rules/"]
+default = "deny"
+"#,
+        fixture(&format!("keys/{jwks}.jwks.json")).display()
+    )
+}
+
+impl Portcullis {
+    /// Starts with `setup` and waits until `/healthz` answers.
+    pub async fn start(setup: Setup) -> Portcullis {
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::create_dir(dir.path().join("rules")).expect("rules dir");
+        for (name, yaml) in &setup.rules {
+            std::fs::write(dir.path().join("rules").join(name), yaml).expect("write rules");
+        }
+        let port = free_port();
+        let trusted: Vec<String> = setup.trusted_proxies.iter().map(|p| format!("\"{p}\"")).collect();
+        let config = format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [{}]\n{}",
+            trusted.join(", "),
+            setup.config
+        );
+        std::fs::write(dir.path().join("portcullis.toml"), config).expect("write config");
+        let log = dir.path().join("portcullis.log");
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(dir.path().join("portcullis.toml"))
+            .envs(setup.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .env("RUST_LOG", "portcullis=debug,info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log file"))
+            .spawn()
+            .expect("start portcullis");
+        let portcullis = Portcullis { base: format!("http://127.0.0.1:{port}"), port, dir, child, log };
+        portcullis.wait_for("/healthz", 200).await;
+        portcullis
+    }
+
+    /// Waits (up to 10 s) until `path` answers `status`.
+    pub async fn wait_for(&self, path: &str, status: u16) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(response) = client().get(self.url(path)).send().await
+                && response.status().as_u16() == status
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{path} never answered {status}; log:\n{}", self.log_text());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `base` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Everything the process logged so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The folder holding the rule files.
+    pub fn rules_dir(&self) -> PathBuf {
+        self.dir.path().join("rules")
+    }
+
+    /// A metric's value from `/metrics` (the line starting with `series`), 0 when absent.
+    pub async fn metric(&self, series: &str) -> f64 {
+        let text = client().get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        text.lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+            .unwrap_or(0.0)
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        self.child.wait().expect("wait")
+    }
+}
+
+impl Drop for Portcullis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HTTP client that never follows redirects.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(20))
+        .build()
+        .expect("client")
+}
+
+/// Runs the binary with `args` to completion: (exit code, stdout, stderr).
+pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    let mut child = Command::new(binary())
+        .args(args)
+        .current_dir(cwd)
+        .env_remove("PORTCULLIS_CONFIG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run portcullis");
+    let mut stdout = String::new();
+    let mut stderr = String::new();
+    child.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read stdout");
+    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+    let status = child.wait().expect("wait");
+    (status.code().unwrap_or(-1), stdout, stderr)
+}

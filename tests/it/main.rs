@@ -1,0 +1,10 @@
+//! The integration tests: one binary (links once), one module per behaviour area. Each test
+//! starts the real `portcullis` binary on a free port, and where it needs them, a JWKS server
+//! and real peers (nginx, Caddy, oidc-provider) on 127.0.0.1.
+
+mod common;
+
+mod cli;
+mod config_errors;
+mod decisions;
+mod header_families;
