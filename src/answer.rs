@@ -199,3 +199,35 @@ pub fn refusal(status: StatusCode, error: &str, reason: &str, client: ClientKind
         ClientKind::Browser => (status, format!("{error}: {reason}\n")).into_response(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn login_url_percent_encodes_the_whole_original_url() {
+        let start = url::Url::parse("https://auth.example.com/oauth2/start").expect("url");
+        let url = login_url(&start, "https://app.example.com/a b?x=1&y=é#f");
+        assert_eq!(
+            url,
+            "https://auth.example.com/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fa%20b%3Fx%3D1%26y%3D%C3%A9%23f"
+        );
+    }
+
+    #[test]
+    fn identity_headers_are_all_present_and_empty_without_identity() {
+        let names = IdentityHeaders::new(&HeadersConfig { pass_access_token: true, ..HeadersConfig::default() })
+            .expect("names");
+        let values = names.values(None, Some("token"));
+        assert_eq!(values.len(), 5);
+        assert!(values.iter().all(|(_, value)| value.is_empty()), "{values:?}");
+    }
+
+    #[test]
+    fn control_characters_never_reach_a_header() {
+        let name = HeaderName::from_static("x-test");
+        assert_eq!(safe_header_value(&name, "a\u{7}b", "r"), "");
+        assert_eq!(safe_header_value(&name, "a\nb", "r"), "");
+        assert_eq!(safe_header_value(&name, "plain value", "r"), "plain value");
+    }
+}

@@ -150,3 +150,119 @@ fn headers(rule: Option<&Rule>, identity: Option<&Arc<Identity>>) -> Vec<(Header
         .map(|template| (template.name.clone(), template.render(identity.map(|i| &**i))))
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::Claims;
+    use crate::rules::RuleSet;
+    use std::path::Path;
+
+    const RULES: &str = r#"
+- id: open
+  paths: ["/open/**"]
+  policy: allow
+  headers: { X-Who: "{user}" }
+- id: closed
+  paths: ["/closed/**"]
+  policy: deny
+- id: admins
+  paths: ["/admin/**"]
+  policy: authenticated
+  require: { groups_any: [admins] }
+- id: api
+  paths: ["/api/**"]
+  policy: authenticated
+  on_unauthenticated: unauthorized
+"#;
+
+    fn rules() -> RuleSet {
+        RuleSet::from_yaml(RULES, Path::new("test.yaml")).expect("rules compile")
+    }
+
+    fn rule<'a>(set: &'a RuleSet, id: &str) -> Option<&'a Rule> {
+        let request = crate::origin::OriginalRequest {
+            method: axum::http::Method::GET,
+            scheme: "https".into(),
+            host: "app.example.com".into(),
+            authority: "app.example.com".into(),
+            path: format!("/{id}/x").replace("/admins/", "/admin/"),
+            uri: format!("/{id}/x"),
+        };
+        set.first_match(&request)
+    }
+
+    fn identity(groups: &[&str]) -> Credential {
+        Credential::Valid(Arc::new(Identity {
+            issuer: "main".into(),
+            user: "alice".into(),
+            email: None,
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            preferred_username: None,
+            scopes: vec![],
+            claims: Claims::default(),
+            expires_at: u64::MAX,
+        }))
+    }
+
+    #[test]
+    fn deny_rule_forbids_without_looking_at_the_credential() {
+        let set = rules();
+        let decision = decide(rule(&set, "closed"), DefaultPolicy::Allow, &identity(&["admins"]), true);
+        assert!(matches!(decision, Decision::Forbidden { rule: "closed", .. }));
+    }
+
+    #[test]
+    fn allow_rule_passes_anonymous_requests_and_renders_headers_from_a_credential() {
+        let set = rules();
+        let anonymous = decide(rule(&set, "open"), DefaultPolicy::Deny, &Credential::Missing, false);
+        let Decision::Allow { identity: None, headers, .. } = anonymous else { panic!("{anonymous:?}") };
+        assert_eq!(headers[0].1, "");
+        let known = decide(rule(&set, "open"), DefaultPolicy::Deny, &identity(&[]), false);
+        let Decision::Allow { identity: Some(_), headers, .. } = known else { panic!("{known:?}") };
+        assert_eq!(headers[0].1, "alice");
+    }
+
+    #[test]
+    fn missing_credential_on_authenticated_rule_redirects_only_when_login_is_on() {
+        let set = rules();
+        let with_login = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Credential::Missing, true);
+        assert!(matches!(with_login, Decision::Unauthenticated { redirect: true, invalid_bearer: false, .. }));
+        let without = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Credential::Missing, false);
+        assert!(matches!(without, Decision::Unauthenticated { redirect: false, .. }));
+    }
+
+    #[test]
+    fn unauthorized_rule_never_redirects() {
+        let set = rules();
+        let decision = decide(rule(&set, "api"), DefaultPolicy::Deny, &Credential::Missing, true);
+        assert!(matches!(decision, Decision::Unauthenticated { redirect: false, .. }));
+    }
+
+    #[test]
+    fn invalid_bearer_is_unauthenticated_and_marked() {
+        let set = rules();
+        let invalid = Credential::Invalid { reason: "expired".into(), bearer: true };
+        let decision = decide(rule(&set, "admin"), DefaultPolicy::Deny, &invalid, true);
+        assert!(matches!(decision, Decision::Unauthenticated { invalid_bearer: true, ref reason, .. } if reason == "expired"));
+    }
+
+    #[test]
+    fn failed_requirement_is_forbidden_and_met_requirement_allowed() {
+        let set = rules();
+        let outsider = decide(rule(&set, "admin"), DefaultPolicy::Deny, &identity(&["dev"]), true);
+        assert!(matches!(outsider, Decision::Forbidden { rule: "admins", .. }));
+        let admin = decide(rule(&set, "admin"), DefaultPolicy::Deny, &identity(&["admins"]), true);
+        assert!(matches!(admin, Decision::Allow { rule: "admins", .. }));
+    }
+
+    #[test]
+    fn default_policy_applies_when_no_rule_matches() {
+        let deny = decide(None, DefaultPolicy::Deny, &identity(&[]), true);
+        assert!(matches!(deny, Decision::Forbidden { rule: DEFAULT_RULE_ID, .. }));
+        let authenticated = decide(None, DefaultPolicy::Authenticated, &Credential::Missing, true);
+        assert!(matches!(authenticated, Decision::Unauthenticated { redirect: true, .. }));
+        let allow = decide(None, DefaultPolicy::Allow, &Credential::Missing, true);
+        assert!(matches!(allow, Decision::Allow { .. }));
+    }
+}
