@@ -1,0 +1,492 @@
+//! Tests of the header families, trusted peers, the ext_authz form and client kinds. Path
+//! normalisation is tested in `path.rs`.
+
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
+
+use super::*;
+
+fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for &(name, value) in pairs {
+        map.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    map
+}
+
+fn read(pairs: &[(&'static str, &'static str)]) -> Result<OriginalRequest, OriginError> {
+    from_forwarded_headers(&headers(pairs), true)
+}
+
+fn invalid_header(result: Result<OriginalRequest, OriginError>) -> (&'static str, String) {
+    match result {
+        Err(OriginError::Invalid { header, reason }) => (header, reason),
+        other => panic!("expected Invalid, got {other:?}"),
+    }
+}
+
+fn request(method: Method, scheme: &str, host: &str, authority: &str, path: &str, uri: &str) -> OriginalRequest {
+    OriginalRequest {
+        method,
+        scheme: scheme.to_owned(),
+        host: host.to_owned(),
+        authority: authority.to_owned(),
+        path: path.to_owned(),
+        uri: uri.to_owned(),
+    }
+}
+
+const TRAEFIK: &[(&str, &str)] = &[
+    ("x-forwarded-method", "post"),
+    ("x-forwarded-proto", "HTTPS"),
+    ("x-forwarded-host", "App.Example.com:8443"),
+    ("x-forwarded-uri", "/api/%2e%2e/admin//x?q=%2F#frag"),
+    ("host", "portcullis.internal"),
+];
+
+const INGRESS_NGINX: &[(&str, &str)] = &[
+    ("x-original-url", "HTTPS://App.Example.com:8443/a/./b?x=1#top"),
+    ("x-original-method", "GET"),
+    ("host", "portcullis.internal"),
+];
+
+const NGINX: &[(&str, &str)] = &[
+    ("x-original-uri", "/a/b/?x=1"),
+    ("x-original-method", "DELETE"),
+    ("host", "App.Example.com"),
+];
+
+fn without(family: &[(&'static str, &'static str)], name: &str) -> Vec<(&'static str, &'static str)> {
+    family.iter().copied().filter(|&(n, _)| n != name).collect()
+}
+
+fn with(
+    family: &[(&'static str, &'static str)],
+    name: &'static str,
+    value: &'static str,
+) -> Vec<(&'static str, &'static str)> {
+    let mut pairs = without(family, name);
+    pairs.push((name, value));
+    pairs
+}
+
+// ---- trusted peers
+
+#[test]
+fn trusted_proxies_match_by_cidr() {
+    let trusted = TrustedProxies(vec!["10.0.0.0/8".parse().unwrap(), "fd00::/8".parse().unwrap()]);
+    assert!(trusted.contains("10.1.2.3".parse().unwrap()));
+    assert!(trusted.contains("fd12::1".parse().unwrap()));
+    assert!(!trusted.contains("11.0.0.1".parse().unwrap()));
+    assert!(!trusted.contains("::1".parse().unwrap()));
+    assert!(!TrustedProxies::default().contains("127.0.0.1".parse().unwrap()));
+}
+
+#[test]
+fn ipv4_mapped_ipv6_peer_counts_as_its_ipv4_address() {
+    let trusted = TrustedProxies(vec!["127.0.0.1/32".parse().unwrap()]);
+    assert!(trusted.contains("::ffff:127.0.0.1".parse().unwrap()));
+    assert!(!trusted.contains("::ffff:127.0.0.2".parse().unwrap()));
+}
+
+#[test]
+fn untrusted_peer_is_refused_before_reading_headers() {
+    assert_eq!(
+        from_forwarded_headers(&headers(TRAEFIK), false),
+        Err(OriginError::UntrustedPeer)
+    );
+    assert_eq!(
+        from_forwarded_headers(&HeaderMap::new(), false),
+        Err(OriginError::UntrustedPeer)
+    );
+}
+
+#[test]
+fn no_family_is_missing() {
+    assert_eq!(read(&[("host", "a.example")]), Err(OriginError::Missing));
+    assert_eq!(
+        read(&[("x-forwarded-method", "GET"), ("x-original-method", "GET")]),
+        Err(OriginError::Missing)
+    );
+}
+
+// ---- family 1: Traefik, Caddy
+
+#[test]
+fn traefik_family_is_read_in_full() {
+    let expected = request(
+        Method::POST,
+        "https",
+        "app.example.com",
+        "app.example.com:8443",
+        "/admin/x",
+        "/api/%2e%2e/admin//x?q=%2F",
+    );
+    assert_eq!(read(TRAEFIK), Ok(expected));
+}
+
+#[test]
+fn traefik_family_falls_back_to_host_and_http() {
+    let pairs = [
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-uri", "/"),
+        ("host", "a.example"),
+    ];
+    assert_eq!(
+        read(&pairs),
+        Ok(request(Method::GET, "http", "a.example", "a.example", "/", "/"))
+    );
+}
+
+#[test]
+fn traefik_family_without_method_is_invalid() {
+    let (header, reason) = invalid_header(read(&without(TRAEFIK, "x-forwarded-method")));
+    assert_eq!((header, reason.as_str()), ("X-Forwarded-Method", "missing"));
+}
+
+#[test]
+fn traefik_family_with_bad_method_is_invalid() {
+    for bad in ["", "GE T", "GET,POST", "G(ET"] {
+        let (header, _) = invalid_header(read(&with(TRAEFIK, "x-forwarded-method", bad)));
+        assert_eq!(header, "X-Forwarded-Method", "{bad:?}");
+    }
+}
+
+#[test]
+fn traefik_family_with_bad_proto_is_invalid() {
+    let (header, reason) = invalid_header(read(&with(TRAEFIK, "x-forwarded-proto", "ftp")));
+    assert_eq!((header, reason.as_str()), ("X-Forwarded-Proto", "not http or https"));
+}
+
+#[test]
+fn forwarded_proto_list_takes_its_first_entry() {
+    let req = read(&with(TRAEFIK, "x-forwarded-proto", "https, http")).unwrap();
+    assert_eq!(req.scheme, "https");
+}
+
+#[test]
+fn traefik_family_with_bad_host_is_invalid() {
+    for bad in ["a b", "a/b", "a..b", "a:", "a:99999", "a:8x", "[::1", "[zz]", "a@b", ""] {
+        let (header, _) = invalid_header(read(&with(TRAEFIK, "x-forwarded-host", bad)));
+        assert_eq!(header, "X-Forwarded-Host", "{bad:?}");
+    }
+}
+
+#[test]
+fn traefik_family_without_any_host_is_invalid() {
+    let pairs = without(&without(TRAEFIK, "x-forwarded-host"), "host");
+    let (header, reason) = invalid_header(read(&pairs));
+    assert_eq!((header, reason.as_str()), ("Host", "missing"));
+}
+
+#[test]
+fn traefik_family_with_relative_uri_is_invalid() {
+    let (header, reason) = invalid_header(read(&with(TRAEFIK, "x-forwarded-uri", "admin")));
+    assert_eq!((header, reason.as_str()), ("X-Forwarded-Uri", "path must start with /"));
+}
+
+#[test]
+fn traefik_family_with_unsafe_path_names_the_uri_header() {
+    let (header, reason) = invalid_header(read(&with(TRAEFIK, "x-forwarded-uri", "/a%2Fb")));
+    assert_eq!(
+        (header, reason.as_str()),
+        ("X-Forwarded-Uri", "encoded slash or backslash in path")
+    );
+}
+
+#[test]
+fn forwarded_host_list_takes_its_first_entry() {
+    let req = read(&with(TRAEFIK, "x-forwarded-host", " One.example , two.example")).unwrap();
+    assert_eq!(
+        (req.host.as_str(), req.authority.as_str()),
+        ("one.example", "one.example")
+    );
+}
+
+#[test]
+fn ipv6_host_keeps_brackets_and_port_stays_in_authority() {
+    let req = read(&with(TRAEFIK, "x-forwarded-host", "[::1]:8080")).unwrap();
+    assert_eq!((req.host.as_str(), req.authority.as_str()), ("[::1]", "[::1]:8080"));
+}
+
+#[test]
+fn ipv4_host_is_accepted() {
+    let req = read(&with(TRAEFIK, "x-forwarded-host", "192.0.2.7:80")).unwrap();
+    assert_eq!(
+        (req.host.as_str(), req.authority.as_str()),
+        ("192.0.2.7", "192.0.2.7:80")
+    );
+}
+
+#[test]
+fn trailing_dot_is_dropped_from_host_only() {
+    let req = read(&with(TRAEFIK, "x-forwarded-host", "Admin.Example.com.")).unwrap();
+    assert_eq!(
+        (req.host.as_str(), req.authority.as_str()),
+        ("admin.example.com", "admin.example.com.")
+    );
+}
+
+#[test]
+fn non_utf8_header_is_invalid() {
+    let mut map = headers(TRAEFIK);
+    map.insert("x-forwarded-uri", HeaderValue::from_bytes(b"/caf\xe9").unwrap());
+    let (header, _) = invalid_header(from_forwarded_headers(&map, true));
+    assert_eq!(header, "X-Forwarded-Uri");
+}
+
+#[test]
+fn repeated_header_is_invalid() {
+    let mut pairs = TRAEFIK.to_vec();
+    pairs.push(("x-forwarded-method", "GET"));
+    let (header, reason) = invalid_header(read(&pairs));
+    assert_eq!((header, reason.as_str()), ("X-Forwarded-Method", "sent more than once"));
+}
+
+#[test]
+fn query_and_fragment_are_kept_apart_from_the_path() {
+    let req = read(&with(TRAEFIK, "x-forwarded-uri", "/a/../b?c=/../d&e#f?g")).unwrap();
+    assert_eq!((req.path.as_str(), req.uri.as_str()), ("/b", "/a/../b?c=/../d&e"));
+    assert_eq!(req.url(), "https://app.example.com:8443/a/../b?c=/../d&e");
+}
+
+// ---- family 2: ingress-nginx
+
+#[test]
+fn ingress_nginx_family_is_read_in_full() {
+    let expected = request(
+        Method::GET,
+        "https",
+        "app.example.com",
+        "app.example.com:8443",
+        "/a/b",
+        "/a/./b?x=1",
+    );
+    assert_eq!(read(INGRESS_NGINX), Ok(expected));
+}
+
+#[test]
+fn ingress_nginx_url_without_path_means_root() {
+    let req = read(&with(INGRESS_NGINX, "x-original-url", "http://a.example?x=1")).unwrap();
+    assert_eq!(
+        (req.scheme.as_str(), req.path.as_str(), req.uri.as_str()),
+        ("http", "/", "/?x=1")
+    );
+}
+
+#[test]
+fn ingress_nginx_family_without_method_is_invalid() {
+    let (header, reason) = invalid_header(read(&without(INGRESS_NGINX, "x-original-method")));
+    assert_eq!((header, reason.as_str()), ("X-Original-Method", "missing"));
+}
+
+#[test]
+fn ingress_nginx_family_with_bad_url_is_invalid() {
+    for bad in [
+        "/a/b",
+        "ftp://a.example/",
+        "https://",
+        "https://user@a.example/",
+        "https://a b/",
+        "https://a/%2e%2e/..",
+    ] {
+        let (header, _) = invalid_header(read(&with(INGRESS_NGINX, "x-original-url", bad)));
+        assert_eq!(header, "X-Original-URL", "{bad:?}");
+    }
+}
+
+#[test]
+fn ingress_nginx_backslash_is_not_turned_into_a_slash() {
+    let (_, reason) = invalid_header(read(&with(
+        INGRESS_NGINX,
+        "x-original-url",
+        "https://a.example/..\\admin",
+    )));
+    assert_eq!(reason, "backslash in path");
+}
+
+// ---- family 3: plain nginx
+
+#[test]
+fn nginx_family_is_read_in_full() {
+    let expected = request(
+        Method::DELETE,
+        "http",
+        "app.example.com",
+        "app.example.com",
+        "/a/b/",
+        "/a/b/?x=1",
+    );
+    assert_eq!(read(NGINX), Ok(expected));
+}
+
+#[test]
+fn nginx_family_prefers_forwarded_host_and_proto() {
+    let pairs = with(
+        &with(NGINX, "x-forwarded-host", "other.example"),
+        "x-forwarded-proto",
+        "https",
+    );
+    let req = read(&pairs).unwrap();
+    assert_eq!((req.scheme.as_str(), req.host.as_str()), ("https", "other.example"));
+}
+
+#[test]
+fn nginx_family_without_method_is_invalid() {
+    let (header, reason) = invalid_header(read(&without(NGINX, "x-original-method")));
+    assert_eq!((header, reason.as_str()), ("X-Original-Method", "missing"));
+}
+
+#[test]
+fn nginx_family_without_host_is_invalid() {
+    let (header, reason) = invalid_header(read(&without(NGINX, "host")));
+    assert_eq!((header, reason.as_str()), ("Host", "missing"));
+}
+
+#[test]
+fn nginx_family_with_bad_host_or_proto_or_uri_is_invalid() {
+    assert_eq!(invalid_header(read(&with(NGINX, "host", "a_b!c"))).0, "Host");
+    assert_eq!(
+        invalid_header(read(&with(NGINX, "x-forwarded-proto", "gopher"))).0,
+        "X-Forwarded-Proto"
+    );
+    assert_eq!(
+        invalid_header(read(&with(NGINX, "x-original-uri", "http://a/b"))).0,
+        "X-Original-URI"
+    );
+    assert_eq!(
+        invalid_header(read(&with(NGINX, "x-original-uri", "/a%zz"))).0,
+        "X-Original-URI"
+    );
+}
+
+// ---- precedence
+
+/// Several families at once, each header once (the first family's value wins), no `Host`.
+fn merged(families: &[&[(&'static str, &'static str)]]) -> Vec<(&'static str, &'static str)> {
+    let mut pairs: Vec<(&'static str, &'static str)> = Vec::new();
+    for &(name, value) in families.iter().copied().flatten() {
+        if name != "host" && pairs.iter().all(|&(n, _)| n != name) {
+            pairs.push((name, value));
+        }
+    }
+    pairs
+}
+
+#[test]
+fn traefik_family_wins_over_the_others() {
+    let req = read(&merged(&[INGRESS_NGINX, NGINX, TRAEFIK])).unwrap();
+    assert_eq!((req.method, req.path.as_str()), (Method::POST, "/admin/x"));
+}
+
+#[test]
+fn ingress_nginx_family_wins_over_plain_nginx() {
+    let req = read(&merged(&[NGINX, INGRESS_NGINX])).unwrap();
+    assert_eq!((req.method, req.path.as_str()), (Method::DELETE, "/a/b"));
+}
+
+#[test]
+fn precedence_does_not_borrow_the_method_of_another_family() {
+    let pairs = with(&without(TRAEFIK, "x-forwarded-method"), "x-original-method", "GET");
+    assert_eq!(invalid_header(read(&pairs)).0, "X-Forwarded-Method");
+}
+
+// ---- ext_authz
+
+#[test]
+fn ext_authz_form_uses_the_request_method_and_host() {
+    let map = headers(&[("host", "App.Example.com:443"), ("x-forwarded-proto", "https")]);
+    let req = from_ext_authz(&Method::PATCH, &map, "/a/%2e/b?x=1", true).unwrap();
+    let expected = request(
+        Method::PATCH,
+        "https",
+        "app.example.com",
+        "app.example.com:443",
+        "/a/b",
+        "/a/%2e/b?x=1",
+    );
+    assert_eq!(req, expected);
+}
+
+#[test]
+fn ext_authz_ignores_forwarded_proto_from_an_untrusted_peer() {
+    let map = headers(&[("host", "a.example"), ("x-forwarded-proto", "https")]);
+    assert_eq!(from_ext_authz(&Method::GET, &map, "/", false).unwrap().scheme, "http");
+    let bad_proto = headers(&[("host", "a.example"), ("x-forwarded-proto", "nope")]);
+    assert_eq!(
+        from_ext_authz(&Method::GET, &bad_proto, "/", false).unwrap().scheme,
+        "http"
+    );
+}
+
+#[test]
+fn ext_authz_empty_path_means_root() {
+    let map = headers(&[("host", "a.example")]);
+    let req = from_ext_authz(&Method::GET, &map, "", false).unwrap();
+    assert_eq!((req.path.as_str(), req.uri.as_str()), ("/", "/"));
+}
+
+#[test]
+fn ext_authz_without_host_is_invalid() {
+    let (header, reason) = invalid_header(from_ext_authz(&Method::GET, &HeaderMap::new(), "/", true));
+    assert_eq!((header, reason.as_str()), ("Host", "missing"));
+}
+
+#[test]
+fn ext_authz_with_unsafe_path_is_invalid() {
+    let map = headers(&[("host", "a.example")]);
+    let (header, reason) = invalid_header(from_ext_authz(&Method::GET, &map, "/a/%2f", true));
+    assert_eq!(
+        (header, reason.as_str()),
+        (":path", "encoded slash or backslash in path")
+    );
+    let (header, _) = invalid_header(from_ext_authz(&Method::GET, &map, "a", true));
+    assert_eq!(header, ":path");
+}
+
+#[test]
+fn error_messages_name_the_header() {
+    let err = read(&without(NGINX, "x-original-method")).unwrap_err();
+    assert_eq!(err.to_string(), "header X-Original-Method is invalid: missing");
+}
+
+// ---- client kind
+
+#[test]
+fn html_accept_is_a_browser() {
+    let map = headers(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+    assert_eq!(client_kind(&map), ClientKind::Browser);
+    assert_eq!(client_kind(&headers(&[("accept", "TEXT/HTML")])), ClientKind::Browser);
+}
+
+#[test]
+fn no_accept_is_an_api_client() {
+    assert_eq!(client_kind(&HeaderMap::new()), ClientKind::Api);
+    assert_eq!(
+        client_kind(&headers(&[("accept", "application/json")])),
+        ClientKind::Api
+    );
+}
+
+#[test]
+fn bearer_token_is_an_api_client() {
+    for auth in ["Bearer abc", "bearer abc", "BEARER"] {
+        let map = headers(&[("accept", "text/html"), ("authorization", auth)]);
+        assert_eq!(client_kind(&map), ClientKind::Api, "{auth:?}");
+    }
+}
+
+#[test]
+fn basic_authorization_does_not_make_an_api_client() {
+    let map = headers(&[("accept", "text/html"), ("authorization", "Basic dXNlcjpwYXNz")]);
+    assert_eq!(client_kind(&map), ClientKind::Browser);
+    let bearerish = headers(&[("accept", "text/html"), ("authorization", "Bearerx abc")]);
+    assert_eq!(client_kind(&bearerish), ClientKind::Browser);
+}
+
+#[test]
+fn xml_http_request_is_an_api_client() {
+    let map = headers(&[("accept", "text/html"), ("x-requested-with", "xmlhttprequest")]);
+    assert_eq!(client_kind(&map), ClientKind::Api);
+    let other = headers(&[("accept", "text/html"), ("x-requested-with", "com.example.app")]);
+    assert_eq!(client_kind(&other), ClientKind::Browser);
+}

@@ -1,0 +1,258 @@
+//! Single forwarded values: a method, a scheme, a host with its port, a request target. Each
+//! parser names the header it read in its error, so the 400 says which header is wrong.
+
+use std::net::Ipv6Addr;
+
+use axum::http::{HeaderMap, Method};
+
+use super::{OriginError, normalise_path};
+
+/// A header: the lower-case name it is looked up by and the spelling errors show.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Field {
+    key: &'static str,
+    pub(super) label: &'static str,
+}
+
+pub(super) const HOST: Field = Field {
+    key: "host",
+    label: "Host",
+};
+pub(super) const X_FORWARDED_METHOD: Field = Field {
+    key: "x-forwarded-method",
+    label: "X-Forwarded-Method",
+};
+pub(super) const X_FORWARDED_PROTO: Field = Field {
+    key: "x-forwarded-proto",
+    label: "X-Forwarded-Proto",
+};
+pub(super) const X_FORWARDED_HOST: Field = Field {
+    key: "x-forwarded-host",
+    label: "X-Forwarded-Host",
+};
+pub(super) const X_FORWARDED_URI: Field = Field {
+    key: "x-forwarded-uri",
+    label: "X-Forwarded-Uri",
+};
+pub(super) const X_ORIGINAL_URL: Field = Field {
+    key: "x-original-url",
+    label: "X-Original-URL",
+};
+pub(super) const X_ORIGINAL_METHOD: Field = Field {
+    key: "x-original-method",
+    label: "X-Original-Method",
+};
+pub(super) const X_ORIGINAL_URI: Field = Field {
+    key: "x-original-uri",
+    label: "X-Original-URI",
+};
+
+/// The host a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Authority {
+    /// Lower case, without port or trailing dot.
+    pub(super) host: String,
+    /// Lower case, with the port as sent.
+    pub(super) authority: String,
+}
+
+/// The path and query a request is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Target {
+    /// Normalised, without query.
+    pub(super) path: String,
+    /// As sent, without fragment.
+    pub(super) uri: String,
+}
+
+pub(super) fn invalid(header: &'static str, reason: impl Into<String>) -> OriginError {
+    OriginError::Invalid {
+        header,
+        reason: reason.into(),
+    }
+}
+
+/// The header's value as trimmed text, `None` when absent. A repeated header is refused: which
+/// value the proxy meant cannot be known, and the first may well be the client's own.
+pub(super) fn single(headers: &HeaderMap, field: Field) -> Result<Option<&str>, OriginError> {
+    let mut values = headers.get_all(field.key).iter();
+    let Some(value) = values.next() else { return Ok(None) };
+    if values.next().is_some() {
+        return Err(invalid(field.label, "sent more than once"));
+    }
+    let text = value
+        .to_str()
+        .map_err(|_| invalid(field.label, "not printable ASCII"))?;
+    Ok(Some(text.trim()))
+}
+
+/// The required method header: without it a method-restricted rule could be bypassed.
+pub(super) fn required_method(headers: &HeaderMap, field: Field) -> Result<Method, OriginError> {
+    let raw = single(headers, field)?.ok_or_else(|| invalid(field.label, "missing"))?;
+    parse_method(raw).map_err(|reason| invalid(field.label, reason))
+}
+
+fn parse_method(raw: &str) -> Result<Method, &'static str> {
+    if raw.is_empty() {
+        return Err("empty");
+    }
+    if !raw.bytes().all(is_token_char) {
+        return Err("not an HTTP method token");
+    }
+    Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| "not an HTTP method token")
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_char(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// `X-Forwarded-Proto`, `http` when absent.
+pub(super) fn forwarded_scheme(headers: &HeaderMap) -> Result<&'static str, OriginError> {
+    match single(headers, X_FORWARDED_PROTO)? {
+        None => Ok("http"),
+        Some(raw) => {
+            parse_scheme(first_entry(raw)).ok_or_else(|| invalid(X_FORWARDED_PROTO.label, "not http or https"))
+        }
+    }
+}
+
+fn parse_scheme(raw: &str) -> Option<&'static str> {
+    if raw.eq_ignore_ascii_case("https") {
+        Some("https")
+    } else if raw.eq_ignore_ascii_case("http") {
+        Some("http")
+    } else {
+        None
+    }
+}
+
+/// The first entry of a comma list, as a chain of proxies may send it.
+fn first_entry(raw: &str) -> &str {
+    raw.split_once(',').map_or(raw, |(first, _)| first).trim()
+}
+
+/// `X-Forwarded-Host` (first entry of a list), else `Host`.
+pub(super) fn forwarded_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
+    match single(headers, X_FORWARDED_HOST)? {
+        Some(raw) => parse_authority(first_entry(raw)).map_err(|reason| invalid(X_FORWARDED_HOST.label, reason)),
+        None => host_authority(headers),
+    }
+}
+
+/// The required `Host` header.
+pub(super) fn host_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
+    let raw = single(headers, HOST)?.ok_or_else(|| invalid(HOST.label, "missing"))?;
+    parse_authority(raw).map_err(|reason| invalid(HOST.label, reason))
+}
+
+/// `name`, `1.2.3.4` or `[::1]`, each with an optional `:port`.
+pub(super) fn parse_authority(raw: &str) -> Result<Authority, &'static str> {
+    if raw.is_empty() {
+        return Err("empty");
+    }
+    let authority = raw.to_ascii_lowercase();
+    let (host, port) = split_port(&authority)?;
+    if let Some(port) = port {
+        check_port(port)?;
+    }
+    let host = match host.strip_prefix('[') {
+        Some(bracketed_tail) => check_ipv6(bracketed_tail).map(|()| host)?,
+        None => check_name(host)?,
+    };
+    Ok(Authority {
+        host: host.to_owned(),
+        authority,
+    })
+}
+
+fn split_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
+    if authority.starts_with('[') {
+        let close = authority.find(']').ok_or("unclosed [ in IPv6 address")?;
+        let (host, rest) = authority.split_at(close + 1);
+        return match rest.strip_prefix(':') {
+            Some(port) => Ok((host, Some(port))),
+            None if rest.is_empty() => Ok((host, None)),
+            None => Err("unexpected characters after IPv6 address"),
+        };
+    }
+    Ok(authority
+        .split_once(':')
+        .map_or((authority, None), |(host, port)| (host, Some(port))))
+}
+
+fn check_port(port: &str) -> Result<(), &'static str> {
+    let digits = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
+    if digits && port.parse::<u16>().is_ok() {
+        Ok(())
+    } else {
+        Err("port must be a number up to 65535")
+    }
+}
+
+/// The address inside `[...]` (given with its closing bracket). The host keeps its brackets,
+/// as `url::Url::host_str` does, so it cannot be mistaken for a name with a port.
+fn check_ipv6(bracketed_tail: &str) -> Result<(), &'static str> {
+    let inner = bracketed_tail.strip_suffix(']').ok_or("unclosed [ in IPv6 address")?;
+    inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| "bad IPv6 address")
+}
+
+/// A DNS name or IPv4 address (`_` allowed, as container names use it); one trailing dot is
+/// dropped, since `example.com.` is the same host and must match the same rules.
+fn check_name(name: &str) -> Result<&str, &'static str> {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    if name.is_empty() || name.len() > 253 {
+        return Err("host name empty or too long");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
+    {
+        return Err("host name has characters outside letters, digits, - . _");
+    }
+    if name.split('.').any(str::is_empty) {
+        return Err("host name has an empty label");
+    }
+    Ok(name)
+}
+
+/// A request target (`/path?query#fragment`) from a header: the fragment is dropped, the path
+/// normalised, the rest kept as sent.
+pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
+    let uri = raw.split_once('#').map_or(raw, |(before, _)| before);
+    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    if query.bytes().any(|b| b.is_ascii_control()) {
+        return Err("control character in query".to_owned());
+    }
+    let path = normalise_path(path).map_err(|err| err.to_string())?;
+    Ok(Target {
+        path,
+        uri: uri.to_owned(),
+    })
+}
+
+/// An absolute `http(s)://authority/path?query` URL, as ingress-nginx sends it.
+pub(super) fn parse_absolute_url(raw: &str) -> Result<(&'static str, Authority, Target), String> {
+    let (scheme, rest) = split_scheme(raw).ok_or("not an absolute http or https URL")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, target) = rest.split_at(end);
+    if authority.contains('@') {
+        return Err("user info is not allowed".to_owned());
+    }
+    let authority = parse_authority(authority)?;
+    let target = match target.strip_prefix('/') {
+        Some(_) => parse_target(target)?,
+        None => parse_target(&format!("/{target}"))?,
+    };
+    Ok((scheme, authority, target))
+}
+
+fn split_scheme(raw: &str) -> Option<(&'static str, &str)> {
+    [("https", "https://"), ("http", "http://")]
+        .into_iter()
+        .find_map(|(scheme, prefix)| {
+            let head = raw.get(..prefix.len())?;
+            let rest = raw.get(prefix.len()..)?;
+            head.eq_ignore_ascii_case(prefix).then_some((scheme, rest))
+        })
+}
