@@ -1,15 +1,17 @@
 //! The rule index that keeps `first_match` independent of the number of rules: rules are
-//! bucketed by host (exact, `*.<suffix>`, other wildcards, any host) and within each host bucket
-//! by the first literal path segment. A request gathers at most eight candidate lists, each
-//! sorted by global rule order, and merges them in ascending order until a rule matches.
+//! bucketed by host (exact, `*.<suffix>`, other wildcards by their literal suffix, any host) and
+//! within each host bucket by the first literal path segment. A request gathers a few candidate
+//! lists, each sorted by global rule order, and merges them in ascending order until a rule
+//! matches.
 
 use std::collections::HashMap;
 
 use super::compile::CompiledRule;
 use super::matcher::{HostPattern, PathMatcher, PathPattern, has_glob_meta, parent_domain};
 
-/// How many candidate lists a request can gather (4 host buckets x 2 path buckets).
-const MAX_LISTS: usize = 8;
+/// How many candidate lists a request gathers at most before falling back to a linear scan
+/// (only hosts with many labels under several other-wildcard suffixes come near it).
+const MAX_LISTS: usize = 16;
 
 /// Rules of one host bucket, by the first path segment.
 #[derive(Debug, Default)]
@@ -31,6 +33,10 @@ impl PathBuckets {
                 None => push_once(&mut self.any, index),
             }
         }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.by_segment.is_empty() && self.any.is_empty()
     }
 
     fn gather<'a>(&'a self, segment: &str, lists: &mut Lists<'a>) {
@@ -69,14 +75,20 @@ fn push_once(list: &mut Vec<u32>, index: u32) {
 struct Lists<'a> {
     lists: [&'a [u32]; MAX_LISTS],
     len: usize,
+    overflow: bool,
 }
 
 impl<'a> Lists<'a> {
     fn push(&mut self, list: &'a [u32]) {
-        if !list.is_empty() && self.len < MAX_LISTS {
-            self.lists[self.len] = list;
-            self.len += 1;
+        if list.is_empty() {
+            return;
         }
+        if self.len == MAX_LISTS {
+            self.overflow = true;
+            return;
+        }
+        self.lists[self.len] = list;
+        self.len += 1;
     }
 }
 
@@ -85,7 +97,7 @@ impl<'a> Lists<'a> {
 pub(super) struct RuleIndex {
     exact: HashMap<Box<str>, PathBuckets>,
     wildcard: HashMap<Box<str>, PathBuckets>,
-    other_hosts: PathBuckets,
+    other_hosts: HashMap<Box<str>, PathBuckets>,
     any_host: PathBuckets,
 }
 
@@ -103,7 +115,7 @@ impl RuleIndex {
                 let buckets = match pattern {
                     HostPattern::Exact(host) => index.exact.entry(host.clone()).or_default(),
                     HostPattern::AnyLabelUnder(suffix) => index.wildcard.entry(suffix.clone()).or_default(),
-                    HostPattern::Pattern(_) => &mut index.other_hosts,
+                    HostPattern::Pattern(_, suffix) => index.other_hosts.entry(suffix.clone()).or_default(),
                 };
                 buckets.insert(n, &rule.paths);
             }
@@ -123,8 +135,12 @@ impl RuleIndex {
         let mut lists = Lists {
             lists: [&[]; MAX_LISTS],
             len: 0,
+            overflow: false,
         };
         self.gather(host, first_segment(path), &mut lists);
+        if lists.overflow {
+            return rules.iter().find(|rule| matches(rule));
+        }
         let mut heads = [0usize; MAX_LISTS];
         loop {
             let next = (0..lists.len)
@@ -146,9 +162,11 @@ impl RuleIndex {
     pub(super) fn host_candidates<'a>(&'a self, host: &str) -> impl Iterator<Item = usize> + 'a {
         let exact = self.exact.get(host);
         let wildcard = parent_domain(host).and_then(|parent| self.wildcard.get(parent));
-        [exact, wildcard, Some(&self.other_hosts), Some(&self.any_host)]
+        let others = self.other_hosts.values().filter(|buckets| !buckets.is_empty());
+        [exact, wildcard, Some(&self.any_host)]
             .into_iter()
             .flatten()
+            .chain(others)
             .flat_map(|buckets| buckets.by_segment.values().chain([&buckets.any]))
             .flat_map(|list| list.iter().map(|&i| i as usize))
     }
@@ -160,7 +178,19 @@ impl RuleIndex {
         if let Some(buckets) = parent_domain(host).and_then(|parent| self.wildcard.get(parent)) {
             buckets.gather(segment, lists);
         }
-        self.other_hosts.gather(segment, lists);
+        if !self.other_hosts.is_empty() {
+            for suffix in suffixes(host) {
+                if let Some(buckets) = self.other_hosts.get(suffix) {
+                    buckets.gather(segment, lists);
+                }
+            }
+        }
         self.any_host.gather(segment, lists);
     }
+}
+
+/// `a.b.c` -> `b.c`, `c`, ``: the literal suffixes an other-wildcard pattern can be filed under.
+fn suffixes(host: &str) -> impl Iterator<Item = &str> {
+    let parents = host.match_indices('.').map(move |(dot, _)| &host[dot + 1..]);
+    parents.chain(std::iter::once(""))
 }

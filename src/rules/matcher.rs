@@ -12,8 +12,9 @@ pub(super) enum HostPattern {
     Exact(Box<str>),
     /// `*.<suffix>`: one non-empty label, then `.suffix`.
     AnyLabelUnder(Box<str>),
-    /// Any other pattern with `*` (`app-*.example.com`, `a.*.example.com`, `*`).
-    Pattern(Regex),
+    /// Any other pattern with `*` (`app-*.example.com`, `a.*.example.com`, `*`), with the
+    /// literal labels after its last wildcard (`example.com`; empty for `*`), for the index.
+    Pattern(Regex, Box<str>),
 }
 
 impl HostPattern {
@@ -28,9 +29,13 @@ impl HostPattern {
             return Ok(HostPattern::AnyLabelUnder(suffix.into()));
         }
         let labels: Vec<String> = host.split('.').map(label_regex).collect();
-        Regex::new(&format!("^{}$", labels.join(r"\.")))
-            .map(HostPattern::Pattern)
-            .map_err(|e| format!("bad host glob `{pattern}`: {e}"))
+        let regex =
+            Regex::new(&format!("^{}$", labels.join(r"\."))).map_err(|e| format!("bad host glob `{pattern}`: {e}"))?;
+        let suffix = host
+            .rsplit_once('*')
+            .and_then(|(_, rest)| rest.split_once('.'))
+            .map_or("", |(_, s)| s);
+        Ok(HostPattern::Pattern(regex, suffix.into()))
     }
 
     /// Whether `host` (lower case, no port) matches.
@@ -38,7 +43,7 @@ impl HostPattern {
         match self {
             HostPattern::Exact(exact) => **exact == *host,
             HostPattern::AnyLabelUnder(suffix) => parent_domain(host) == Some(suffix),
-            HostPattern::Pattern(regex) => regex.is_match(host),
+            HostPattern::Pattern(regex, _) => regex.is_match(host),
         }
     }
 }

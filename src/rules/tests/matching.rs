@@ -193,3 +193,24 @@ fn no_rules_match_nothing() {
     assert_eq!(matched(&set, "GET", "h", "/"), None);
     assert!(set.explain(&request("GET", "h", "/")).is_empty());
 }
+
+#[test]
+fn other_wildcards_are_found_under_every_host_suffix_even_past_the_list_limit() {
+    let labels = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    let mut yaml = String::new();
+    for level in (1..labels.len()).rev() {
+        let suffix = labels[level..].join(".");
+        yaml.push_str(&format!(
+            "- {{ id: seg{level}, hosts: ['z*.{suffix}'], paths: ['/p'], policy: deny }}\n"
+        ));
+        yaml.push_str(&format!(
+            "- {{ id: any{level}, hosts: ['z*.{suffix}'], policy: deny }}\n"
+        ));
+    }
+    yaml.push_str("- { id: hit, hosts: ['q*.b.c.d.e.f.g.h.i.j'], policy: allow }\n");
+    let set = rules(&yaml);
+    assert_eq!(matched(&set, "GET", "q.a.b.c.d.e.f.g.h.i.j", "/p"), None);
+    assert_eq!(matched(&set, "GET", "qq.b.c.d.e.f.g.h.i.j", "/p"), Some("hit".into()));
+    assert_eq!(matched(&set, "GET", "z.j", "/p"), Some("seg9".into()));
+    assert_eq!(matched(&set, "GET", "z1.c.d.e.f.g.h.i.j", "/x"), Some("any2".into()));
+}
