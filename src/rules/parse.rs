@@ -133,6 +133,7 @@ fn read_fields(fields: &Mapping, rule: &mut RawRule, reasons: &mut Vec<String>) 
 
 fn check_required(rule: &RawRule, reasons: &mut Vec<String>) {
     match rule.id.as_deref() {
+        None if reasons.iter().any(|r| r.starts_with("id:")) => {}
         None => reasons.push("missing id".into()),
         Some(id) if id.trim().is_empty() => reasons.push("id is empty".into()),
         Some(_) => {}

@@ -205,3 +205,11 @@ fn errors_of_several_files_are_all_reported() {
     assert_eq!(errors[0].file, dir.path().join("a.yaml"));
     assert_eq!(errors[1].file, dir.path().join("b.yaml"));
 }
+
+#[test]
+fn a_non_string_id_is_one_error_at_the_rule_line() {
+    let errors = errors("- id: [1]\n  policy: allow\n");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    assert!(errors[0].reason.starts_with("id: invalid type"), "{}", errors[0]);
+    assert_eq!(errors[0].line, Some(1));
+}
