@@ -8,3 +8,6 @@ mod cli;
 mod config_errors;
 mod decisions;
 mod header_families;
+mod jwks;
+mod jwt_attacks;
+mod reload;
