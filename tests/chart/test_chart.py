@@ -484,7 +484,7 @@ def test_notes_print_the_ingress_nginx_annotations_and_traefik_middleware(chart)
         "spec": {
             "forwardAuth": {
                 "address": f"{svc}/forward-auth",
-                "trustForwardHeader": True,
+                "trustForwardHeader": False,
                 "authResponseHeaders": [
                     "X-Auth-Request-User",
                     "X-Auth-Request-Email",
@@ -584,3 +584,122 @@ def test_portcullis_check_catches_a_broken_rendered_configuration(chart, tmp_pat
     result = run_check(config, env)
     assert result.returncode == 1, result.stdout + result.stderr
     assert "same" in result.stderr
+
+
+# ---------------------------------------------------------------------------------------------
+# the Kubernetes examples: valid manifests, values the chart accepts, wiring that matches NOTES
+
+EXAMPLES = ROOT / "examples"
+EXAMPLE_VALUES = {
+    "ingress-nginx": EXAMPLES / "ingress-nginx" / "portcullis-values.yaml",
+    "traefik": EXAMPLES / "traefik" / "kubernetes" / "portcullis-values.yaml",
+    "envoy-gateway": EXAMPLES / "envoy-gateway" / "portcullis-values.yaml",
+    "istio": EXAMPLES / "istio" / "portcullis-values.yaml",
+}
+EXAMPLE_MANIFESTS = {
+    "ingress-nginx/app.yaml": set(),
+    "traefik/kubernetes/app.yaml": {"IngressRoute"},
+    "traefik/kubernetes/middleware.yaml": {"Middleware"},
+    "envoy-gateway/gateway.yaml": {"GatewayClass", "Gateway", "HTTPRoute", "SecurityPolicy", "ReferenceGrant"},
+    "istio/app.yaml": {"Gateway", "VirtualService", "AuthorizationPolicy"},
+}
+IDENTITY_HEADERS = [
+    "X-Auth-Request-User",
+    "X-Auth-Request-Email",
+    "X-Auth-Request-Groups",
+    "X-Auth-Request-Preferred-Username",
+]
+
+
+def example_values(name: str) -> dict:
+    values = yaml.safe_load(EXAMPLE_VALUES[name].read_text())
+    # What the README's `--set secrets...` adds.
+    values["secrets"] = {"sessionSecret": SESSION_SECRET, "clientSecret": CLIENT_SECRET}
+    return values
+
+
+@pytest.mark.parametrize("manifest", sorted(EXAMPLE_MANIFESTS))
+def test_example_manifests_pass_kubernetes_validate_strict(manifest):
+    path = EXAMPLES / manifest
+    result = kubernetes_validate([path])
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    unknown = set(re.findall(r"Couldn't find schema for kind (\S+) ", output))
+    # Only the CRD kinds of the proxy may be unknown; core kinds must pass the strict check.
+    assert unknown == EXAMPLE_MANIFESTS[manifest], output
+    core = [d for d in yaml.safe_load_all(path.read_text()) if d and d["kind"] not in unknown]
+    assert len(re.findall(r"passed for resource", output)) == len(core), output
+
+
+@pytest.mark.parametrize("name", sorted(EXAMPLE_VALUES))
+def test_example_values_render_and_pass_portcullis_check(chart, name, tmp_path):
+    values = example_values(name)
+    chart.validate_schema(values)
+    rendered = render(chart, values)
+    files = []
+    for path, text in sorted(rendered.items()):
+        if not path.endswith("NOTES.txt"):
+            files.append(tmp_path / pathlib.Path(path).name)
+            files[-1].write_text(text)
+    result = kubernetes_validate(files)
+    assert result.returncode == 0, result.stdout + result.stderr
+    check_dir = tmp_path / "check"
+    check_dir.mkdir()
+    config, env = extract(rendered, check_dir)
+    result = run_check(config, env)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_ingress_nginx_example_uses_the_annotations_notes_print(chart):
+    text = render(chart, example_values("ingress-nginx"))["portcullis/templates/NOTES.txt"]
+    printed = dict(re.findall(r"^\s+(nginx\.ingress\.kubernetes\.io/[a-z-]+): \"(.*)\"$", text, re.M))
+    ingress = one(list(yaml.safe_load_all((EXAMPLES / "ingress-nginx" / "app.yaml").read_text())), "Ingress")
+    annotations = ingress["metadata"]["annotations"]
+    assert set(printed) == {
+        "nginx.ingress.kubernetes.io/auth-url",
+        "nginx.ingress.kubernetes.io/auth-signin",
+        "nginx.ingress.kubernetes.io/auth-response-headers",
+    }
+    for key, value in printed.items():
+        assert annotations[key] == value, key
+
+
+def test_traefik_examples_match_the_middleware_notes_print(chart):
+    text = render(chart, example_values("traefik"))["portcullis/templates/NOTES.txt"]
+    start = text.rindex("\n", 0, text.index("apiVersion: traefik.io/v1alpha1")) + 1
+    printed = yaml.safe_load(textwrap.dedent(text[start:].split("\n\n")[0]))["spec"]["forwardAuth"]
+    crd = yaml.safe_load((EXAMPLES / "traefik" / "kubernetes" / "middleware.yaml").read_text())["spec"]["forwardAuth"]
+    assert {k: crd[k] for k in printed} == printed
+    dynamic = yaml.safe_load((EXAMPLES / "traefik" / "dynamic.yml").read_text())
+    file_mw = dynamic["http"]["middlewares"]["portcullis"]["forwardAuth"]
+    assert file_mw["address"] == "http://127.0.0.1:4180/forward-auth"
+    assert file_mw["trustForwardHeader"] is False
+    assert file_mw["authResponseHeaders"] == IDENTITY_HEADERS
+    assert dynamic["http"]["routers"]["app"]["middlewares"] == ["portcullis"]
+    static = yaml.safe_load((EXAMPLES / "traefik" / "traefik.yml").read_text())
+    assert static["providers"]["file"]["filename"] == "examples/traefik/dynamic.yml"
+
+
+def test_envoy_examples_call_ext_authz_with_the_needed_headers():
+    docs = list(yaml.safe_load_all((EXAMPLES / "envoy-gateway" / "gateway.yaml").read_text()))
+    policy = one(docs, "SecurityPolicy")["spec"]["extAuth"]
+    assert policy["http"]["path"] == "/ext-authz"
+    assert policy["http"]["backendRefs"] == [{"name": "portcullis", "namespace": "auth", "port": 4180}]
+    assert policy["http"]["headersToBackend"] == IDENTITY_HEADERS
+    needed = {"authorization", "cookie", "accept", "x-requested-with"}
+    assert needed <= set(policy["headersToExtAuth"])
+    grant = one(docs, "ReferenceGrant")["spec"]
+    assert grant["from"] == [{"group": "gateway.envoyproxy.io", "kind": "SecurityPolicy", "namespace": "demo"}]
+
+    mesh = yaml.safe_load((EXAMPLES / "istio" / "istiod-values.yaml").read_text())["meshConfig"]
+    provider = mesh["extensionProviders"][0]
+    assert provider["name"] == "portcullis"
+    http = provider["envoyExtAuthzHttp"]
+    assert (http["service"], http["port"], http["pathPrefix"]) == ("portcullis.auth.svc.cluster.local", 4180, "/ext-authz")
+    assert needed <= set(http["includeRequestHeadersInCheck"])
+    assert http["headersToUpstreamOnAllow"] == [h.lower() for h in IDENTITY_HEADERS]
+    assert {"location", "set-cookie", "www-authenticate"} <= set(http["headersToDownstreamOnDeny"])
+    istio_docs = list(yaml.safe_load_all((EXAMPLES / "istio" / "app.yaml").read_text()))
+    policy = one(istio_docs, "AuthorizationPolicy")["spec"]
+    assert policy["action"] == "CUSTOM"
+    assert policy["provider"] == {"name": "portcullis"}
