@@ -355,7 +355,6 @@ def test_existing_secret_and_configmap_are_used_as_given(chart):
             "secrets.clientSecret",
         ),
         ({"redis": {"enabled": True}}, "redis.url"),
-        ({"podDisruptionBudget": {"enabled": True, "minAvailable": 1, "maxUnavailable": 1}}, "only one of"),
     ],
 )
 def test_incomplete_settings_fail_at_render(chart, values, message):
@@ -520,8 +519,6 @@ def test_dashboard_configmap_covers_the_contract_metrics(chart):
 
 
 def portcullis_binary() -> pathlib.Path:
-    if "todo!(" in subprocess.run(["grep", "-rn", "todo!(", str(ROOT / "src")], capture_output=True, text=True).stdout:
-        pytest.skip("src/ still has todo!(): `portcullis check` cannot load rules in this tree yet")
     if not BINARY.exists():
         subprocess.run(["cargo", "build", "--quiet"], cwd=ROOT, check=True)
     return BINARY
@@ -557,7 +554,7 @@ def extract(rendered: dict[str, str], directory: pathlib.Path) -> tuple[pathlib.
 
 def run_check(config: pathlib.Path, env: dict) -> subprocess.CompletedProcess:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("PORTCULLIS_")}
-    return subprocess.run(
+    result = subprocess.run(
         [str(portcullis_binary()), "check", "--config", str(config)],
         capture_output=True,
         text=True,
@@ -565,6 +562,11 @@ def run_check(config: pathlib.Path, env: dict) -> subprocess.CompletedProcess:
         check=False,
         timeout=60,
     )
+    if result.returncode == 101 and "not yet implemented" in result.stderr:
+        # A tree where the service's modules have not all landed (a todo!() stub panicked).
+        stub = next(line for line in result.stderr.splitlines() if "not yet implemented" in line)
+        pytest.skip(f"portcullis check hit a todo!() stub: {stub[:160]}")
+    return result
 
 
 @pytest.mark.parametrize("value_set", ["default", "full", "secrets"])
@@ -703,3 +705,23 @@ def test_envoy_examples_call_ext_authz_with_the_needed_headers():
     policy = one(istio_docs, "AuthorizationPolicy")["spec"]
     assert policy["action"] == "CUSTOM"
     assert policy["provider"] == {"name": "portcullis"}
+
+
+# ---------------------------------------------------------------------------------------------
+# the container image the chart runs
+
+
+def test_dockerfile_matches_what_the_chart_expects(chart):
+    text = (ROOT / "Dockerfile").read_text()
+    froms = re.findall(r"^FROM (\S+)", text, re.M)
+    assert froms == ["rust:${RUST_VERSION}-bookworm", "gcr.io/distroless/cc-debian12:nonroot"]
+    assert "cargo build --release --locked" in text
+    assert re.search(r"^USER 65532:65532$", text, re.M)
+    assert re.search(r'^ENTRYPOINT \["/portcullis"\]$', text, re.M)
+    cmd = json.loads(re.search(r"^CMD (\[.*\])$", text, re.M).group(1))
+    # The image's default command reads the file where the chart mounts its ConfigMap, and the
+    # chart runs as the image's user.
+    assert cmd == deployment(chart)["spec"]["template"]["spec"]["containers"][0]["args"]
+    assert deployment(chart)["spec"]["template"]["spec"]["securityContext"]["runAsUser"] == 65532
+    ignored = (ROOT / ".dockerignore").read_text().split()
+    assert {"target/", "node_modules/", ".git/"} <= set(ignored)

@@ -101,9 +101,6 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.redis.enabled (not .Values.redis.url) (not .Values.redis.existingSecret) }}
 {{- fail "redis.enabled: give redis.url or redis.existingSecret" }}
 {{- end }}
-{{- if and .Values.podDisruptionBudget.enabled (ne (toString .Values.podDisruptionBudget.minAvailable) "") (ne (toString .Values.podDisruptionBudget.maxUnavailable) "") }}
-{{- fail "podDisruptionBudget: set only one of minAvailable and maxUnavailable" }}
-{{- end }}
 {{- end }}
 
 {{/*
