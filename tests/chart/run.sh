@@ -25,4 +25,4 @@ fi
 # nothing changed).
 cargo build --quiet
 
-exec "$VENV/bin/python" -m pytest tests/chart -p no:cacheprovider -q -rs "$@"
+PYTHONDONTWRITEBYTECODE=1 exec "$VENV/bin/python" -m pytest tests/chart -p no:cacheprovider -q -rs "$@"
