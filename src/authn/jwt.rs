@@ -240,4 +240,3 @@ impl Drop for Verifier {
         tasks.iter().for_each(tokio::task::AbortHandle::abort);
     }
 }
-
