@@ -8,3 +8,4 @@ mod cli;
 mod config_errors;
 mod decisions;
 mod header_families;
+mod peers;
