@@ -216,8 +216,11 @@ mod tests {
 
     #[test]
     fn identity_headers_are_all_present_and_empty_without_identity() {
-        let names = IdentityHeaders::new(&HeadersConfig { pass_access_token: true, ..HeadersConfig::default() })
-            .expect("names");
+        let names = IdentityHeaders::new(&HeadersConfig {
+            pass_access_token: true,
+            ..HeadersConfig::default()
+        })
+        .expect("names");
         let values = names.values(None, Some("token"));
         assert_eq!(values.len(), 5);
         assert!(values.iter().all(|(_, value)| value.is_empty()), "{values:?}");

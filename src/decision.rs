@@ -216,10 +216,24 @@ mod tests {
     fn allow_rule_passes_anonymous_requests_and_renders_headers_from_a_credential() {
         let set = rules();
         let anonymous = decide(rule(&set, "open"), DefaultPolicy::Deny, &Credential::Missing, false);
-        let Decision::Allow { identity: None, headers, .. } = anonymous else { panic!("{anonymous:?}") };
+        let Decision::Allow {
+            identity: None,
+            headers,
+            ..
+        } = anonymous
+        else {
+            panic!("{anonymous:?}")
+        };
         assert_eq!(headers[0].1, "");
         let known = decide(rule(&set, "open"), DefaultPolicy::Deny, &identity(&[]), false);
-        let Decision::Allow { identity: Some(_), headers, .. } = known else { panic!("{known:?}") };
+        let Decision::Allow {
+            identity: Some(_),
+            headers,
+            ..
+        } = known
+        else {
+            panic!("{known:?}")
+        };
         assert_eq!(headers[0].1, "alice");
     }
 
@@ -227,7 +241,14 @@ mod tests {
     fn missing_credential_on_authenticated_rule_redirects_only_when_login_is_on() {
         let set = rules();
         let with_login = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Credential::Missing, true);
-        assert!(matches!(with_login, Decision::Unauthenticated { redirect: true, invalid_bearer: false, .. }));
+        assert!(matches!(
+            with_login,
+            Decision::Unauthenticated {
+                redirect: true,
+                invalid_bearer: false,
+                ..
+            }
+        ));
         let without = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Credential::Missing, false);
         assert!(matches!(without, Decision::Unauthenticated { redirect: false, .. }));
     }
@@ -242,9 +263,14 @@ mod tests {
     #[test]
     fn invalid_bearer_is_unauthenticated_and_marked() {
         let set = rules();
-        let invalid = Credential::Invalid { reason: "expired".into(), bearer: true };
+        let invalid = Credential::Invalid {
+            reason: "expired".into(),
+            bearer: true,
+        };
         let decision = decide(rule(&set, "admin"), DefaultPolicy::Deny, &invalid, true);
-        assert!(matches!(decision, Decision::Unauthenticated { invalid_bearer: true, ref reason, .. } if reason == "expired"));
+        assert!(
+            matches!(decision, Decision::Unauthenticated { invalid_bearer: true, ref reason, .. } if reason == "expired")
+        );
     }
 
     #[test]
@@ -259,9 +285,18 @@ mod tests {
     #[test]
     fn default_policy_applies_when_no_rule_matches() {
         let deny = decide(None, DefaultPolicy::Deny, &identity(&[]), true);
-        assert!(matches!(deny, Decision::Forbidden { rule: DEFAULT_RULE_ID, .. }));
+        assert!(matches!(
+            deny,
+            Decision::Forbidden {
+                rule: DEFAULT_RULE_ID,
+                ..
+            }
+        ));
         let authenticated = decide(None, DefaultPolicy::Authenticated, &Credential::Missing, true);
-        assert!(matches!(authenticated, Decision::Unauthenticated { redirect: true, .. }));
+        assert!(matches!(
+            authenticated,
+            Decision::Unauthenticated { redirect: true, .. }
+        ));
         let allow = decide(None, DefaultPolicy::Allow, &Credential::Missing, true);
         assert!(matches!(allow, Decision::Allow { .. }));
     }

@@ -304,8 +304,14 @@ mod tests {
     #[test]
     fn login_start_sits_next_to_the_callback() {
         let callback = url::Url::parse("https://auth.example.com/oauth2/callback").expect("url");
-        assert_eq!(login_start_url(&callback).as_str(), "https://auth.example.com/oauth2/start");
+        assert_eq!(
+            login_start_url(&callback).as_str(),
+            "https://auth.example.com/oauth2/start"
+        );
         let prefixed = url::Url::parse("https://example.com/sso/oauth2/callback?x=1").expect("url");
-        assert_eq!(login_start_url(&prefixed).as_str(), "https://example.com/sso/oauth2/start");
+        assert_eq!(
+            login_start_url(&prefixed).as_str(),
+            "https://example.com/sso/oauth2/start"
+        );
     }
 }

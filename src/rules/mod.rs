@@ -1,8 +1,18 @@
 //! Route rules: loaded from YAML files, compiled once into a matcher, swapped atomically on
 //! reload. The request path only reads a compiled [`RuleSet`].
 
+mod compile;
+mod index;
+pub mod load;
+mod matcher;
+mod parse;
 pub mod reload;
+mod shadow;
+mod template;
+#[cfg(test)]
+mod tests;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use axum::http::HeaderName;
@@ -11,6 +21,9 @@ use serde::Deserialize;
 use crate::authn::Identity;
 use crate::authz::Requirements;
 use crate::origin::OriginalRequest;
+use compile::CompiledRule;
+use index::RuleIndex;
+use load::Source;
 
 /// What a rule does with the requests it matches.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -58,12 +71,30 @@ pub struct HeaderTemplate {
     /// The header's name.
     pub name: HeaderName,
     template: String,
+    parts: Vec<template::Part>,
 }
 
 impl HeaderTemplate {
+    /// Parses a header name and its template; `Err` names an invalid header name or an unknown
+    /// placeholder.
+    pub fn parse(name: &str, template: &str) -> Result<HeaderTemplate, String> {
+        let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| format!("invalid header name `{name}`"))?;
+        let parts = template::parse(template).map_err(|e| format!("header {name}: {e}"))?;
+        Ok(HeaderTemplate {
+            name,
+            template: template.to_string(),
+            parts,
+        })
+    }
+
+    /// The template as written.
+    pub fn template(&self) -> &str {
+        &self.template
+    }
+
     /// The header value for `identity` (placeholders of a missing identity or claim render empty).
     pub fn render(&self, identity: Option<&Identity>) -> String {
-        todo!("rules: {} {identity:?}", self.template)
+        template::render(&self.parts, identity)
     }
 }
 
@@ -102,9 +133,13 @@ pub struct RuleTrace {
     pub mismatch: Option<String>,
 }
 
-/// All rules, compiled for matching.
+/// All rules, compiled for matching: built once at load, then only read (no locks, no
+/// allocation on the matching path).
 #[derive(Debug, Default)]
-pub struct RuleSet {}
+pub struct RuleSet {
+    rules: Vec<CompiledRule>,
+    index: RuleIndex,
+}
 
 impl RuleSet {
     /// A set with no rules (the default policy answers everything).
@@ -115,36 +150,77 @@ impl RuleSet {
     /// Loads every `*.yaml`/`*.yml` file of `paths` (files, or folders read in lexical order).
     /// All errors are reported, not just the first.
     pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Vec<RuleError>> {
-        todo!("rules: {paths:?}")
+        RuleSet::from_sources(&load::read_sources(paths)?)
     }
 
     /// Compiles the rules of one YAML text, as if read from `source`.
     pub fn from_yaml(text: &str, source: &Path) -> Result<RuleSet, Vec<RuleError>> {
-        todo!("rules: {text} {source:?}")
+        RuleSet::from_sources(&[Source {
+            path: source.to_path_buf(),
+            text: text.to_string(),
+        }])
+    }
+
+    /// Compiles the rules of several files already read, in the order given.
+    pub fn from_sources(sources: &[Source]) -> Result<RuleSet, Vec<RuleError>> {
+        let rules = compile::compile_sources(sources)?;
+        let index = RuleIndex::build(&rules);
+        Ok(RuleSet { rules, index })
     }
 
     /// The first rule that matches the request's method, host and normalised path.
     pub fn first_match(&self, request: &OriginalRequest) -> Option<&Rule> {
-        todo!("rules: {request:?}")
+        let host = lower_host(&request.host);
+        let found = self
+            .index
+            .first_match(&self.rules, &host, &request.path, |rule| rule.matches(request, &host));
+        found.map(|compiled| &compiled.rule)
     }
 
     /// Every rule up to and including the first match, each with why it did not match.
     pub fn explain(&self, request: &OriginalRequest) -> Vec<RuleTrace> {
-        todo!("rules: {request:?}")
+        let host = lower_host(&request.host);
+        let mut traces = Vec::new();
+        for compiled in &self.rules {
+            let mismatch = compiled.mismatch(request, &host);
+            let matched = mismatch.is_none();
+            traces.push(RuleTrace {
+                id: compiled.rule.id.clone(),
+                mismatch,
+            });
+            if matched {
+                break;
+            }
+        }
+        traces
     }
 
     /// Warnings for rules that an earlier rule shadows completely.
     pub fn shadow_warnings(&self) -> Vec<String> {
-        todo!("rules")
+        shadow::shadow_warnings(&self.rules, &self.index)
+    }
+
+    /// The rules in matching order.
+    pub fn rules(&self) -> impl Iterator<Item = &Rule> {
+        self.rules.iter().map(|compiled| &compiled.rule)
     }
 
     /// How many rules there are.
     pub fn len(&self) -> usize {
-        0
+        self.rules.len()
     }
 
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The request host in lower case; borrowed (no allocation) when it already is.
+fn lower_host(host: &str) -> Cow<'_, str> {
+    if host.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(host.to_ascii_lowercase())
+    } else {
+        Cow::Borrowed(host)
     }
 }

@@ -23,14 +23,23 @@ fn assert_refused(config: &str, expected: &[&str]) {
 
 #[test]
 fn unknown_key_is_refused_by_name_and_file() {
-    assert_refused("[server]\nlisten = \"127.0.0.1:1\"\nlisen = 2\n", &["lisen", "portcullis.toml"]);
+    assert_refused(
+        "[server]\nlisten = \"127.0.0.1:1\"\nlisen = 2\n",
+        &["lisen", "portcullis.toml"],
+    );
     assert_refused("[nonsense]\nx = 1\n", &["nonsense"]);
 }
 
 #[test]
 fn bad_values_are_refused_by_key() {
-    assert_refused("[server]\nlisten = \"not-an-address\"\n", &["server.listen", "portcullis.toml"]);
-    assert_refused("[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n", &["server.trusted_proxies"]);
+    assert_refused(
+        "[server]\nlisten = \"not-an-address\"\n",
+        &["server.listen", "portcullis.toml"],
+    );
+    assert_refused(
+        "[server]\ntrusted_proxies = [\"10.0.0.0/99\"]\n",
+        &["server.trusted_proxies"],
+    );
     assert_refused("[rules]\ndefault = \"maybe\"\n", &["rules.default"]);
     assert_refused("[session]\nttl = \"forever\"\n", &["session.ttl", "forever"]);
     assert_refused("[headers]\nuser = \"bad header\"\n", &["headers.user"]);
@@ -39,7 +48,10 @@ fn bad_values_are_refused_by_key() {
 #[test]
 fn issuer_mistakes_are_refused() {
     let issuer = |extra: &str| format!("[[issuers]]\nname = \"a\"\nissuer = \"https://i.test/\"\n{extra}");
-    assert_refused(&issuer("jwks_file = \"missing.json\"\n"), &["issuers[0].jwks_file", "missing.json"]);
+    assert_refused(
+        &issuer("jwks_file = \"missing.json\"\n"),
+        &["issuers[0].jwks_file", "missing.json"],
+    );
     assert_refused(&issuer("algorithms = [\"HS256\"]\n"), &["issuers", "algorithms"]);
     assert_refused(&issuer("algorithms = []\n"), &["issuers[0].algorithms"]);
     assert_refused(&issuer("leeway = \"soon\"\n"), &["leeway"]);
@@ -55,7 +67,10 @@ fn login_needs_a_known_issuer_and_secrets() {
     let session = "[session]\nsecret = \"c2hvcnQ=\"\n";
     assert_refused(&format!("{issuer}{login}{session}"), &["session.secrets[0]", "32"]);
     let secret_file = "[session]\nsecret_file = \"/nonexistent/secret\"\n";
-    assert_refused(&format!("{issuer}{login}{secret_file}"), &["session.secret_file", "/nonexistent/secret"]);
+    assert_refused(
+        &format!("{issuer}{login}{secret_file}"),
+        &["session.secret_file", "/nonexistent/secret"],
+    );
 }
 
 #[test]
@@ -74,11 +89,17 @@ fn missing_config_file_is_named() {
 fn serve_refuses_a_bad_config_and_exits_1() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("bad.toml"), "[server]\nlisten = 5\n").expect("write");
-    let output = Command::new(binary()).args(["serve", "--config"]).arg(dir.path().join("bad.toml")).output();
+    let output = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(dir.path().join("bad.toml"))
+        .output();
     let output = output.expect("run");
     assert_eq!(output.status.code(), Some(1));
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("server.listen") && stderr.contains("bad.toml"), "{stderr}");
+    assert!(
+        stderr.contains("server.listen") && stderr.contains("bad.toml"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -86,7 +107,10 @@ fn serve_refuses_bad_rules_and_names_the_file() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join("c.toml"), "[rules]\npaths = [\"r.yaml\"]\n").expect("write");
     std::fs::write(dir.path().join("r.yaml"), "- id: x\n  policy: sometimes\n").expect("write");
-    let output = Command::new(binary()).args(["serve", "--config"]).arg(dir.path().join("c.toml")).output();
+    let output = Command::new(binary())
+        .args(["serve", "--config"])
+        .arg(dir.path().join("c.toml"))
+        .output();
     let output = output.expect("run");
     assert_eq!(output.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&output.stderr).contains("r.yaml"));
@@ -134,5 +158,10 @@ fn config_is_found_through_portcullis_config_variable() {
         .env("PORTCULLIS_CONFIG", root.join("examples/quickstart/portcullis.toml"))
         .output()
         .expect("run");
-    assert_eq!(output.status.code(), Some(0), "{}", String::from_utf8_lossy(&output.stderr));
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
 }

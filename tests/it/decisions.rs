@@ -56,7 +56,12 @@ async fn allow_rule_without_credential_sends_every_identity_header_empty() {
     let p = start().await;
     let response = ask(&p, "/public/logo.png", &[("X-Auth-Request-User", "mallory")]).await;
     assert_eq!(response.status(), 200);
-    for name in ["X-Auth-Request-User", "X-Auth-Request-Email", "X-Auth-Request-Groups", "X-Auth-Request-Preferred-Username"] {
+    for name in [
+        "X-Auth-Request-User",
+        "X-Auth-Request-Email",
+        "X-Auth-Request-Groups",
+        "X-Auth-Request-Preferred-Username",
+    ] {
         assert_eq!(header(&response, name), Some(""), "{name} must be present and empty");
     }
 }
@@ -75,8 +80,14 @@ async fn authenticated_rule_without_token_is_401_with_bearer_realm() {
     let p = start().await;
     let response = ask(&p, "/admin/", &[]).await;
     assert_eq!(response.status(), 401);
-    assert_eq!(header(&response, "WWW-Authenticate"), Some(r#"Bearer realm="portcullis""#));
-    assert!(header(&response, "Location").is_none(), "no login configured: no Location");
+    assert_eq!(
+        header(&response, "WWW-Authenticate"),
+        Some(r#"Bearer realm="portcullis""#)
+    );
+    assert!(
+        header(&response, "Location").is_none(),
+        "no login configured: no Location"
+    );
 }
 
 #[tokio::test]
@@ -84,7 +95,10 @@ async fn invalid_token_is_401_with_invalid_token_error() {
     let p = start().await;
     let response = ask(&p, "/admin/", &[("Authorization", "Bearer not.a.jwt")]).await;
     assert_eq!(response.status(), 401);
-    assert_eq!(header(&response, "WWW-Authenticate"), Some(r#"Bearer error="invalid_token""#));
+    assert_eq!(
+        header(&response, "WWW-Authenticate"),
+        Some(r#"Bearer error="invalid_token""#)
+    );
     let body: Value = response.json().await.expect("json body for API clients");
     assert_eq!(body["error"], "unauthenticated");
 }
@@ -93,7 +107,12 @@ async fn invalid_token_is_401_with_invalid_token_error() {
 async fn valid_token_in_required_group_is_allowed_with_identity_and_rule_headers() {
     let p = start().await;
     let token = rsa1(json!({ "tenant": "acme", "preferred_username": "ally" }));
-    let response = ask(&p, "/admin/users?page=2", &[("Authorization", &format!("Bearer {token}"))]).await;
+    let response = ask(
+        &p,
+        "/admin/users?page=2",
+        &[("Authorization", &format!("Bearer {token}"))],
+    )
+    .await;
     assert_eq!(response.status(), 200);
     assert_eq!(header(&response, "X-Auth-Request-User"), Some("alice"));
     assert_eq!(header(&response, "X-Auth-Request-Email"), Some("alice@example.com"));
@@ -155,9 +174,14 @@ async fn decisions_are_counted_per_endpoint_outcome_and_rule() {
     let p = start().await;
     ask(&p, "/public/x", &[]).await;
     ask(&p, "/admin/", &[]).await;
-    assert_eq!(p.metric(r#"portcullis_decisions_total{endpoint="auth",outcome="allow",rule="public"}"#).await, 1.0);
     assert_eq!(
-        p.metric(r#"portcullis_decisions_total{endpoint="auth",outcome="unauthenticated",rule="admin"}"#).await,
+        p.metric(r#"portcullis_decisions_total{endpoint="auth",outcome="allow",rule="public"}"#)
+            .await,
+        1.0
+    );
+    assert_eq!(
+        p.metric(r#"portcullis_decisions_total{endpoint="auth",outcome="unauthenticated",rule="admin"}"#)
+            .await,
         1.0
     );
     assert!(p.metric("portcullis_decision_duration_seconds_count").await >= 2.0);
@@ -184,7 +208,12 @@ async fn readiness_follows_the_issuer_keys() {
 async fn oversized_headers_get_a_clear_4xx_and_the_service_lives_on() {
     let p = start().await;
     let huge = "a".repeat(1024 * 1024);
-    let response = client().get(p.url("/auth")).header("X-Original-URI", "/public/x").header("X-Big", &huge).send().await;
+    let response = client()
+        .get(p.url("/auth"))
+        .header("X-Original-URI", "/public/x")
+        .header("X-Big", &huge)
+        .send()
+        .await;
     if let Ok(response) = response {
         assert!(response.status().is_client_error(), "status {}", response.status());
     }
@@ -212,6 +241,12 @@ async fn tokens_never_appear_in_the_log() {
     ask(&p, "/admin/", &[("Authorization", &format!("Bearer {good}"))]).await;
     let log = p.log_text();
     let signature = |t: &str| t.rsplit('.').next().expect("sig").to_string();
-    assert!(!log.contains(&signature(&token)) && !log.contains(&signature(&good)), "a token leaked into the log");
-    assert!(log.contains("bearer token refused"), "the refusal is logged (without the token)");
+    assert!(
+        !log.contains(&signature(&token)) && !log.contains(&signature(&good)),
+        "a token leaked into the log"
+    );
+    assert!(
+        log.contains("bearer token refused"),
+        "the refusal is logged (without the token)"
+    );
 }

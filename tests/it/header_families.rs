@@ -43,9 +43,15 @@ fn forwarded(request: reqwest::RequestBuilder, method: &str, uri: &str) -> reqwe
 #[tokio::test]
 async fn traefik_caddy_family_is_read() {
     let p = start().await;
-    let allowed = forwarded(client().get(p.url("/forward-auth")), "GET", "/public/a").send().await.expect("send");
+    let allowed = forwarded(client().get(p.url("/forward-auth")), "GET", "/public/a")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(allowed.status(), 200);
-    let refused = forwarded(client().get(p.url("/forward-auth")), "GET", "/admin/").send().await.expect("send");
+    let refused = forwarded(client().get(p.url("/forward-auth")), "GET", "/admin/")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(refused.status(), 401);
 }
 
@@ -82,9 +88,17 @@ async fn plain_nginx_family_is_read_with_host_from_forwarded_host() {
 #[tokio::test]
 async fn ext_authz_form_reads_method_host_and_path_from_the_request_itself() {
     let p = start().await;
-    let public = client().get(p.url("/ext-authz/public/a?q=1")).header("Host", "app.example.com").send().await;
+    let public = client()
+        .get(p.url("/ext-authz/public/a?q=1"))
+        .header("Host", "app.example.com")
+        .send()
+        .await;
     assert_eq!(public.expect("send").status(), 200);
-    let admin = client().post(p.url("/ext-authz/admin/x")).header("Host", "app.example.com").send().await;
+    let admin = client()
+        .post(p.url("/ext-authz/admin/x"))
+        .header("Host", "app.example.com")
+        .send()
+        .await;
     assert_eq!(admin.expect("send").status(), 401);
 }
 
@@ -94,7 +108,10 @@ async fn missing_headers_are_400_naming_what_is_missing() {
     let response = client().get(p.url("/auth")).send().await.expect("send");
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.expect("json");
-    assert!(body["reason"].as_str().unwrap_or_default().contains("X-Original-URL"), "{body}");
+    assert!(
+        body["reason"].as_str().unwrap_or_default().contains("X-Original-URL"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -114,8 +131,16 @@ async fn unparsable_header_is_400_naming_the_header() {
 #[tokio::test]
 async fn dot_segments_cannot_climb_out_of_a_public_path() {
     let p = start().await;
-    for uri in ["/public/../admin/", "/public/%2e%2e/admin/", "/public/%2E%2e/admin/", "//public/..//admin/"] {
-        let response = forwarded(client().get(p.url("/forward-auth")), "GET", uri).send().await.expect("send");
+    for uri in [
+        "/public/../admin/",
+        "/public/%2e%2e/admin/",
+        "/public/%2E%2e/admin/",
+        "//public/..//admin/",
+    ] {
+        let response = forwarded(client().get(p.url("/forward-auth")), "GET", uri)
+            .send()
+            .await
+            .expect("send");
         assert_eq!(response.status(), 401, "{uri} must be judged as /admin/");
     }
 }
@@ -123,8 +148,18 @@ async fn dot_segments_cannot_climb_out_of_a_public_path() {
 #[tokio::test]
 async fn ambiguous_paths_are_refused_with_400() {
     let p = start().await;
-    for uri in ["/public/a%2Fb", "/public/a%5Cb", "/public/a\\b", "/public/%00", "/public/%zz", "/../x"] {
-        let response = forwarded(client().get(p.url("/forward-auth")), "GET", uri).send().await.expect("send");
+    for uri in [
+        "/public/a%2Fb",
+        "/public/a%5Cb",
+        "/public/a\\b",
+        "/public/%00",
+        "/public/%zz",
+        "/../x",
+    ] {
+        let response = forwarded(client().get(p.url("/forward-auth")), "GET", uri)
+            .send()
+            .await
+            .expect("send");
         assert_eq!(response.status(), 400, "{uri}");
     }
 }
@@ -134,7 +169,10 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
     let mut setup = Setup::new(&file_issuer_config("rsa1"), RULES);
     setup.trusted_proxies = vec!["10.0.0.0/8".into()];
     let p = Portcullis::start(setup).await;
-    let response = forwarded(client().get(p.url("/forward-auth")), "GET", "/public/a").send().await.expect("send");
+    let response = forwarded(client().get(p.url("/forward-auth")), "GET", "/public/a")
+        .send()
+        .await
+        .expect("send");
     assert_eq!(response.status(), 400);
     assert!(response.text().await.expect("text").contains("trusted"));
 }
@@ -142,11 +180,15 @@ async fn forwarded_headers_from_an_untrusted_peer_are_ignored() {
 #[tokio::test]
 async fn browser_on_forward_auth_is_redirected_to_login_with_the_original_url() {
     let p = start_with_login().await;
-    let response = forwarded(client().get(p.url("/forward-auth?rd=https://evil.com/")), "GET", "/admin/x?a=1&b=2")
-        .header("Accept", BROWSER_ACCEPT)
-        .send()
-        .await
-        .expect("send");
+    let response = forwarded(
+        client().get(p.url("/forward-auth?rd=https://evil.com/")),
+        "GET",
+        "/admin/x?a=1&b=2",
+    )
+    .header("Accept", BROWSER_ACCEPT)
+    .send()
+    .await
+    .expect("send");
     assert_eq!(response.status(), 302);
     let location = response.headers()["location"].to_str().expect("location");
     assert_eq!(
@@ -199,7 +241,10 @@ async fn auth_endpoint_never_redirects_but_gives_the_login_url_in_location() {
         .expect("send");
     assert_eq!(response.status(), 401);
     let location = response.headers()["location"].to_str().expect("location");
-    assert_eq!(location, "https://auth.example.com/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fadmin%2F%3Fx%3D1");
+    assert_eq!(
+        location,
+        "https://auth.example.com/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fadmin%2F%3Fx%3D1"
+    );
 }
 
 #[tokio::test]
@@ -225,5 +270,10 @@ async fn ext_authz_redirects_browsers_like_forward_auth() {
         .await
         .expect("send");
     assert_eq!(response.status(), 302);
-    assert!(response.headers()["location"].to_str().expect("loc").ends_with("rd=https%3A%2F%2Fapp.example.com%2Fadmin%2F"));
+    assert!(
+        response.headers()["location"]
+            .to_str()
+            .expect("loc")
+            .ends_with("rd=https%3A%2F%2Fapp.example.com%2Fadmin%2F")
+    );
 }

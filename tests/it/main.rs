@@ -8,4 +8,7 @@ mod cli;
 mod config_errors;
 mod decisions;
 mod header_families;
+mod jwks;
+mod jwt_attacks;
 mod peers;
+mod reload;

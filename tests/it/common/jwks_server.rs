@@ -45,7 +45,10 @@ pub fn fixture_jwks(names: &[&str]) -> Value {
 impl JwksServer {
     /// Starts serving `keys` at `/jwks.json` and discovery for issuer `<base>/`.
     pub async fn start(keys: Value) -> JwksServer {
-        let control = Arc::new(Control { keys: std::sync::Mutex::new(keys), ..Control::default() });
+        let control = Arc::new(Control {
+            keys: std::sync::Mutex::new(keys),
+            ..Control::default()
+        });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         *control.issuer.lock().expect("lock") = format!("{base}/");

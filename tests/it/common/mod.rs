@@ -28,7 +28,11 @@ pub fn fixture(name: &str) -> PathBuf {
 
 /// A free TCP port on 127.0.0.1.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
 }
 
 /// A running `portcullis serve` with its own temporary folder holding the config and rules.
@@ -112,7 +116,13 @@ impl Portcullis {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start portcullis");
-        let portcullis = Portcullis { base: format!("http://127.0.0.1:{port}"), port, dir, child, log };
+        let portcullis = Portcullis {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            dir,
+            child,
+            log,
+        };
         portcullis.wait_for("/healthz", 200).await;
         portcullis
     }
@@ -126,7 +136,11 @@ impl Portcullis {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "{path} never answered {status}; log:\n{}", self.log_text());
+            assert!(
+                Instant::now() < deadline,
+                "{path} never answered {status}; log:\n{}",
+                self.log_text()
+            );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
@@ -148,7 +162,14 @@ impl Portcullis {
 
     /// A metric's value from `/metrics` (the line starting with `series`), 0 when absent.
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = client().get(self.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        let text = client()
+            .get(self.url("/metrics"))
+            .send()
+            .await
+            .expect("metrics")
+            .text()
+            .await
+            .expect("text");
         text.lines()
             .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
             .unwrap_or(0.0)
@@ -156,7 +177,9 @@ impl Portcullis {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         self.child.wait().expect("wait")
     }
 }
@@ -189,8 +212,18 @@ pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
         .expect("run portcullis");
     let mut stdout = String::new();
     let mut stderr = String::new();
-    child.stdout.take().expect("stdout").read_to_string(&mut stdout).expect("read stdout");
-    child.stderr.take().expect("stderr").read_to_string(&mut stderr).expect("read stderr");
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_string(&mut stdout)
+        .expect("read stdout");
+    child
+        .stderr
+        .take()
+        .expect("stderr")
+        .read_to_string(&mut stderr)
+        .expect("read stderr");
     let status = child.wait().expect("wait");
     (status.code().unwrap_or(-1), stdout, stderr)
 }

@@ -8,7 +8,10 @@ use super::fixture;
 
 /// Seconds since the epoch.
 pub fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).expect("clock").as_secs()
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs()
 }
 
 /// Valid claims for the `main` issuer of [`super::file_issuer_config`], merged with `extra`.
@@ -63,5 +66,10 @@ pub fn b64(bytes: &[u8]) -> String {
 
 /// A token assembled by hand from a header, claims and raw signature bytes.
 pub fn raw(header: &Value, claims: &Value, signature: &[u8]) -> String {
-    format!("{}.{}.{}", b64(header.to_string().as_bytes()), b64(claims.to_string().as_bytes()), b64(signature))
+    format!(
+        "{}.{}.{}",
+        b64(header.to_string().as_bytes()),
+        b64(claims.to_string().as_bytes()),
+        b64(signature)
+    )
 }
