@@ -10,4 +10,5 @@ mod decisions;
 mod header_families;
 mod jwks;
 mod jwt_attacks;
+mod peers;
 mod reload;
