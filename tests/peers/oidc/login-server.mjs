@@ -70,12 +70,22 @@ const provider = new Provider(issuer, {
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   ttl: { AccessToken: 60, IdToken: 3600, RefreshToken: 86400, Session: 86400, Grant: 86400 },
   pkce: { required: () => true },
+  // Test only: the back-channel logout goes to Portcullis on 127.0.0.1, which the provider's
+  // SSRF guard (a dispatcher refusing special-use addresses) would refuse.
+  fetch: (url, options) => {
+    delete options.dispatcher;
+    return globalThis.fetch(url, options);
+  },
   features: {
     devInteractions: { enabled: true },
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true },
   },
 });
+
+for (const event of ['backchannel.success', 'backchannel.error', 'end_session.success', 'end_session.error', 'server_error']) {
+  provider.on(event, (...args) => console.log(event, ...args.slice(1).map((a) => (a && a.message) ? `${a.message} ${a.cause}` : (a && a.clientId) || a)));
+}
 
 const server = provider.listen(port, '127.0.0.1', () => {
   console.log('ready');
