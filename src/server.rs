@@ -284,7 +284,9 @@ async fn authenticate(app: &App, token: Option<&str>, headers: &HeaderMap) -> Ch
             }
         });
     }
-    let Some(login) = &app.login else { return Checked::from(Credential::Missing) };
+    let Some(login) = &app.login else {
+        return Checked::from(Credential::Missing);
+    };
     match login.session_credential(headers).await {
         SessionCredential::Absent => Checked::from(Credential::Missing),
         SessionCredential::Refused(reason) => Checked::from(Credential::Invalid {

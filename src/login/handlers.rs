@@ -18,7 +18,7 @@ use serde_json::{Map, Value, json};
 
 use super::provider::Http;
 use super::tokens::{Expect, constant_time_eq};
-use super::{Login, LOGIN_STATE_TTL, SessionCredential, redirect};
+use super::{LOGIN_STATE_TTL, Login, SessionCredential, redirect};
 use crate::authn::{self, Identity, lookup};
 use crate::session::{Session, new_session_id, unix_now};
 
@@ -41,13 +41,21 @@ impl Login {
 
 /// `/oauth2/start?rd=`: validates `rd`, then 302 to the provider with state, nonce and PKCE S256.
 pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Response {
-    let rd = match redirect::validate(params.get("rd").map(String::as_str), &login.config.allowed_redirect_domains) {
+    let rd = match redirect::validate(
+        params.get("rd").map(String::as_str),
+        &login.config.allowed_redirect_domains,
+    ) {
         Ok(rd) => rd,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
     };
     let provider = match login.discovery.provider().await {
         Ok(provider) => provider,
-        Err(_) => return text(StatusCode::BAD_GATEWAY, "the login provider is not reachable; try again"),
+        Err(_) => {
+            return text(
+                StatusCode::BAD_GATEWAY,
+                "the login provider is not reachable; try again",
+            );
+        }
     };
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = provider.client.authorize_url(
@@ -79,22 +87,35 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
 pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
     let clear_state: Vec<HeaderValue> = login.sessions.expire(&login.state_cookie_name()).into_iter().collect();
     if let Some(error) = params.get("error") {
-        let status = if error == "access_denied" { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+        let status = if error == "access_denied" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
         let description = params.get("error_description").map_or("", String::as_str);
         tracing::info!(error = %error, "the provider refused the login");
-        return with_cookies(page(status, "Sign-in did not complete", &format!("{error} {description}")), clear_state);
+        return with_cookies(
+            page(status, "Sign-in did not complete", &format!("{error} {description}")),
+            clear_state,
+        );
     }
     let Some(saved) = login
         .sessions
         .open(&login.state_cookie_name(), &headers)
         .and_then(|json| serde_json::from_str::<LoginState>(&json).ok())
     else {
-        return text(StatusCode::BAD_REQUEST, "login state missing or expired: start the login again");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "login state missing or expired: start the login again",
+        );
     };
     let state = params.get("state").map_or("", String::as_str);
     if !constant_time_eq(state.as_bytes(), saved.state.as_bytes()) {
         tracing::info!("callback state does not match the login cookie");
-        return text(StatusCode::BAD_REQUEST, "login state does not match: start the login again");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "login state does not match: start the login again",
+        );
     }
     if login.used_states.contains_key(&saved.state) {
         tracing::info!("replayed callback refused");
@@ -120,7 +141,10 @@ async fn complete(
     saved: &LoginState,
     headers: &HeaderMap,
 ) -> Result<Vec<HeaderValue>, (StatusCode, &'static str)> {
-    let unreachable = (StatusCode::BAD_GATEWAY, "the login provider is not reachable; try again");
+    let unreachable = (
+        StatusCode::BAD_GATEWAY,
+        "the login provider is not reachable; try again",
+    );
     let provider = login.discovery.provider().await.map_err(|_| unreachable)?;
     let exchange = provider
         .client
@@ -175,7 +199,10 @@ async fn complete(
     tracing::info!(user = %session.user, "signed in");
     login.sessions.save(&session, headers).await.map_err(|error| {
         tracing::warn!(%error, "session cannot be saved");
-        (StatusCode::SERVICE_UNAVAILABLE, "the session cannot be saved; try again")
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the session cannot be saved; try again",
+        )
     })
 }
 
@@ -186,7 +213,9 @@ async fn merge_userinfo(
     access_token: &str,
     claims: &mut Map<String, Value>,
 ) {
-    let Some(endpoint) = &provider.userinfo_endpoint else { return };
+    let Some(endpoint) = &provider.userinfo_endpoint else {
+        return;
+    };
     let answer = login.http.get(endpoint.clone()).bearer_auth(access_token).send().await;
     let info = match answer.and_then(reqwest::Response::error_for_status) {
         Ok(response) => response.json::<Map<String, Value>>().await.ok(),
@@ -208,7 +237,10 @@ async fn merge_userinfo(
 /// `/oauth2/sign_out?rd=`: clears the session (and its Redis entry), then 302 to the provider's
 /// `end_session_endpoint` (with `id_token_hint` and `post_logout_redirect_uri`) or to `rd`.
 pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
-    let rd = match redirect::validate(params.get("rd").map(String::as_str), &login.config.allowed_redirect_domains) {
+    let rd = match redirect::validate(
+        params.get("rd").map(String::as_str),
+        &login.config.allowed_redirect_domains,
+    ) {
         Ok(rd) => rd,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
     };
@@ -242,7 +274,11 @@ pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, he
 /// revokes the sessions of its `sid` or `sub`.
 pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) -> Response {
     let invalid = || {
-        let mut response = (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request" }))).into_response();
+        let mut response = (
+            StatusCode::BAD_REQUEST,
+            axum::Json(json!({ "error": "invalid_request" })),
+        )
+            .into_response();
         no_store(&mut response);
         response
     };
@@ -263,9 +299,17 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     let (sid, sub) = (text_claim("sid"), text_claim("sub"));
     if let Err(reason) = login.sessions.revoke(&login.issuer.name, sid, sub).await {
         tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
-        return (StatusCode::NOT_IMPLEMENTED, axum::Json(json!({ "error": "temporarily_unavailable" }))).into_response();
+        return (
+            StatusCode::NOT_IMPLEMENTED,
+            axum::Json(json!({ "error": "temporarily_unavailable" })),
+        )
+            .into_response();
     }
-    tracing::info!(by_sid = sid.is_some(), by_sub = sub.is_some(), "back-channel logout revoked sessions");
+    tracing::info!(
+        by_sid = sid.is_some(),
+        by_sub = sub.is_some(),
+        "back-channel logout revoked sessions"
+    );
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
     response
@@ -280,7 +324,9 @@ pub async fn userinfo(State(login): State<Arc<Login>>, headers: HeaderMap) -> Re
         };
     }
     match login.session_credential(&headers).await {
-        SessionCredential::Valid { identity, set_cookies, .. } => identity_json(&identity, set_cookies),
+        SessionCredential::Valid {
+            identity, set_cookies, ..
+        } => identity_json(&identity, set_cookies),
         _ => text(StatusCode::UNAUTHORIZED, "unauthenticated"),
     }
 }

@@ -71,7 +71,12 @@ pub enum SessionCredential {
 
 impl Login {
     /// Builds the login service when `[login]` is configured; `None` otherwise.
-    pub fn new(config: &Config, verifier: Arc<Verifier>, http: reqwest::Client, metrics: Metrics) -> anyhow::Result<Option<Login>> {
+    pub fn new(
+        config: &Config,
+        verifier: Arc<Verifier>,
+        http: reqwest::Client,
+        metrics: Metrics,
+    ) -> anyhow::Result<Option<Login>> {
         let Some(login) = &config.login else { return Ok(None) };
         let issuer = config
             .issuers
@@ -81,7 +86,13 @@ impl Login {
             .clone();
         let secret = login.client_secret.as_ref().map(|s| s.0.as_str()).unwrap_or_default();
         Ok(Some(Login {
-            discovery: Discovery::new(&issuer.issuer, &login.client_id, secret, &login.redirect_url, http.clone()),
+            discovery: Discovery::new(
+                &issuer.issuer,
+                &login.client_id,
+                secret,
+                &login.redirect_url,
+                http.clone(),
+            ),
             tokens: TokenChecker::new(&issuer, &login.client_id, http.clone(), metrics.clone()),
             sessions: Arc::new(Sessions::new(&config.session, metrics)?),
             config: login.clone(),
@@ -146,7 +157,9 @@ impl Login {
                 }
             })
             .await;
-        let Some(new) = result else { return (session, Vec::new()) };
+        let Some(new) = result else {
+            return (session, Vec::new());
+        };
         match self.sessions.save(&new, headers).await {
             Ok(cookies) => ((*new).clone(), cookies),
             Err(error) => {

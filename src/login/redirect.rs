@@ -41,7 +41,10 @@ pub fn validate(rd: Option<&str>, allowed: &[String]) -> Result<String, BadRedir
 
 fn relative(rd: &str, decoded: &str) -> Result<String, BadRedirect> {
     // `//host` and `/\host` are scheme-relative in browsers; so are their encoded forms.
-    if ["//", "/\\"].iter().any(|prefix| rd.starts_with(prefix) || decoded.starts_with(prefix)) {
+    if ["//", "/\\"]
+        .iter()
+        .any(|prefix| rd.starts_with(prefix) || decoded.starts_with(prefix))
+    {
         return Err(BadRedirect("scheme-relative URL"));
     }
     let lower = rd.to_ascii_lowercase();
@@ -93,9 +96,7 @@ fn host_allowed(host: &str, domain: &str) -> bool {
 }
 
 fn is_loopback(host: &str) -> bool {
-    host == "localhost"
-        || host == "[::1]"
-        || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
+    host == "localhost" || host == "[::1]" || host.parse::<std::net::Ipv4Addr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]

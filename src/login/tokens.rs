@@ -60,7 +60,11 @@ impl TokenChecker {
         let kid = header.kid.as_deref().ok_or("token has no kid")?;
         let set = match self.keys.keys().filter(|set| set.get(kid).is_some()) {
             Some(set) => set,
-            None => self.keys.refetch_for_unknown_kid(kid).await.ok_or("no keys for the login issuer")?,
+            None => self
+                .keys
+                .refetch_for_unknown_kid(kid)
+                .await
+                .ok_or("no keys for the login issuer")?,
         };
         let key = set.get(kid).ok_or("unknown kid")?;
         if !key.algorithms.contains(&alg) {
@@ -87,7 +91,10 @@ impl TokenChecker {
     fn check_claims(&self, claims: &Map<String, Value>, expect: Expect<'_>) -> Result<(), String> {
         match expect {
             Expect::IdToken { nonce } => {
-                let sent = claims.get("nonce").and_then(Value::as_str).ok_or("ID token has no nonce")?;
+                let sent = claims
+                    .get("nonce")
+                    .and_then(Value::as_str)
+                    .ok_or("ID token has no nonce")?;
                 if !constant_time_eq(sent.as_bytes(), nonce.as_bytes()) {
                     return Err("ID token nonce does not match".into());
                 }
@@ -100,7 +107,10 @@ impl TokenChecker {
 
     /// `azp` must name us when present, and be present when there are several audiences.
     fn check_azp(&self, claims: &Map<String, Value>) -> Result<(), String> {
-        let several = claims.get("aud").and_then(Value::as_array).is_some_and(|aud| aud.len() > 1);
+        let several = claims
+            .get("aud")
+            .and_then(Value::as_array)
+            .is_some_and(|aud| aud.len() > 1);
         match claims.get("azp").and_then(Value::as_str) {
             Some(azp) if azp == self.client_id => Ok(()),
             Some(_) => Err("ID token azp is not our client".into()),

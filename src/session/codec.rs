@@ -24,7 +24,8 @@ impl Keys {
     pub fn seal(&self, name: &str, plaintext: &str) -> Option<String> {
         let key = self.0.first()?;
         let mut jar = CookieJar::new();
-        jar.private_mut(key).add(Cookie::new(name.to_string(), plaintext.to_string()));
+        jar.private_mut(key)
+            .add(Cookie::new(name.to_string(), plaintext.to_string()));
         jar.get(name).map(|cookie| cookie.value().to_string())
     }
 

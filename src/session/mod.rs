@@ -195,7 +195,9 @@ impl Sessions {
     pub async fn load(&self, headers: &HeaderMap) -> Lookup {
         let cookies = codec::request_cookies(headers);
         let name = self.cookie_name();
-        let Some(sealed) = codec::join(&cookies, name) else { return Lookup::Absent };
+        let Some(sealed) = codec::join(&cookies, name) else {
+            return Lookup::Absent;
+        };
         let Some(envelope) = self
             .keys
             .open(name, &sealed)
@@ -252,7 +254,10 @@ impl Sessions {
         };
         let json = serde_json::to_string(&envelope).map_err(|e| SaveError::Store(e.to_string()))?;
         let name = self.cookie_name();
-        let sealed = self.keys.seal(name, &json).ok_or(SaveError::Store("no session key".into()))?;
+        let sealed = self
+            .keys
+            .seal(name, &json)
+            .ok_or(SaveError::Store("no session key".into()))?;
         let parts = codec::split(name, &sealed).ok_or(SaveError::TooLarge(sealed.len()))?;
         let mut set: Vec<HeaderValue> = parts
             .iter()
@@ -344,7 +349,9 @@ impl Sessions {
 
     fn set_cookie(&self, name: &str, value: &str, max_age: u64) -> Option<HeaderValue> {
         let mut cookie = self.cookie(name, value);
-        cookie.set_max_age(cookie::time::Duration::seconds(i64::try_from(max_age).unwrap_or(i64::MAX)));
+        cookie.set_max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age).unwrap_or(i64::MAX),
+        ));
         HeaderValue::from_str(&cookie.to_string()).ok()
     }
 

@@ -78,8 +78,7 @@ impl RedisStore {
     /// The session with this id, if Redis still has it.
     pub async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let mut connection = self.connection().await?;
-        let json: Option<String> =
-            bounded(redis::cmd("GET").arg(session_key(id)).query_async(&mut connection)).await?;
+        let json: Option<String> = bounded(redis::cmd("GET").arg(session_key(id)).query_async(&mut connection)).await?;
         json.map(|json| serde_json::from_str(&json).map_err(|e| StoreError::Corrupt(e.to_string())))
             .transpose()
     }
@@ -87,16 +86,24 @@ impl RedisStore {
     /// Deletes the session with this id.
     pub async fn delete(&self, id: &str) -> Result<(), StoreError> {
         let mut connection = self.connection().await?;
-        bounded(redis::cmd("DEL").arg(session_key(id)).query_async::<()>(&mut connection)).await
+        bounded(
+            redis::cmd("DEL")
+                .arg(session_key(id))
+                .query_async::<()>(&mut connection),
+        )
+        .await
     }
 
     /// Deletes every session of `issuer` indexed under `sid` or `sub`.
     pub async fn revoke(&self, issuer: &str, sid: Option<&str>, sub: Option<&str>) -> Result<(), StoreError> {
         let mut connection = self.connection().await?;
-        let indexes: Vec<String> = [sid.map(|s| index_key("sid", issuer, s)), sub.map(|s| index_key("sub", issuer, s))]
-            .into_iter()
-            .flatten()
-            .collect();
+        let indexes: Vec<String> = [
+            sid.map(|s| index_key("sid", issuer, s)),
+            sub.map(|s| index_key("sub", issuer, s)),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
         for index in indexes {
             let ids: Vec<String> = bounded(redis::cmd("SMEMBERS").arg(&index).query_async(&mut connection)).await?;
             let mut pipe = redis::pipe();

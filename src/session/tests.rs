@@ -68,7 +68,14 @@ async fn saved_session_loads_back_with_its_identity() {
     let set = sessions.save(&original, &HeaderMap::new()).await.expect("saved");
     assert_eq!(set.len(), 1);
     let text = set[0].to_str().expect("ascii");
-    for attribute in ["_portcullis=", "HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
+    for attribute in [
+        "_portcullis=",
+        "HttpOnly",
+        "Secure",
+        "SameSite=Lax",
+        "Path=/",
+        "Max-Age=",
+    ] {
         assert!(text.contains(attribute), "{text}");
     }
     let loaded = found(sessions.load(&browser(&set)).await);
@@ -102,9 +109,15 @@ async fn expired_session_is_refused() {
 
 #[tokio::test]
 async fn rotated_secret_still_opens_and_removed_secret_does_not() {
-    let set = sessions(&[ONE]).save(&session(0), &HeaderMap::new()).await.expect("saved");
+    let set = sessions(&[ONE])
+        .save(&session(0), &HeaderMap::new())
+        .await
+        .expect("saved");
     found(sessions(&[TWO, ONE]).load(&browser(&set)).await);
-    assert!(matches!(sessions(&[TWO]).load(&browser(&set)).await, Lookup::Refused(_)));
+    assert!(matches!(
+        sessions(&[TWO]).load(&browser(&set)).await,
+        Lookup::Refused(_)
+    ));
 }
 
 #[tokio::test]
@@ -117,7 +130,10 @@ async fn large_session_is_chunked_and_stale_chunks_are_cleared() {
     let request = browser(&set);
     assert_eq!(found(sessions.load(&request).await), big);
     let small = sessions.save(&session(0), &request).await.expect("saved");
-    let removals = small.iter().filter(|v| v.to_str().expect("ascii").contains("Max-Age=0")).count();
+    let removals = small
+        .iter()
+        .filter(|v| v.to_str().expect("ascii").contains("Max-Age=0"))
+        .count();
     assert_eq!(removals, set.len(), "every chunk is cleared");
     let after = browser(&small);
     found(sessions.load(&after).await);
@@ -130,7 +146,10 @@ async fn revocation_refuses_sessions_created_before_it() {
     before.created_at -= 10;
     let set = sessions.save(&before, &HeaderMap::new()).await.expect("saved");
     sessions.revoke("main", Some("sid-1"), None).await.expect("revoked");
-    assert!(matches!(sessions.load(&browser(&set)).await, Lookup::Refused("session revoked")));
+    assert!(matches!(
+        sessions.load(&browser(&set)).await,
+        Lookup::Refused("session revoked")
+    ));
     let mut later = session(0);
     later.sid = Some("other".into());
     later.created_at += 10;
@@ -143,7 +162,9 @@ async fn revocation_refuses_sessions_created_before_it() {
 #[tokio::test]
 async fn sealed_state_opens_until_it_expires() {
     let sessions = sessions(&[ONE]);
-    let set = sessions.seal("_state", "payload", Duration::from_secs(600)).expect("sealed");
+    let set = sessions
+        .seal("_state", "payload", Duration::from_secs(600))
+        .expect("sealed");
     assert!(set.to_str().expect("ascii").contains("Max-Age=600"));
     let request = browser(&[set]);
     assert_eq!(sessions.open("_state", &request).as_deref(), Some("payload"));
@@ -151,7 +172,10 @@ async fn sealed_state_opens_until_it_expires() {
     let expired = sessions.seal("_state", "payload", Duration::ZERO).expect("sealed");
     let mut headers = HeaderMap::new();
     let value = Cookie::parse(expired.to_str().expect("ascii").to_string()).expect("cookie");
-    headers.insert(header::COOKIE, format!("_state={}", value.value()).parse().expect("value"));
+    headers.insert(
+        header::COOKIE,
+        format!("_state={}", value.value()).parse().expect("value"),
+    );
     assert_eq!(sessions.open("_state", &headers), None);
 }
 

@@ -123,7 +123,11 @@ impl Jar {
 
     /// The `Cookie` header value.
     pub fn header(&self) -> String {
-        self.0.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+        self.0
+            .iter()
+            .map(|(n, v)| format!("{n}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 }
 
@@ -146,7 +150,10 @@ fn location(response: &reqwest::Response) -> String {
 
 /// The `Location` of a response, when it has one.
 pub fn location_of(response: &reqwest::Response) -> Option<String> {
-    response.headers().get("location").map(|v| v.to_str().expect("ascii").to_string())
+    response
+        .headers()
+        .get("location")
+        .map(|v| v.to_str().expect("ascii").to_string())
 }
 
 impl Browser {
@@ -166,8 +173,17 @@ impl Browser {
             if let Some(path) = next.strip_prefix(PUBLIC) {
                 return p.url(path);
             }
-            let url = if next.starts_with('/') { format!("{}{next}", idp.issuer) } else { next.clone() };
-            let response = client().get(&url).header("cookie", self.idp.header()).send().await.expect("idp");
+            let url = if next.starts_with('/') {
+                format!("{}{next}", idp.issuer)
+            } else {
+                next.clone()
+            };
+            let response = client()
+                .get(&url)
+                .header("cookie", self.idp.header())
+                .send()
+                .await
+                .expect("idp");
             self.idp.update(&response);
             if response.status().is_redirection() {
                 next = location(&response);
@@ -184,7 +200,11 @@ impl Browser {
                 .post(&url)
                 .header("cookie", self.idp.header())
                 .header("content-type", "application/x-www-form-urlencoded")
-                .body(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish())
+                .body(
+                    url::form_urlencoded::Serializer::new(String::new())
+                        .extend_pairs(form)
+                        .finish(),
+                )
                 .send()
                 .await
                 .expect("form");
@@ -234,7 +254,9 @@ pub async fn setup(session: &str) -> (Idp, Portcullis) {
 
 /// `url?rd=<rd>`, encoded.
 pub fn with_rd(url: &str, rd: &str) -> String {
-    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", rd).finish();
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("rd", rd)
+        .finish();
     format!("{url}?{query}")
 }
 
@@ -251,8 +273,16 @@ async fn browser_login_opens_a_session_that_auth_accepts() {
     let callback = browser.login(&p, &idp, "alice", APP).await;
     assert_eq!(callback.status(), 302, "{}", p.log_text());
     assert_eq!(location(&callback), APP, "back to the exact original URL");
-    let set: Vec<&str> = callback.headers().get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii")).collect();
-    let session = set.iter().find(|c| c.starts_with("_portcullis=")).expect("session cookie");
+    let set: Vec<&str> = callback
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|v| v.to_str().expect("ascii"))
+        .collect();
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("_portcullis="))
+        .expect("session cookie");
     for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
         assert!(session.contains(attribute), "{session}");
     }
@@ -260,7 +290,11 @@ async fn browser_login_opens_a_session_that_auth_accepts() {
     assert_eq!(allowed.status(), 200, "{}", p.log_text());
     assert_eq!(header(&allowed, "x-auth-request-user"), "alice");
     assert_eq!(header(&allowed, "x-auth-request-email"), "alice@example.com");
-    assert_eq!(header(&allowed, "x-auth-request-groups"), "admins,devs", "groups from userinfo");
+    assert_eq!(
+        header(&allowed, "x-auth-request-groups"),
+        "admins,devs",
+        "groups from userinfo"
+    );
     assert_eq!(header(&allowed, "x-auth-request-preferred-username"), "alice");
     assert!(!header(&allowed, "x-auth-request-access-token").is_empty());
     assert!(allowed.headers().get("set-cookie").is_none(), "no refresh due");
@@ -307,7 +341,11 @@ async fn every_redirect_trick_is_refused_before_anything_else() {
         }
     }
     for rd in ["/relative?x=1", "https://app.example.com/a", "https://example.com/"] {
-        let response = client().get(with_rd(&p.url("/oauth2/start"), rd)).send().await.expect("send");
+        let response = client()
+            .get(with_rd(&p.url("/oauth2/start"), rd))
+            .send()
+            .await
+            .expect("send");
         assert_eq!(response.status(), 302, "{rd}");
     }
 }
@@ -326,9 +364,19 @@ async fn forged_missing_and_replayed_state_get_no_session() {
         assert!(!jar.0.contains_key("_portcullis"));
     }
     let original = browser.portcullis.header();
-    let first = client().get(&callback).header("cookie", &original).send().await.expect("send");
+    let first = client()
+        .get(&callback)
+        .header("cookie", &original)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(first.status(), 302);
-    let replay = client().get(&callback).header("cookie", &original).send().await.expect("send");
+    let replay = client()
+        .get(&callback)
+        .header("cookie", &original)
+        .send()
+        .await
+        .expect("send");
     assert_eq!(replay.status(), 400, "a replayed callback opens no second session");
     let denied = client()
         .get(p.url("/oauth2/callback?error=access_denied&error_description=%3Cscript%3E"))
@@ -352,9 +400,15 @@ async fn tampered_truncated_and_rotated_cookies() {
     let good = browser.portcullis.0["_portcullis"].clone();
     let mut tampered = browser.clone();
     let flipped = if good.as_bytes()[30] == b'A' { "B" } else { "A" };
-    tampered.portcullis.0.insert("_portcullis".into(), format!("{}{flipped}{}", &good[..30], &good[31..]));
+    tampered
+        .portcullis
+        .0
+        .insert("_portcullis".into(), format!("{}{flipped}{}", &good[..30], &good[31..]));
     let mut truncated = browser.clone();
-    truncated.portcullis.0.insert("_portcullis".into(), good[..good.len() / 2].to_string());
+    truncated
+        .portcullis
+        .0
+        .insert("_portcullis".into(), good[..good.len() / 2].to_string());
     for bad in [tampered, truncated] {
         let response = bad.auth(&p, "/private/x").await;
         assert_eq!(response.status(), 401, "never a 500");
@@ -362,10 +416,18 @@ async fn tampered_truncated_and_rotated_cookies() {
     }
     let rotated = format!("secrets = [\"{SECRET_TWO}\", \"{SECRET_ONE}\"]\nrefresh = \"1h\"");
     let p2 = Portcullis::start(Setup::new(&config(&issuer, &rotated), RULES)).await;
-    assert_eq!(browser.auth(&p2, "/private/x").await.status(), 200, "old secret second still decrypts");
+    assert_eq!(
+        browser.auth(&p2, "/private/x").await.status(),
+        200,
+        "old secret second still decrypts"
+    );
     let removed = format!("secrets = [\"{SECRET_TWO}\"]\nrefresh = \"1h\"");
     let p3 = Portcullis::start(Setup::new(&config(&issuer, &removed), RULES)).await;
-    assert_eq!(browser.auth(&p3, "/private/x").await.status(), 401, "removed secret: no session");
+    assert_eq!(
+        browser.auth(&p3, "/private/x").await.status(),
+        401,
+        "removed secret: no session"
+    );
 }
 
 #[tokio::test]
@@ -375,7 +437,11 @@ async fn large_groups_claim_round_trips_through_chunked_cookies() {
     let callback = browser.login(&p, &idp, "bigbob", APP).await;
     assert_eq!(callback.status(), 302, "{}", p.log_text());
     assert!(!browser.portcullis.0.contains_key("_portcullis"));
-    assert!(browser.portcullis.0.contains_key("_portcullis_1"), "{:?}", browser.portcullis.0.keys());
+    assert!(
+        browser.portcullis.0.contains_key("_portcullis_1"),
+        "{:?}",
+        browser.portcullis.0.keys()
+    );
     assert!(browser.portcullis.0.values().all(|v| v.len() < 4000));
     let allowed = browser.auth(&p, "/private/x").await;
     assert_eq!(allowed.status(), 200, "{}", p.log_text());
@@ -393,7 +459,11 @@ async fn session_is_refreshed_and_survives_a_provider_outage() {
     tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
     let refreshed = browser.auth(&p, "/private/x").await;
     assert_eq!(refreshed.status(), 200, "{}", p.log_text());
-    assert!(refreshed.headers().get("set-cookie").is_some(), "new cookie with the 200: {}", p.log_text());
+    assert!(
+        refreshed.headers().get("set-cookie").is_some(),
+        "new cookie with the 200: {}",
+        p.log_text()
+    );
     assert_ne!(header(&refreshed, "x-auth-request-access-token"), old_token);
     browser.portcullis.update(&refreshed);
     let again = browser.auth(&p, "/private/x").await;
@@ -423,7 +493,10 @@ async fn sign_out_clears_the_session_and_goes_to_the_provider() {
     assert_eq!(out.status(), 302);
     let target = location(&out);
     assert!(target.starts_with(&format!("{}/session/end", idp.issuer)), "{target}");
-    assert!(target.contains("id_token_hint=") && target.contains("post_logout_redirect_uri="), "{target}");
+    assert!(
+        target.contains("id_token_hint=") && target.contains("post_logout_redirect_uri="),
+        "{target}"
+    );
     browser.portcullis.update(&out);
     assert!(browser.portcullis.0.is_empty(), "{:?}", browser.portcullis.0);
     assert_eq!(browser.auth(&p, "/private/x").await.status(), 401);

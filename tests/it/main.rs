@@ -10,7 +10,7 @@ mod decisions;
 mod header_families;
 mod jwks;
 mod jwt_attacks;
+mod login;
 mod peers;
 mod reload;
-mod login;
 mod sessions;

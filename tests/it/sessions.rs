@@ -39,7 +39,10 @@ impl Redis {
 }
 
 fn redis_session(redis: &Redis) -> String {
-    format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"\nstore = \"redis\"\nredis_url = \"{}\"", redis.url)
+    format!(
+        "secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"\nstore = \"redis\"\nredis_url = \"{}\"",
+        redis.url
+    )
 }
 
 #[tokio::test]
@@ -53,9 +56,16 @@ async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
     let mut browser = Browser::default();
     let callback = browser.login(&a, &idp, "alice", APP).await;
     assert_eq!(callback.status(), 302, "{}", a.log_text());
-    assert!(browser.portcullis.0["_portcullis"].len() < 400, "the cookie holds only the id");
+    assert!(
+        browser.portcullis.0["_portcullis"].len() < 400,
+        "the cookie holds only the id"
+    );
     assert_eq!(browser.auth(&a, "/private/x").await.status(), 200, "{}", a.log_text());
-    assert_eq!(browser.auth(&b, "/private/x").await.status(), 200, "the other instance sees it");
+    assert_eq!(
+        browser.auth(&b, "/private/x").await.status(),
+        200,
+        "the other instance sees it"
+    );
 
     // The provider's own logout (RP-initiated at the IdP) sends the back-channel logout to `a`.
     let end = client()
@@ -96,7 +106,11 @@ async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
 async fn backchannel_logout_refuses_bad_tokens() {
     let redis = Redis::start().await;
     let port = free_port();
-    let a = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)), RULES)).await;
+    let a = Portcullis::start(Setup::new(
+        &config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)),
+        RULES,
+    ))
+    .await;
     let _idp = Idp::start(port, None).await;
     let wrong_issuer_key = tokens::rsa1(serde_json::json!({
         "iss": format!("http://127.0.0.1:{port}"),
@@ -104,7 +118,11 @@ async fn backchannel_logout_refuses_bad_tokens() {
         "sid": "s",
         "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
     }));
-    for body in [String::new(), "logout_token=garbage".into(), format!("logout_token={wrong_issuer_key}")] {
+    for body in [
+        String::new(),
+        "logout_token=garbage".into(),
+        format!("logout_token={wrong_issuer_key}"),
+    ] {
         let response = client()
             .post(a.url("/oauth2/backchannel_logout"))
             .header("content-type", "application/x-www-form-urlencoded")
@@ -122,7 +140,11 @@ async fn backchannel_logout_refuses_bad_tokens() {
 async fn sign_out_deletes_the_redis_entry_so_the_old_cookie_is_dead() {
     let redis = Redis::start().await;
     let port = free_port();
-    let a = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)), RULES)).await;
+    let a = Portcullis::start(Setup::new(
+        &config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)),
+        RULES,
+    ))
+    .await;
     let idp = Idp::start(port, None).await;
     let mut browser = Browser::default();
     browser.login(&a, &idp, "alice", APP).await;
@@ -134,14 +156,22 @@ async fn sign_out_deletes_the_redis_entry_so_the_old_cookie_is_dead() {
         .await
         .expect("sign out");
     assert_eq!(out.status(), 302);
-    assert_eq!(browser.auth(&a, "/private/x").await.status(), 401, "the replayed old cookie");
+    assert_eq!(
+        browser.auth(&a, "/private/x").await.status(),
+        401,
+        "the replayed old cookie"
+    );
 }
 
 #[tokio::test]
 async fn redis_down_is_a_quick_401_and_bearer_tokens_keep_working() {
     let mut redis = Redis::start().await;
     let port = free_port();
-    let a = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)), RULES)).await;
+    let a = Portcullis::start(Setup::new(
+        &config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)),
+        RULES,
+    ))
+    .await;
     let idp = Idp::start(port, None).await;
     let mut browser = Browser::default();
     browser.login(&a, &idp, "alice", APP).await;
@@ -151,7 +181,11 @@ async fn redis_down_is_a_quick_401_and_bearer_tokens_keep_working() {
         let started = Instant::now();
         let response = browser.auth(&a, "/private/x").await;
         assert_eq!(response.status(), 401, "{}", a.log_text());
-        assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+        assert!(
+            started.elapsed() < Duration::from_millis(1500),
+            "{:?}",
+            started.elapsed()
+        );
     }
     assert!(a.metric("portcullis_session_store_errors_total").await >= 1.0);
     let bearer = client()
@@ -159,7 +193,10 @@ async fn redis_down_is_a_quick_401_and_bearer_tokens_keep_working() {
         .header("X-Original-URI", "/private/x")
         .header("X-Original-Method", "GET")
         .header("X-Forwarded-Host", "app.example.com")
-        .header("Authorization", format!("Bearer {}", tokens::rsa1(serde_json::json!({}))))
+        .header(
+            "Authorization",
+            format!("Bearer {}", tokens::rsa1(serde_json::json!({}))),
+        )
         .send()
         .await
         .expect("bearer");
