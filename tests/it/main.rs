@@ -11,3 +11,4 @@ mod header_families;
 mod jwks;
 mod jwt_attacks;
 mod reload;
+mod peers;

@@ -1,0 +1,179 @@
+//! Portcullis behind real peers: nginx `auth_request` and Caddy `forward_auth` running the very
+//! files in `examples/`, and tokens from a real OpenID provider (oidc-provider). A missing peer
+//! is a failure, never a skip: `tests/run.sh` installs them.
+//!
+//! Each test starts its own peer on free ports in a temporary folder; the guards stop it on
+//! drop, and print its log when the test failed.
+
+mod caddy;
+mod nginx;
+mod oidc;
+mod upstream;
+
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::common::Portcullis;
+
+pub use upstream::{Seen, Upstream};
+
+/// What a browser sends as `Accept`.
+pub const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
+
+/// The identity headers Portcullis answers with and the examples copy to the app.
+pub const IDENTITY_HEADERS: [&str; 4] = [
+    "X-Auth-Request-User",
+    "X-Auth-Request-Email",
+    "X-Auth-Request-Groups",
+    "X-Auth-Request-Preferred-Username",
+];
+
+/// The text of a file in `examples/` with each `(from, to)` replaced. Every `from` must be in
+/// the file, so a changed example cannot silently leave a test running something else.
+pub fn example_with(path: &str, replacements: &[(&str, String)]) -> String {
+    let file = crate::common::root().join("examples").join(path);
+    let mut text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("read {}: {e}", file.display()));
+    for (from, to) in replacements {
+        assert!(text.contains(from), "{} no longer contains {from:?}", file.display());
+        text = text.replace(from, to);
+    }
+    text
+}
+
+/// A program found on `PATH` or in the usual system folders (`/usr/sbin` is not on every
+/// `PATH`), or a failure saying how to install it.
+pub fn program(name: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .chain(["/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin"].map(PathBuf::from))
+        .map(|dir| dir.join(name))
+        .find(|candidate| candidate.is_file())
+        .unwrap_or_else(|| panic!("`{name}` is not installed: run tests/run.sh, which installs the test peers"))
+}
+
+/// A peer process (nginx, Caddy, node) with its own temporary folder. Dropping it stops it
+/// (SIGTERM, then SIGKILL) and, when the test is failing, prints its log.
+pub struct PeerProcess {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
+    /// The temporary folder holding its config and log.
+    pub dir: tempfile::TempDir,
+}
+
+impl PeerProcess {
+    /// Starts `command` with stdout and stderr going to `<dir>/<name>.out`.
+    pub fn spawn(name: &'static str, mut command: Command, dir: tempfile::TempDir) -> PeerProcess {
+        let log = dir.path().join(format!("{name}.out"));
+        let out = std::fs::File::create(&log).expect("peer log file");
+        let err = out.try_clone().expect("peer log file");
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .spawn()
+            .unwrap_or_else(|e| panic!("start {name}: {e}"));
+        PeerProcess { name, child, log, dir }
+    }
+
+    /// Waits (up to 15 s) until `port` on 127.0.0.1 accepts connections; fails with the log
+    /// when the process exits first.
+    pub async fn wait_for_port(&mut self, port: u16) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                panic!(
+                    "{} exited ({status}) before listening on {port}:\n{}",
+                    self.name,
+                    self.log_text()
+                );
+            }
+            if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} never listened on {port}:\n{}",
+                self.name,
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    /// Its output so far, and every `*.log` file in its folder (nginx's error log).
+    pub fn log_text(&self) -> String {
+        let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();
+        if let Ok(entries) = std::fs::read_dir(self.dir.path()) {
+            for entry in entries
+                .flatten()
+                .filter(|e| e.path().extension().is_some_and(|x| x == "log"))
+            {
+                let content = std::fs::read_to_string(entry.path()).unwrap_or_default();
+                text.push_str(&format!("\n--- {} ---\n{content}", entry.path().display()));
+            }
+        }
+        text
+    }
+}
+
+impl Drop for PeerProcess {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- {} output ---\n{}", self.name, self.log_text());
+        }
+        // SIGTERM first: an nginx master killed with SIGKILL would leave its worker running.
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Prints Portcullis's log when the test is failing (call it from a guard's `drop`).
+pub fn print_log_on_failure(portcullis: &Portcullis) {
+    if std::thread::panicking() {
+        eprintln!("--- portcullis log ---\n{}", portcullis.log_text());
+    }
+}
+
+/// The test config with `[login]` on, so that browsers get sent to login (as in
+/// `header_families`).
+pub fn login_config() -> String {
+    format!(
+        r#"{}
+[login]
+issuer = "main"
+client_id = "portcullis"
+client_secret = "s3cret"
+redirect_url = "https://auth.example.com/oauth2/callback"
+allowed_redirect_domains = [".example.com"]
+
+[session]
+secret = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
+"#,
+        crate::common::file_issuer_config("rsa1")
+    )
+}
+
+/// A header of a response as text.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().expect("ascii header"))
+}
+
+/// Writes `text` to `dir/name`.
+pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
+    let path = dir.join(name);
+    std::fs::write(&path, text).expect("write peer config");
+    path
+}

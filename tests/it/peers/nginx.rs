@@ -1,0 +1,320 @@
+//! Real nginx (`auth_request`) running `examples/nginx/nginx.conf` in front of the echo app.
+
+use std::process::Command;
+
+use serde_json::json;
+
+use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header, login_config, program};
+use crate::common::tokens::rsa1;
+use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port};
+use crate::decisions::RULES;
+
+/// Which server block of the example answers.
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    /// Port 8000: `X-Original-URI` + `X-Forwarded-Host`.
+    OriginalUri,
+    /// Port 8001: `X-Original-URL`.
+    OriginalUrl,
+}
+
+const BOTH: [Variant; 2] = [Variant::OriginalUri, Variant::OriginalUrl];
+
+/// Portcullis, the app and nginx running the example config.
+struct Stack {
+    _nginx: PeerProcess,
+    upstream: Upstream,
+    original_uri_port: u16,
+    original_url_port: u16,
+    portcullis: Portcullis,
+}
+
+impl Stack {
+    async fn start(config: &str) -> Stack {
+        let portcullis = Portcullis::start(Setup::new(config, RULES)).await;
+        let upstream = Upstream::start().await;
+        let (original_uri_port, original_url_port) = (free_port(), free_port());
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = format!("{}/", dir.path().display());
+        let conf = super::example_with(
+            "nginx/nginx.conf",
+            &[
+                ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
+                ("127.0.0.1:8080", format!("127.0.0.1:{}", upstream.port)),
+                ("127.0.0.1:8000", format!("127.0.0.1:{original_uri_port}")),
+                ("127.0.0.1:8001", format!("127.0.0.1:{original_url_port}")),
+                ("/var/log/nginx/", prefix.clone()),
+            ],
+        );
+        super::write(dir.path(), "nginx.conf", &conf);
+        let mut command = Command::new(program("nginx"));
+        command
+            .arg("-p")
+            .arg(dir.path())
+            .args(["-c", "nginx.conf", "-e", "error.log", "-g"])
+            .arg(format!("daemon off; pid {prefix}nginx.pid;"));
+        let mut nginx = PeerProcess::spawn("nginx", command, dir);
+        nginx.wait_for_port(original_uri_port).await;
+        nginx.wait_for_port(original_url_port).await;
+        Stack {
+            _nginx: nginx,
+            upstream,
+            original_uri_port,
+            original_url_port,
+            portcullis,
+        }
+    }
+
+    /// `GET http://app.example.com<uri>` through the server block of `variant`.
+    fn get(&self, variant: Variant, uri: &str) -> reqwest::RequestBuilder {
+        let port = match variant {
+            Variant::OriginalUri => self.original_uri_port,
+            Variant::OriginalUrl => self.original_url_port,
+        };
+        client()
+            .get(format!("http://127.0.0.1:{port}{uri}"))
+            .header("Host", "app.example.com")
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        super::print_log_on_failure(&self.portcullis);
+    }
+}
+
+fn bearer(token: &str) -> String {
+    format!("Bearer {token}")
+}
+
+#[tokio::test]
+async fn nginx_lets_a_public_path_through_without_a_token() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    for variant in BOTH {
+        let seen = Seen::from(stack.get(variant, "/public/logo.png?v=3").send().await.expect("send")).await;
+        assert_eq!(seen.uri(), "/public/logo.png?v=3", "{variant:?}");
+        for name in IDENTITY_HEADERS {
+            assert_eq!(
+                seen.header(name),
+                None,
+                "{variant:?}: an empty identity header is not sent to the app"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn nginx_refuses_a_protected_path_without_a_token_with_401() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    for variant in BOTH {
+        let response = stack.get(variant, "/admin/users").send().await.expect("send");
+        assert_eq!(response.status(), 401, "{variant:?}");
+        assert_eq!(
+            header(&response, "WWW-Authenticate"),
+            Some(r#"Bearer realm="portcullis""#),
+            "{variant:?}"
+        );
+        assert_eq!(header(&response, "Location"), None, "{variant:?}");
+    }
+    assert_eq!(stack.upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn nginx_passes_a_valid_token_and_the_app_sees_the_identity() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let token = rsa1(json!({ "preferred_username": "ally" }));
+    for variant in BOTH {
+        let response = stack
+            .get(variant, "/admin/users?page=2")
+            .header("Authorization", bearer(&token))
+            .send()
+            .await;
+        let seen = Seen::from(response.expect("send")).await;
+        assert_eq!(seen.uri(), "/admin/users?page=2", "{variant:?}");
+        assert_eq!(
+            seen.header("X-Auth-Request-User").as_deref(),
+            Some("alice"),
+            "{variant:?}"
+        );
+        assert_eq!(
+            seen.header("X-Auth-Request-Email").as_deref(),
+            Some("alice@example.com"),
+            "{variant:?}"
+        );
+        assert_eq!(
+            seen.header("X-Auth-Request-Groups").as_deref(),
+            Some("admins,dev"),
+            "{variant:?}"
+        );
+        assert_eq!(
+            seen.header("X-Auth-Request-Preferred-Username").as_deref(),
+            Some("ally"),
+            "{variant:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn nginx_treats_an_invalid_token_as_no_token() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let expired = rsa1(json!({ "exp": crate::common::tokens::now() - 3600 }));
+    for variant in BOTH {
+        let response = stack
+            .get(variant, "/admin/")
+            .header("Authorization", bearer(&expired))
+            .send()
+            .await;
+        let response = response.expect("send");
+        assert_eq!(response.status(), 401, "{variant:?}");
+        assert_eq!(
+            header(&response, "WWW-Authenticate"),
+            Some(r#"Bearer error="invalid_token""#),
+            "{variant:?}"
+        );
+    }
+    assert_eq!(stack.upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn nginx_sends_a_browser_to_login_with_the_original_url_encoded() {
+    let stack = Stack::start(&login_config()).await;
+    for variant in BOTH {
+        let response = stack
+            .get(variant, "/admin/x?a=1&b=2")
+            .header("Accept", BROWSER_ACCEPT)
+            .send()
+            .await;
+        let response = response.expect("send");
+        assert_eq!(response.status(), 302, "{variant:?}");
+        assert_eq!(
+            header(&response, "Location"),
+            Some("https://auth.example.com/oauth2/start?rd=http%3A%2F%2Fapp.example.com%2Fadmin%2Fx%3Fa%3D1%26b%3D2"),
+            "{variant:?}"
+        );
+    }
+    assert_eq!(stack.upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn nginx_keeps_a_401_for_api_clients_when_login_is_on() {
+    let stack = Stack::start(&login_config()).await;
+    for variant in BOTH {
+        let response = stack
+            .get(variant, "/admin/x")
+            .header("Accept", "application/json")
+            .send()
+            .await;
+        let response = response.expect("send");
+        assert_eq!(response.status(), 401, "{variant:?}");
+        assert_eq!(
+            header(&response, "Location"),
+            None,
+            "{variant:?}: no 302 with an empty Location"
+        );
+        // An `unauthorized` rule answers 401 even to a browser.
+        let response = stack
+            .get(variant, "/api/things")
+            .header("Accept", BROWSER_ACCEPT)
+            .send()
+            .await;
+        assert_eq!(response.expect("send").status(), 401, "{variant:?}");
+    }
+}
+
+#[tokio::test]
+async fn nginx_keeps_a_401_for_browsers_when_login_is_off() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    for variant in BOTH {
+        let response = stack
+            .get(variant, "/admin/x")
+            .header("Accept", BROWSER_ACCEPT)
+            .send()
+            .await;
+        let response = response.expect("send");
+        assert_eq!(response.status(), 401, "{variant:?}");
+        assert_eq!(header(&response, "Location"), None, "{variant:?}");
+    }
+}
+
+#[tokio::test]
+async fn client_spoofed_identity_header_never_reaches_the_app_through_nginx() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let token = rsa1(json!({}));
+    for variant in BOTH {
+        let public = stack
+            .get(variant, "/public/a")
+            .header("X-Auth-Request-User", "mallory")
+            .send()
+            .await;
+        let seen = Seen::from(public.expect("send")).await;
+        assert_eq!(seen.header("X-Auth-Request-User"), None, "{variant:?}");
+        let protected = stack
+            .get(variant, "/admin/")
+            .header("X-Auth-Request-User", "mallory")
+            .header("X-Auth-Request-Groups", "admins,root")
+            .header("Authorization", bearer(&token))
+            .send()
+            .await;
+        let seen = Seen::from(protected.expect("send")).await;
+        assert_eq!(
+            seen.header("X-Auth-Request-User").as_deref(),
+            Some("alice"),
+            "{variant:?}"
+        );
+        assert_eq!(
+            seen.header("X-Auth-Request-Groups").as_deref(),
+            Some("admins,dev"),
+            "{variant:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn client_spoofed_forwarded_headers_cannot_choose_the_path_nginx_asks_about() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let spoofs: [&[(&str, &str)]; 3] = [
+        &[
+            ("X-Forwarded-Uri", "/public/a"),
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Proto", "http"),
+        ],
+        &[("X-Original-URL", "http://app.example.com/public/a")],
+        &[("X-Original-URI", "/public/a"), ("X-Original-Method", "GET")],
+    ];
+    for variant in BOTH {
+        for spoof in spoofs {
+            let mut request = stack.get(variant, "/admin/");
+            for (name, value) in spoof {
+                request = request.header(*name, *value);
+            }
+            let response = request.send().await.expect("send");
+            assert_eq!(
+                response.status(),
+                401,
+                "{variant:?} {spoof:?} must be judged as /admin/"
+            );
+        }
+    }
+    assert_eq!(stack.upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn forbidden_answer_passes_through_nginx_as_403() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let token = rsa1(json!({}));
+    for variant in BOTH {
+        let response = stack
+            .get(variant, "/ops/")
+            .header("Authorization", bearer(&token))
+            .send()
+            .await;
+        assert_eq!(response.expect("send").status(), 403, "{variant:?}");
+        let response = stack
+            .get(variant, "/closed/x")
+            .header("Authorization", bearer(&token))
+            .send()
+            .await;
+        assert_eq!(response.expect("send").status(), 403, "{variant:?}");
+    }
+    assert_eq!(stack.upstream.hits(), 0);
+}
