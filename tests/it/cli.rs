@@ -99,7 +99,10 @@ fn minted_token_passes_the_quickstart_admin_rule_in_explain() {
     assert!(stdout.contains("rule admin: MATCH"), "{stdout}");
     assert!(stdout.contains("user=alice"), "{stdout}");
     assert!(stdout.contains("decision: allow"), "{stdout}");
-    assert!(stdout.contains("X-Auth-Request-Tenant: acme"), "{stdout}");
+    assert!(
+        stdout.to_lowercase().contains("x-auth-request-tenant: acme"),
+        "{stdout}"
+    );
 }
 
 #[test]

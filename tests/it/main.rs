@@ -11,5 +11,5 @@ mod e2e;
 mod header_families;
 mod jwks;
 mod jwt_attacks;
-mod reload;
 mod peers;
+mod reload;

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# Load figures for the real binary with wrk: throughput and p99 latency of /healthz and of /auth
+# (public path, cached JWT, 401), and memory idle and after many distinct tokens.
+#
+#   benches/load.sh                 # DURATION=10s CONNECTIONS=50 THREADS=2 TOKENS=100000 PORT=4190
+#
+# Uses the quickstart config (examples/quickstart) with only the listen address overridden.
+# Needs wrk, node and curl (tests/run.sh installs them). wrk shares the machine's cores with
+# Portcullis, so figures are comparable only between runs on the same machine.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DURATION=${DURATION:-10s}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-2}
+TOKENS=${TOKENS:-100000}
+PORT=${PORT:-4190}
+BASE="http://127.0.0.1:$PORT"
+
+for tool in wrk node curl; do
+    command -v "$tool" >/dev/null || { echo "$tool is not installed (tests/run.sh installs it)" >&2; exit 1; }
+done
+
+echo "==> cargo build --release"
+cargo build --release --locked --quiet
+bin=target/release/portcullis
+
+work=$(mktemp -d)
+pid=""
+cleanup() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+PORTCULLIS_SERVER__LISTEN="127.0.0.1:$PORT" RUST_LOG=warn "$bin" serve --config examples/quickstart/portcullis.toml \
+    >"$work/portcullis.log" 2>&1 &
+pid=$!
+for _ in $(seq 200); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
+    kill -0 "$pid" 2>/dev/null || { cat "$work/portcullis.log" >&2; exit 1; }
+    sleep 0.05
+done
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+rss_idle=$(rss_kib)
+
+token=$("$bin" token --key examples/quickstart/demo-key.pem --aud demo --sub alice --groups admins)
+public=(-H "X-Original-URI: /static/app.css" -H "X-Original-Method: GET" -H "Host: app.example.com")
+admin=(-H "X-Original-URI: /admin/" -H "X-Original-Method: GET" -H "Host: app.example.com")
+
+# Checks that a case answers what it should before measuring it.
+expect() {
+    local status=$1
+    shift
+    local got
+    got=$(curl -s -o /dev/null -w '%{http_code}' "$@")
+    [ "$got" = "$status" ] || { echo "expected $status, got $got: $*" >&2; cat "$work/portcullis.log" >&2; exit 1; }
+}
+expect 200 "$BASE/healthz"
+expect 200 "${public[@]}" "$BASE/auth"
+expect 200 "${admin[@]}" -H "Authorization: Bearer $token" "$BASE/auth"
+expect 401 "${admin[@]}" "$BASE/auth"
+
+declare -A rps p99
+measure() {
+    local name=$1
+    shift
+    echo "==> wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency: $name"
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency "$@" >"$work/$name.txt"
+    grep -E 'Requests/sec|Non-2xx|Socket errors|^ +99%' "$work/$name.txt" | sed 's/^/    /'
+    rps[$name]=$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$work/$name.txt")
+    p99[$name]=$(awk '$1 == "99%" { print $2 }' "$work/$name.txt")
+}
+measure healthz "$BASE/healthz"
+measure auth-public "${public[@]}" "$BASE/auth"
+measure auth-cached-jwt "${admin[@]}" -H "Authorization: Bearer $token" "$BASE/auth"
+measure auth-401 "${admin[@]}" "$BASE/auth"
+rss_after_load=$(rss_kib)
+
+# Distinct tokens: every one is verified once (signature, claims) and then cached.
+cat >"$work/tokens.mjs" <<'JS'
+// Mints N distinct RS256 tokens (the claims `portcullis token` makes, plus a jti) to stdout.
+import { createPrivateKey, sign } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+const [keyFile, count] = process.argv.slice(2);
+const key = createPrivateKey(readFileSync(keyFile));
+const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const header = b64({ typ: 'JWT', alg: 'RS256', kid: 'demo-key' });
+const now = Math.floor(Date.now() / 1000);
+const lines = [];
+for (let i = 0; i < Number(count); i++) {
+  const claims = b64({ iss: 'portcullis-demo', aud: 'demo', sub: `user${i}`, groups: ['admins'], iat: now, exp: now + 3600, jti: String(i) });
+  const input = `${header}.${claims}`;
+  lines.push(`${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`);
+}
+process.stdout.write(lines.join('\n') + '\n');
+JS
+cat >"$work/send.mjs" <<'JS'
+// Sends one /auth request per token, CONCURRENCY at a time on keep-alive connections; prints
+// "<requests> <seconds> <non-200 count>".
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+const [base, file, concurrency] = process.argv.slice(2);
+const tokens = readFileSync(file, 'utf8').trim().split('\n');
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
+const ask = (token) => new Promise((resolve, reject) => {
+  const request = http.get(`${base}/auth`, {
+    agent,
+    headers: { 'X-Original-URI': '/admin/', 'X-Original-Method': 'GET', Host: 'app.example.com', Authorization: `Bearer ${token}` },
+  }, (response) => { response.resume(); response.on('end', () => resolve(response.statusCode)); });
+  request.on('error', reject);
+});
+let next = 0;
+let failures = 0;
+const start = process.hrtime.bigint();
+await Promise.all(Array.from({ length: Number(concurrency) }, async () => {
+  while (next < tokens.length) {
+    if ((await ask(tokens[next++])) !== 200) failures++;
+  }
+}));
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+console.log(tokens.length, seconds.toFixed(2), failures);
+JS
+echo "==> minting $TOKENS distinct tokens"
+mint_start=$(date +%s%N)
+node "$work/tokens.mjs" examples/quickstart/demo-key.pem "$TOKENS" >"$work/tokens.txt"
+mint_seconds=$(( ($(date +%s%N) - mint_start) / 1000000000 ))
+echo "==> sending one request per token, $CONNECTIONS at a time"
+read -r sent send_seconds failures < <(node "$work/send.mjs" "$BASE" "$work/tokens.txt" "$CONNECTIONS")
+[ "$failures" = 0 ] || { echo "$failures of $sent distinct-token requests were not 200" >&2; exit 1; }
+rss_after_tokens=$(rss_kib)
+
+ratio=$(awk -v a="${rps[auth-cached-jwt]}" -v b="${rps[healthz]}" 'BEGIN { printf "%.2f", a / b }')
+distinct_rps=$(awk -v n="$sent" -v s="$send_seconds" 'BEGIN { printf "%.0f", n / s }')
+
+echo
+echo "Portcullis $("$bin" --version | awk '{ print $NF }'), $(nproc) cores, wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+printf '%-34s %12s %10s\n' case req/s p99
+for name in healthz auth-public auth-cached-jwt auth-401; do
+    printf '%-34s %12s %10s\n' "$name" "${rps[$name]}" "${p99[$name]}"
+done
+printf '%-34s %12s %10s\n' "auth, $sent distinct tokens (node)" "$distinct_rps" "-"
+echo
+echo "cached JWT / healthz throughput:   $ratio"
+echo "RSS idle:                          $((rss_idle / 1024)) MiB ($rss_idle KiB)"
+echo "RSS after the wrk runs:            $((rss_after_load / 1024)) MiB ($rss_after_load KiB)"
+echo "RSS after $sent distinct tokens: $((rss_after_tokens / 1024)) MiB ($rss_after_tokens KiB)"
+echo "(minting the tokens took ${mint_seconds}s, sending them ${send_seconds}s)"

@@ -1,0 +1,96 @@
+//! The unverified structure of a compact JWS: three base64url parts, a header this service is
+//! willing to process, and a JSON object payload. Nothing here trusts the token; it only
+//! refuses early and tells the verifier which issuer and key the token claims.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::{Map, Value};
+
+use super::TokenError;
+use crate::authn::jwks::algorithm_named;
+use crate::config::Algorithm;
+
+/// Longer tokens are refused before any decoding.
+pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
+
+/// `typ` values accepted (compared without case); an absent `typ` is accepted too.
+const ACCEPTED_TYPES: [&str; 3] = ["jwt", "at+jwt", "application/at+jwt"];
+
+/// What an unverified token claims about itself.
+pub struct UnverifiedToken {
+    /// The header `alg`, already known to be a supported asymmetric algorithm.
+    pub alg: Algorithm,
+    /// The header `kid`.
+    pub kid: String,
+    /// The payload as JSON text (kept as the identity's claims).
+    pub payload_text: String,
+    /// The payload, parsed.
+    pub claims: Map<String, Value>,
+}
+
+fn malformed(reason: &str) -> TokenError {
+    TokenError::Malformed(reason.into())
+}
+
+fn invalid(reason: &str) -> TokenError {
+    TokenError::Invalid(reason.into())
+}
+
+/// Splits and decodes `token`, refusing anything that is not a plain signed JWT we can check.
+pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(malformed("token longer than 16 KiB"));
+    }
+    let mut parts = token.split('.');
+    let (Some(header), Some(payload), Some(signature), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(malformed("not three dot-separated parts"));
+    };
+    if !signature
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        return Err(malformed("signature is not base64url"));
+    }
+    let header = decode_object(header).ok_or_else(|| malformed("header is not base64url JSON object"))?;
+    let (alg, kid) = check_header(&header)?;
+    let payload_bytes = URL_SAFE_NO_PAD
+        .decode(payload)
+        .map_err(|_| malformed("payload is not base64url"))?;
+    let payload_text = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
+    let claims = serde_json::from_str(&payload_text).map_err(|_| malformed("payload is not a JSON object"))?;
+    Ok(UnverifiedToken {
+        alg,
+        kid,
+        payload_text,
+        claims,
+    })
+}
+
+fn decode_object(part: &str) -> Option<Map<String, Value>> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
+    serde_json::from_slice(&bytes).ok()
+}
+
+/// Checks `crit`, `typ`, `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` are never read.
+fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, String), TokenError> {
+    if header.contains_key("crit") {
+        return Err(invalid("crit header is not supported"));
+    }
+    match header.get("typ") {
+        None => {}
+        Some(Value::String(typ)) if ACCEPTED_TYPES.iter().any(|t| typ.eq_ignore_ascii_case(t)) => {}
+        Some(_) => return Err(invalid("token type is not an access token or JWT")),
+    }
+    let alg = match header.get("alg").and_then(Value::as_str) {
+        None => return Err(invalid("header has no alg")),
+        Some(name) if name.eq_ignore_ascii_case("none") => return Err(invalid("alg none is not accepted")),
+        Some(name) if name.starts_with("HS") => return Err(invalid("HMAC algorithms are not accepted")),
+        Some(name) => algorithm_named(name).ok_or_else(|| invalid("unsupported alg"))?,
+    };
+    let kid = match header.get("kid").and_then(Value::as_str) {
+        Some(kid) if !kid.is_empty() => kid.to_string(),
+        _ => return Err(invalid("header names no kid")),
+    };
+    Ok((alg, kid))
+}

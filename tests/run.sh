@@ -1,0 +1,103 @@
+#!/usr/bin/env bash
+# The project's test command: `tests/run.sh`.
+#
+# Installs the real peers the integration tests run against when they are missing (nginx,
+# Caddy, Redis, wrk from apt; node for oidc-provider, whose npm packages come from the committed
+# lock file), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
+# `cargo test --locked`. Every step runs even when an earlier one failed; the exit status is
+# non-zero when any failed. Tests never skip a missing peer: they fail.
+#
+# Made for Debian 12 as root (sudo is used when not root). Nothing is installed when everything
+# is already there.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+say() { printf '\n==> %s\n' "$*"; }
+
+as_root() {
+    if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+has() {
+    command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/usr/local/sbin/$1" ]
+}
+
+apt_updated=no
+apt_install() {
+    say "installing with apt-get: $*"
+    if [ "$apt_updated" = no ]; then
+        as_root env DEBIAN_FRONTEND=noninteractive apt-get update -q || return 1
+        apt_updated=yes
+    fi
+    as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@"
+}
+
+install_peers() {
+    local missing=() binary package
+    for pair in nginx:nginx caddy:caddy redis-server:redis-server wrk:wrk node:nodejs; do
+        binary=${pair%%:*}
+        package=${pair#*:}
+        has "$binary" || missing+=("$package")
+    done
+    if [ ${#missing[@]} -gt 0 ]; then
+        apt_install "${missing[@]}" || return 1
+        # Package scripts may start the system services (nginx on port 80, Redis on 6379). The
+        # tests start their own on free ports and never use these: stop them.
+        for service in nginx caddy redis-server; do
+            if [[ " ${missing[*]} " == *" $service "* ]]; then
+                as_root service "$service" stop >/dev/null 2>&1 || true
+            fi
+        done
+    fi
+    # Debian's nodejs comes without npm; NodeSource's includes it.
+    has npm || apt_install npm || return 1
+    local node_major
+    node_major=$(node -p 'process.versions.node.split(".")[0]')
+    if [ "$node_major" -lt 20 ]; then
+        echo "warning: node $(node --version) is older than oidc-provider 9 supports (20 or later)" >&2
+    fi
+    local oidc=tests/peers/oidc
+    if [ ! -d "$oidc/node_modules/oidc-provider" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
+        say "installing npm packages in $oidc (npm ci)"
+        (cd "$oidc" && npm ci --no-audit --no-fund) || return 1
+    fi
+    if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
+        say "installing rustfmt and clippy"
+        rustup component add rustfmt clippy || return 1
+    fi
+}
+
+failed=()
+step() {
+    local name=$1
+    shift
+    say "$name"
+    if ! "$@"; then
+        failed+=("$name")
+    fi
+}
+
+if ! has cargo; then
+    echo "cargo is not installed: install Rust (https://rustup.rs) first" >&2
+    exit 1
+fi
+
+say "checking the test peers"
+if ! install_peers; then
+    echo "could not install the test peers" >&2
+    exit 1
+fi
+printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' -f1)" \
+    "$(redis-server --version | cut -d' ' -f1-3)" "node $(node --version)" \
+    "oidc-provider $(node -p 'require("./tests/peers/oidc/node_modules/oidc-provider/package.json").version')"
+
+step "cargo fmt --check" cargo fmt --check
+step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings
+step "cargo test --locked" cargo test --locked
+step "Helm chart tests" bash tests/chart/run.sh
+
+if [ ${#failed[@]} -gt 0 ]; then
+    say "FAILED: ${failed[*]}"
+    exit 1
+fi
+say "all checks passed"
