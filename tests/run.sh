@@ -3,8 +3,8 @@
 #
 # Installs the real peers the integration tests run against when they are missing (nginx,
 # Caddy, Redis, wrk from apt; node for oidc-provider, whose npm packages come from the committed
-# lock file), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
-# `cargo test --locked`. Every step runs even when an earlier one failed; the exit status is
+# lock file), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings`,
+# `cargo test --locked` and the Helm chart test (tests/chart/run.sh). Every step runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Tests never skip a missing peer: they fail.
 #
 # Made for Debian 12 as root (sudo is used when not root). Nothing is installed when everything
@@ -51,6 +51,12 @@ install_peers() {
     fi
     # Debian's nodejs comes without npm; NodeSource's includes it.
     has npm || apt_install npm || return 1
+    # The chart test makes a venv: Debian's python3 needs python3-venv for that.
+    if ! has python3; then
+        apt_install python3 python3-venv || return 1
+    elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        apt_install python3-venv || return 1
+    fi
     local node_major
     node_major=$(node -p 'process.versions.node.split(".")[0]')
     if [ "$node_major" -lt 20 ]; then
@@ -94,6 +100,9 @@ printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test --locked" cargo test --locked
+if [ -f tests/chart/run.sh ]; then
+    step "tests/chart/run.sh" bash tests/chart/run.sh
+fi
 
 if [ ${#failed[@]} -gt 0 ]; then
     say "FAILED: ${failed[*]}"
