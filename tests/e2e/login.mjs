@@ -11,7 +11,8 @@
 // 5. opens the protected URL again and expects the provider's sign-in page again.
 //
 // Prints one JSON object on stdout: what each step saw (URL, page text, the app's JSON when the
-// page is the echo app), the cookies after sign-in (no values), and on failure `error`, the
+// page is the echo app), the cookies after sign-in (no values), every document response
+// (`navigations`: status and URL, redirects included), and on failure `error`, the
 // failing step, the page text and the path of a screenshot in --out-dir. Exits 0 when every step
 // went as expected, 1 otherwise. Judging the values (headers, cookie flags) is the caller's job.
 //
@@ -54,7 +55,7 @@ for (const required of ['protected', 'sign-out', 'signed-out', 'issuer', 'out-di
   }
 }
 
-const result = { ok: false, steps: {}, blocked: [] };
+const result = { ok: false, steps: {}, navigations: [], blocked: [] };
 let step = 'launch';
 const userDataDir = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
 let context;
@@ -101,6 +102,12 @@ try {
     return route.abort();
   });
   page = context.pages()[0] ?? (await context.newPage());
+  // Every document the browser was answered with, redirects included: the trail of a failure.
+  page.on('response', (response) => {
+    if (response.request().isNavigationRequest() && response.frame() === page.mainFrame()) {
+      result.navigations.push(`${response.status()} ${response.url()}`);
+    }
+  });
   result.browser = `Chromium ${context.browser()?.version() ?? ''}`.trim();
 
   step = 'open protected URL';
@@ -151,13 +158,16 @@ try {
   result.error = `${step}: ${error.message}`;
   result.failed_step = step;
   if (page) {
+    // A failed navigation may still be replacing the page (Chromium's error page): let it settle.
+    await page.waitForLoadState('load', { timeout: 5_000 }).catch(() => {});
     try {
-      result.page = await seen();
-      result.screenshot = join(args['out-dir'], 'failure.png');
-      await page.screenshot({ path: result.screenshot, fullPage: true });
+      const screenshot = join(args['out-dir'], 'failure.png');
+      await page.screenshot({ path: screenshot, fullPage: true, timeout: 5_000 });
+      result.screenshot = screenshot;
     } catch (inner) {
       result.screenshot_error = inner.message;
     }
+    result.page = await seen().catch((inner) => ({ url: page.url(), error: inner.message }));
   }
 } finally {
   await context?.close().catch(() => {});

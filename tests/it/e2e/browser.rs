@@ -50,7 +50,10 @@ impl Outcome {
     /// something else.
     pub fn app(&self, name: &str) -> &Value {
         let step = self.step(name);
-        assert!(step["app"].is_object(), "step {name} did not show the app's JSON: {step}");
+        assert!(
+            step["app"].is_object(),
+            "step {name} did not show the app's JSON: {step}"
+        );
         &step["app"]
     }
 
@@ -58,7 +61,12 @@ impl Outcome {
     /// lists every value); `None` when the header did not reach it.
     pub fn app_header(&self, step: &str, name: &str) -> Option<Vec<String>> {
         let values = self.app(step)["headers"][name.to_ascii_lowercase()].as_array()?;
-        Some(values.iter().map(|v| v.as_str().expect("header text").to_owned()).collect())
+        Some(
+            values
+                .iter()
+                .map(|v| v.as_str().expect("header text").to_owned())
+                .collect(),
+        )
     }
 
     /// The cookies the browser held after sign-in (`cookies`) or after sign-out
@@ -137,11 +145,14 @@ pub async fn sign_in_and_out(journey: &Journey) -> Outcome {
         .unwrap_or_else(|| panic!("the browser driver printed no JSON ({status}):\n{stdout}\n{stderr}"));
     if !status.success() || result["ok"] != true {
         panic!(
-            "browser login failed: {}\n  step: {}\n  page: {}\n  screenshot: {}\n  driver stderr:\n{stderr}\n  everything the driver saw:\n{}",
+            "browser login failed: {}\n  step: {}\n  page: {}\n  screenshot: {} {}\n  documents loaded:\n{}\n  \
+             driver stderr:\n{stderr}\n  steps done:\n{}",
             result["error"].as_str().unwrap_or("(no error given)"),
             result["failed_step"],
             serde_json::to_string_pretty(&result["page"]).unwrap_or_default(),
             result["screenshot"].as_str().unwrap_or("(none)"),
+            result["screenshot_error"].as_str().unwrap_or(""),
+            serde_json::to_string_pretty(&result["navigations"]).unwrap_or_default(),
             serde_json::to_string_pretty(&result["steps"]).unwrap_or_default(),
         );
     }

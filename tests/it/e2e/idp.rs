@@ -59,12 +59,19 @@ impl Idp {
             .json()
             .await
             .expect("discovery json");
-        assert_eq!(discovery["issuer"], issuer.as_str(), "the provider names another issuer");
+        assert_eq!(
+            discovery["issuer"],
+            issuer.as_str(),
+            "the provider names another issuer"
+        );
         assert_eq!(
             discovery["end_session_endpoint"],
             format!("{issuer}/session/end").as_str(),
             "RP-initiated logout is off at the provider"
         );
-        Idp { _process: process, issuer }
+        Idp {
+            _process: process,
+            issuer,
+        }
     }
 }

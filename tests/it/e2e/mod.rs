@@ -129,13 +129,20 @@ pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey) {
         outcome.url("login_page")
     );
 
-    assert_eq!(outcome.url("after_login"), journey.protected, "not back on the exact page");
+    assert_eq!(
+        outcome.url("after_login"),
+        journey.protected,
+        "not back on the exact page"
+    );
     let app = outcome.app("after_login");
     assert_eq!(app["method"], "GET");
     assert_eq!(app["uri"], PROTECTED_PATH, "the app got another request target");
     let header = |name: &str| outcome.app_header("after_login", name);
     assert_eq!(header("X-Auth-Request-User"), Some(vec![USER.to_owned()]));
-    assert_eq!(header("X-Auth-Request-Email"), Some(vec![format!("{USER}@example.com")]));
+    assert_eq!(
+        header("X-Auth-Request-Email"),
+        Some(vec![format!("{USER}@example.com")])
+    );
     assert_eq!(header("X-Auth-Request-Groups"), Some(vec![GROUPS.join(",")]));
     assert_eq!(header("X-Auth-Request-Preferred-Username"), Some(vec![USER.to_owned()]));
 
@@ -157,7 +164,9 @@ pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey) {
     );
 
     assert_eq!(outcome.url("signed_out"), journey.signed_out);
-    let user_after = outcome.app_header("signed_out", "X-Auth-Request-User").unwrap_or_default();
+    let user_after = outcome
+        .app_header("signed_out", "X-Auth-Request-User")
+        .unwrap_or_default();
     assert!(
         user_after.iter().all(String::is_empty),
         "still an identity after sign-out: {user_after:?}"
