@@ -16,6 +16,9 @@ pub const CHROMIUM: &str = "/usr/bin/chromium";
 /// driver has its own 15 s limit; this bounds a hung browser).
 const DRIVER_TIMEOUT: Duration = Duration::from_secs(120);
 
+/// Held while a browser runs (across the tests' separate runtimes: tokio's mutex needs none).
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The URLs one browser run goes through.
 pub struct Journey {
     /// The protected page the browser opens first and must land back on.
@@ -94,6 +97,9 @@ fn check_installed(folder: &Path) {
 pub async fn sign_in_and_out(journey: &Journey) -> Outcome {
     let folder = super::node_folder();
     check_installed(&folder);
+    // One browser at a time: two Chromiums on two shared cores make every step slow enough to
+    // brush the driver's per-step limit.
+    let _one_browser = ONE_BROWSER.lock().await;
     let out_dir = tempfile::Builder::new()
         .prefix("portcullis-e2e-")
         .tempdir()
