@@ -1,8 +1,10 @@
 //! Browser login through real Caddy (`forward_auth`) running `examples/caddy/Caddyfile`: the 302
-//! to sign in comes from Portcullis itself and Caddy hands it to the browser as it is.
+//! to sign in comes from Portcullis itself and Caddy hands it to the browser as it is. The
+//! session cookie keeps the default `Secure` flag (Chromium honours it on 127.0.0.1).
 
 use std::process::Command;
 
+use super::Secure;
 use super::browser::sign_in_and_out;
 use super::idp::{Claims, Idp};
 use crate::common::{Portcullis, free_port};
@@ -28,7 +30,7 @@ impl Stack {
         let port = free_port();
         let origin = format!("http://127.0.0.1:{port}");
         let idp = Idp::start(&super::callback_url(&origin), &super::signed_out_url(&origin), claims).await;
-        let portcullis = super::portcullis(&idp.issuer, &origin).await;
+        let portcullis = super::portcullis(&idp.issuer, &origin, Secure::Yes).await;
         let upstream = Upstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let caddyfile = example_with(
@@ -72,5 +74,5 @@ async fn chromium_signs_in_through_caddy_and_lands_on_the_exact_page() {
     let stack = Stack::start(Claims::FromUserinfo).await;
     let journey = super::journey(&stack.origin, &stack.idp.issuer);
     let outcome = sign_in_and_out(&journey).await;
-    super::assert_signed_in_and_out(&outcome, &journey);
+    super::assert_signed_in_and_out(&outcome, &journey, Secure::Yes);
 }

@@ -5,11 +5,14 @@
 //!
 //! Everything is on 127.0.0.1 over plain http: Portcullis's `/oauth2/*` endpoints sit on the
 //! app's own origin (the proxy routes them to Portcullis), so the session cookie is first-party
-//! to the app and `redirect_url` is `http://127.0.0.1:<proxy>/oauth2/callback`. Because there is
-//! no TLS here, the tests run with `[session] secure = false`: Chromium does not send a `Secure`
-//! cookie back over http to 127.0.0.1 (it would store it and never return it), so a `Secure`
-//! session cookie would make every visit after the sign-in a new sign-in. Production keeps the
-//! default `secure = true` behind https.
+//! to the app and `redirect_url` is `http://127.0.0.1:<proxy>/oauth2/callback`.
+//!
+//! Plain http and the `Secure` cookie flag: Chromium treats `http://127.0.0.1` as a secure
+//! context and stores and sends `Secure` cookies there (checked with Chromium 156), while on any
+//! other plain-http host it drops them, and so do non-browser cookie jars. So the nginx tests
+//! run with `[session] secure = false`, the setting for a plain-http deployment, and check that
+//! the cookie then lacks the flag; the Caddy test keeps the default `secure = true` and checks
+//! the flag is there. Both must sign in.
 //!
 //! Pieces: `idp` (the provider), `browser` (the node driver `tests/e2e/login.mjs`), and one module
 //! per proxy. The proxies run the very files in `examples/` (through `crate::peers`), plus the
@@ -64,8 +67,17 @@ pub fn signed_out_url(origin: &str) -> String {
     format!("{origin}{SIGNED_OUT_PATH}")
 }
 
+/// Whether the session cookie is `Secure` (`[session] secure`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Secure {
+    /// `secure = true`, the default.
+    Yes,
+    /// `secure = false`, for plain http.
+    No,
+}
+
 /// Portcullis signing browsers in at `issuer` with its callback on the proxy at `origin`.
-pub async fn portcullis(issuer: &str, origin: &str) -> Portcullis {
+pub async fn portcullis(issuer: &str, origin: &str, secure: Secure) -> Portcullis {
     let config = format!(
         r#"
 [[issuers]]
@@ -84,14 +96,14 @@ allowed_redirect_domains = ["127.0.0.1"]
 
 [session]
 secret = "{SESSION_SECRET}"
-# Plain http on loopback: see the module documentation.
-secure = false
+secure = {secure}
 
 [rules]
 paths = ["rules/"]
 default = "deny"
 "#,
         callback = callback_url(origin),
+        secure = secure == Secure::Yes,
     );
     let portcullis = Portcullis::start(Setup::new(&config, RULES)).await;
     portcullis.wait_for("/readyz", 200).await;
@@ -121,7 +133,7 @@ fn session_cookies(cookies: &[Value]) -> Vec<&Value> {
 
 /// Everything the browser must have seen: sent to sign in, back on the exact page with the
 /// identity at the app, still signed in on the next visit, signed out, and sent to sign in again.
-pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey) {
+pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey, secure: Secure) {
     let sign_in_pages = format!("{}/interaction/", journey.issuer);
     assert!(
         outcome.url("login_page").starts_with(&sign_in_pages),
@@ -153,7 +165,11 @@ pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey) {
         assert_eq!(cookie["domain"], "127.0.0.1", "{cookie}");
         assert_eq!(cookie["httpOnly"], true, "{cookie}");
         assert_eq!(cookie["sameSite"], "Lax", "{cookie}");
-        assert_eq!(cookie["secure"], false, "`secure = false` is configured: {cookie}");
+        assert_eq!(
+            cookie["secure"],
+            secure == Secure::Yes,
+            "configured {secure:?}: {cookie}"
+        );
     }
 
     assert_eq!(outcome.url("second_visit"), journey.protected);

@@ -1,8 +1,10 @@
 //! Browser login through real nginx (`auth_request`) running `examples/nginx/nginx.conf`, with
-//! `/oauth2/` routed to Portcullis on the app's origin.
+//! `/oauth2/` routed to Portcullis on the app's origin, and the session cookie without `Secure`
+//! (`[session] secure = false`, as for plain http).
 
 use std::process::Command;
 
+use super::Secure;
 use super::browser::sign_in_and_out;
 use super::idp::{Claims, Idp};
 use crate::common::{Portcullis, free_port};
@@ -49,7 +51,7 @@ impl Stack {
         };
         let origin = format!("http://127.0.0.1:{port}");
         let idp = Idp::start(&super::callback_url(&origin), &super::signed_out_url(&origin), claims).await;
-        let portcullis = super::portcullis(&idp.issuer, &origin).await;
+        let portcullis = super::portcullis(&idp.issuer, &origin, Secure::No).await;
         let upstream = Upstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");
         let prefix = format!("{}/", dir.path().display());
@@ -93,7 +95,7 @@ async fn browser_signs_in_and_out_through(variant: Variant, claims: Claims) {
     let stack = Stack::start(variant, claims).await;
     let journey = super::journey(&stack.origin, &stack.idp.issuer);
     let outcome = sign_in_and_out(&journey).await;
-    super::assert_signed_in_and_out(&outcome, &journey);
+    super::assert_signed_in_and_out(&outcome, &journey, Secure::No);
 }
 
 #[tokio::test]
