@@ -3,7 +3,8 @@
 //! A request travels one straight line through these modules:
 //! [`origin`] (the original request) -> [`rules`] (first matching rule) -> [`authn`] (credential to
 //! identity) -> [`authz`] (the rule's requirements) -> [`decision`] (the pure verdict) ->
-//! [`answer`] (the HTTP answer for the calling proxy). [`server`] wires them to HTTP.
+//! [`answer`] (the HTTP answer for the calling proxy). [`server`] wires them to HTTP; [`login`] runs the
+//! browser login and [`session`] keeps its sessions.
 
 pub mod answer;
 pub mod authn;
@@ -11,7 +12,9 @@ pub mod authz;
 pub mod cli;
 pub mod config;
 pub mod decision;
+pub mod login;
 pub mod metrics;
 pub mod origin;
 pub mod rules;
 pub mod server;
+pub mod session;

@@ -21,6 +21,8 @@ pub struct Metrics {
     pub rules_reload_total: IntCounterVec,
     /// `portcullis_rules_loaded`.
     pub rules_loaded: IntGauge,
+    /// `portcullis_session_store_errors_total`: Redis session store failures and timeouts.
+    pub session_store_errors_total: IntCounter,
 }
 
 impl Metrics {
@@ -58,6 +60,11 @@ impl Metrics {
         )
         .expect("valid metric");
         let rules_loaded = IntGauge::new("portcullis_rules_loaded", "Rules in force").expect("valid metric");
+        let session_store_errors_total = IntCounter::new(
+            "portcullis_session_store_errors_total",
+            "Session store (Redis) failures and timeouts",
+        )
+        .expect("valid metric");
         for collector in [
             Box::new(decisions_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(decision_duration_seconds.clone()),
@@ -66,6 +73,7 @@ impl Metrics {
             Box::new(token_cache_misses_total.clone()),
             Box::new(rules_reload_total.clone()),
             Box::new(rules_loaded.clone()),
+            Box::new(session_store_errors_total.clone()),
         ] {
             registry.register(collector).expect("metric registered once");
         }
@@ -78,6 +86,7 @@ impl Metrics {
             token_cache_misses_total,
             rules_reload_total,
             rules_loaded,
+            session_store_errors_total,
         }
     }
 

@@ -1,0 +1,1 @@
+//! The OIDC browser login (placeholder while the session module is built).

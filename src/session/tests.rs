@@ -1,0 +1,165 @@
+//! Unit tests of the session service in cookie mode.
+
+use super::*;
+use crate::config::Secret;
+use axum::http::header;
+
+fn config(secrets: &[&str]) -> SessionConfig {
+    SessionConfig {
+        secrets: secrets.iter().map(|s| Secret(s.to_string())).collect(),
+        ..SessionConfig::default()
+    }
+}
+
+const ONE: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+const TWO: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+fn sessions(secrets: &[&str]) -> Sessions {
+    Sessions::new(&config(secrets), Metrics::new()).expect("sessions")
+}
+
+pub(crate) fn session(groups: usize) -> Session {
+    let now = unix_now();
+    Session {
+        id: new_session_id(),
+        issuer: "main".into(),
+        user: "alice".into(),
+        email: Some("alice@example.com".into()),
+        groups: (0..groups).map(|i| format!("group-number-{i:05}")).collect(),
+        preferred_username: Some("alice".into()),
+        claims: r#"{"sub":"alice"}"#.into(),
+        sub: "alice".into(),
+        sid: Some("sid-1".into()),
+        id_token: "header.payload.signature".into(),
+        access_token: Some("access".into()),
+        refresh_token: Some("refresh".into()),
+        created_at: now,
+        refreshed_at: now,
+        expires_at: now + 3600,
+    }
+}
+
+/// The request headers a browser would send back after `set_cookies`.
+fn browser(set_cookies: &[HeaderValue]) -> HeaderMap {
+    let pairs: Vec<String> = set_cookies
+        .iter()
+        .filter_map(|v| Cookie::parse(v.to_str().ok()?.to_string()).ok())
+        .filter(|c| !c.value().is_empty())
+        .map(|c| format!("{}={}", c.name(), c.value()))
+        .collect();
+    let mut headers = HeaderMap::new();
+    if !pairs.is_empty() {
+        headers.insert(header::COOKIE, pairs.join("; ").parse().expect("cookie header"));
+    }
+    headers
+}
+
+fn found(lookup: Lookup) -> Session {
+    match lookup {
+        Lookup::Found(session) => *session,
+        other => panic!("no session: {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn saved_session_loads_back_with_its_identity() {
+    let sessions = sessions(&[ONE]);
+    let original = session(2);
+    let set = sessions.save(&original, &HeaderMap::new()).await.expect("saved");
+    assert_eq!(set.len(), 1);
+    let text = set[0].to_str().expect("ascii");
+    for attribute in ["_portcullis=", "HttpOnly", "Secure", "SameSite=Lax", "Path=/", "Max-Age="] {
+        assert!(text.contains(attribute), "{text}");
+    }
+    let loaded = found(sessions.load(&browser(&set)).await);
+    assert_eq!(loaded, original);
+    assert_eq!(loaded.identity().groups, original.groups);
+}
+
+#[tokio::test]
+async fn no_cookie_is_absent_and_bad_cookies_are_refused() {
+    let sessions = sessions(&[ONE]);
+    assert!(matches!(sessions.load(&HeaderMap::new()).await, Lookup::Absent));
+    let mut headers = HeaderMap::new();
+    headers.insert(header::COOKIE, "_portcullis=garbage%%".parse().expect("value"));
+    assert!(matches!(sessions.load(&headers).await, Lookup::Refused(_)));
+    let set = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
+    let good = browser(&set);
+    let text = good[header::COOKIE].to_str().expect("ascii").to_string();
+    let truncated = &text[..text.len() - 10];
+    headers.insert(header::COOKIE, truncated.parse().expect("value"));
+    assert!(matches!(sessions.load(&headers).await, Lookup::Refused(_)));
+}
+
+#[tokio::test]
+async fn expired_session_is_refused() {
+    let sessions = sessions(&[ONE]);
+    let mut old = session(0);
+    old.expires_at = unix_now() - 1;
+    let set = sessions.save(&old, &HeaderMap::new()).await.expect("saved");
+    assert!(matches!(sessions.load(&browser(&set)).await, Lookup::Refused(_)));
+}
+
+#[tokio::test]
+async fn rotated_secret_still_opens_and_removed_secret_does_not() {
+    let set = sessions(&[ONE]).save(&session(0), &HeaderMap::new()).await.expect("saved");
+    found(sessions(&[TWO, ONE]).load(&browser(&set)).await);
+    assert!(matches!(sessions(&[TWO]).load(&browser(&set)).await, Lookup::Refused(_)));
+}
+
+#[tokio::test]
+async fn large_session_is_chunked_and_stale_chunks_are_cleared() {
+    let sessions = sessions(&[ONE]);
+    let big = session(400);
+    let set = sessions.save(&big, &HeaderMap::new()).await.expect("saved");
+    assert!(set.len() >= 3, "{}", set.len());
+    assert!(set.iter().all(|v| v.len() < 4096));
+    let request = browser(&set);
+    assert_eq!(found(sessions.load(&request).await), big);
+    let small = sessions.save(&session(0), &request).await.expect("saved");
+    let removals = small.iter().filter(|v| v.to_str().expect("ascii").contains("Max-Age=0")).count();
+    assert_eq!(removals, set.len(), "every chunk is cleared");
+    let after = browser(&small);
+    found(sessions.load(&after).await);
+}
+
+#[tokio::test]
+async fn revocation_refuses_sessions_created_before_it() {
+    let sessions = sessions(&[ONE]);
+    let mut before = session(0);
+    before.created_at -= 10;
+    let set = sessions.save(&before, &HeaderMap::new()).await.expect("saved");
+    sessions.revoke("main", Some("sid-1"), None).await.expect("revoked");
+    assert!(matches!(sessions.load(&browser(&set)).await, Lookup::Refused("session revoked")));
+    let mut later = session(0);
+    later.sid = Some("other".into());
+    later.created_at += 10;
+    let set = sessions.save(&later, &HeaderMap::new()).await.expect("saved");
+    found(sessions.load(&browser(&set)).await);
+    sessions.revoke("main", None, Some("alice")).await.expect("revoked");
+    found(sessions.load(&browser(&set)).await);
+}
+
+#[tokio::test]
+async fn sealed_state_opens_until_it_expires() {
+    let sessions = sessions(&[ONE]);
+    let set = sessions.seal("_state", "payload", Duration::from_secs(600)).expect("sealed");
+    assert!(set.to_str().expect("ascii").contains("Max-Age=600"));
+    let request = browser(&[set]);
+    assert_eq!(sessions.open("_state", &request).as_deref(), Some("payload"));
+    assert_eq!(sessions.open("_other", &request), None);
+    let expired = sessions.seal("_state", "payload", Duration::ZERO).expect("sealed");
+    let mut headers = HeaderMap::new();
+    let value = Cookie::parse(expired.to_str().expect("ascii").to_string()).expect("cookie");
+    headers.insert(header::COOKIE, format!("_state={}", value.value()).parse().expect("value"));
+    assert_eq!(sessions.open("_state", &headers), None);
+}
+
+#[tokio::test]
+async fn clear_removes_every_session_cookie() {
+    let sessions = sessions(&[ONE]);
+    let set = sessions.save(&session(400), &HeaderMap::new()).await.expect("saved");
+    let cleared = sessions.clear(&browser(&set)).await;
+    assert_eq!(cleared.len(), set.len() + 1, "chunks and the base name");
+    assert!(cleared.iter().all(|v| v.to_str().expect("ascii").contains("Max-Age=0")));
+}
