@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 use axum::Router;
 use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderName, Method, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -22,6 +22,7 @@ use crate::authn::jwt::Verifier;
 use crate::authn::{self, jwks};
 use crate::config::Config;
 use crate::decision::{self, Credential, Decision};
+use crate::login::{self, Login, SessionCredential};
 use crate::metrics::Metrics;
 use crate::origin::{self, OriginError, OriginalRequest, TrustedProxies};
 use crate::rules::RuleSet;
@@ -48,6 +49,8 @@ pub struct App {
     pub login_start: Option<url::Url>,
     /// Identity header names.
     pub identity_headers: IdentityHeaders,
+    /// The browser login and its sessions, when `[login]` is configured.
+    pub login: Option<Arc<Login>>,
 }
 
 /// The axum state: a cheap handle on the [`App`].
@@ -60,7 +63,9 @@ impl App {
         metrics.rules_loaded.set(rules.len() as i64);
         let verifier = Arc::new(Verifier::new(&config.issuers, jwks::http_client(), metrics.clone()));
         let identity_headers = IdentityHeaders::new(&config.headers).map_err(anyhow::Error::msg)?;
+        let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         Ok(App {
+            login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
             login_start: config.login.as_ref().map(|login| login_start_url(&login.redirect_url)),
             rules: Arc::new(ArcSwap::from_pointee(rules)),
@@ -145,7 +150,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(state.0.login.clone().map(login::router).unwrap_or_default())
         // Outermost first: an id is set (or the caller's kept), it is put on the trace span and
         // copied to the answer; the timeout wraps the handler only.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
@@ -220,10 +226,11 @@ async fn decide(
     let rule = rules.first_match(&request);
     let default = app.config.rules.default;
     let token = authn::bearer_token(headers);
-    let credential = match decision::policy_of(rule, default) {
-        crate::rules::Policy::Deny => Credential::NotChecked,
-        _ => authenticate(app, token).await,
+    let checked = match decision::policy_of(rule, default) {
+        crate::rules::Policy::Deny => Checked::from(Credential::NotChecked),
+        _ => authenticate(app, token, headers).await,
     };
+    let credential = checked.credential;
     let decision = decision::decide(rule, default, &credential, app.login_start.is_some());
     let context = Context {
         endpoint,
@@ -231,25 +238,68 @@ async fn decide(
         request: &request,
         login_start: app.login_start.as_ref(),
         identity_headers: &app.identity_headers,
-        access_token: token,
+        access_token: token.or(checked.session_access_token.as_deref()),
     };
-    let response = answer::render(&decision, &context);
+    let mut response = answer::render(&decision, &context);
+    if response.status() == StatusCode::OK {
+        for cookie in checked.set_cookies {
+            response.headers_mut().append(header::SET_COOKIE, cookie);
+        }
+    }
     record(app, endpoint, &decision, &request, started);
     response
 }
 
-/// Checks the request's credential: a bearer token first (session cookies come with login).
-async fn authenticate(app: &App, token: Option<&str>) -> Credential {
-    let Some(token) = token else { return Credential::Missing };
-    match app.verifier.verify(token).await {
-        Ok(identity) => Credential::Valid(identity),
-        Err(error) => {
-            tracing::info!(%error, "bearer token refused");
-            Credential::Invalid {
-                reason: format!("invalid bearer token: {error}"),
-                bearer: true,
-            }
+/// A request's credential, with what a session adds to the answer.
+struct Checked {
+    credential: Credential,
+    /// The session's access token (for `pass_access_token`).
+    session_access_token: Option<String>,
+    /// Cookies of a refreshed session, sent with a 200.
+    set_cookies: Vec<HeaderValue>,
+}
+
+impl From<Credential> for Checked {
+    fn from(credential: Credential) -> Checked {
+        Checked {
+            credential,
+            session_access_token: None,
+            set_cookies: Vec::new(),
         }
+    }
+}
+
+/// Checks the request's credential in the contract's order: an `Authorization: Bearer` token
+/// first, then the session cookie. A bad one of either is no credential, never an error.
+async fn authenticate(app: &App, token: Option<&str>, headers: &HeaderMap) -> Checked {
+    if let Some(token) = token {
+        return Checked::from(match app.verifier.verify(token).await {
+            Ok(identity) => Credential::Valid(identity),
+            Err(error) => {
+                tracing::info!(%error, "bearer token refused");
+                Credential::Invalid {
+                    reason: format!("invalid bearer token: {error}"),
+                    bearer: true,
+                }
+            }
+        });
+    }
+    let Some(login) = &app.login else { return Checked::from(Credential::Missing) };
+    match login.session_credential(headers).await {
+        SessionCredential::Absent => Checked::from(Credential::Missing),
+        SessionCredential::Refused(reason) => Checked::from(Credential::Invalid {
+            reason: format!("invalid session: {reason}"),
+            bearer: false,
+        }),
+        SessionCredential::Valid {
+            identity,
+            access_token,
+            set_cookies,
+        } => Checked {
+            credential: Credential::Valid(identity),
+            session_access_token: access_token,
+            set_cookies,
+        },
     }
 }
 

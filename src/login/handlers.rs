@@ -1,0 +1,351 @@
+//! The `/oauth2/*` endpoints. Client bodies stay short; reasons go to the log (never a token,
+//! cookie or secret).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use openidconnect::core::CoreAuthenticationFlow;
+use openidconnect::{
+    AuthorizationCode, CsrfToken, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, RequestTokenError,
+    Scope,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use super::provider::Http;
+use super::tokens::{Expect, constant_time_eq};
+use super::{Login, LOGIN_STATE_TTL, SessionCredential, redirect};
+use crate::authn::{self, Identity, lookup};
+use crate::session::{Session, new_session_id, unix_now};
+
+type Params = Query<HashMap<String, String>>;
+
+/// What `/oauth2/start` hands to `/oauth2/callback` in the sealed login cookie.
+#[derive(Serialize, Deserialize)]
+struct LoginState {
+    state: String,
+    nonce: String,
+    verifier: String,
+    rd: String,
+}
+
+impl Login {
+    fn state_cookie_name(&self) -> String {
+        format!("{}_csrf", self.sessions.cookie_name())
+    }
+}
+
+/// `/oauth2/start?rd=`: validates `rd`, then 302 to the provider with state, nonce and PKCE S256.
+pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Response {
+    let rd = match redirect::validate(params.get("rd").map(String::as_str), &login.config.allowed_redirect_domains) {
+        Ok(rd) => rd,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
+    };
+    let provider = match login.discovery.provider().await {
+        Ok(provider) => provider,
+        Err(_) => return text(StatusCode::BAD_GATEWAY, "the login provider is not reachable; try again"),
+    };
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let mut request = provider.client.authorize_url(
+        CoreAuthenticationFlow::AuthorizationCode,
+        CsrfToken::new_random,
+        Nonce::new_random,
+    );
+    for scope in login.config.scopes.iter().filter(|scope| *scope != "openid") {
+        request = request.add_scope(Scope::new(scope.clone()));
+    }
+    let (url, state, nonce) = request.set_pkce_challenge(challenge).url();
+    let sealed = LoginState {
+        state: state.secret().clone(),
+        nonce: nonce.secret().clone(),
+        verifier: verifier.secret().clone(),
+        rd,
+    };
+    let cookie = serde_json::to_string(&sealed)
+        .ok()
+        .and_then(|json| login.sessions.seal(&login.state_cookie_name(), &json, LOGIN_STATE_TTL));
+    let Some(cookie) = cookie else {
+        return text(StatusCode::INTERNAL_SERVER_ERROR, "the login cannot start");
+    };
+    redirect_to(url.as_str(), vec![cookie])
+}
+
+/// `/oauth2/callback`: state against the sealed cookie, code exchange with the PKCE verifier, ID
+/// token verified (nonce included), session saved, 302 to `rd`.
+pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
+    let clear_state: Vec<HeaderValue> = login.sessions.expire(&login.state_cookie_name()).into_iter().collect();
+    if let Some(error) = params.get("error") {
+        let status = if error == "access_denied" { StatusCode::FORBIDDEN } else { StatusCode::BAD_REQUEST };
+        let description = params.get("error_description").map_or("", String::as_str);
+        tracing::info!(error = %error, "the provider refused the login");
+        return with_cookies(page(status, "Sign-in did not complete", &format!("{error} {description}")), clear_state);
+    }
+    let Some(saved) = login
+        .sessions
+        .open(&login.state_cookie_name(), &headers)
+        .and_then(|json| serde_json::from_str::<LoginState>(&json).ok())
+    else {
+        return text(StatusCode::BAD_REQUEST, "login state missing or expired: start the login again");
+    };
+    let state = params.get("state").map_or("", String::as_str);
+    if !constant_time_eq(state.as_bytes(), saved.state.as_bytes()) {
+        tracing::info!("callback state does not match the login cookie");
+        return text(StatusCode::BAD_REQUEST, "login state does not match: start the login again");
+    }
+    if login.used_states.contains_key(&saved.state) {
+        tracing::info!("replayed callback refused");
+        return text(StatusCode::BAD_REQUEST, "this login was already completed");
+    }
+    login.used_states.insert(saved.state.clone(), ()).await;
+    let Some(code) = params.get("code") else {
+        return text(StatusCode::BAD_REQUEST, "no authorization code");
+    };
+    match complete(&login, code, &saved, &headers).await {
+        Ok(mut cookies) => {
+            cookies.extend(clear_state);
+            redirect_to(&saved.rd, cookies)
+        }
+        Err((status, reason)) => with_cookies(text(status, reason), clear_state),
+    }
+}
+
+/// The code exchange and the session it opens; the `Set-Cookie` values on success.
+async fn complete(
+    login: &Login,
+    code: &str,
+    saved: &LoginState,
+    headers: &HeaderMap,
+) -> Result<Vec<HeaderValue>, (StatusCode, &'static str)> {
+    let unreachable = (StatusCode::BAD_GATEWAY, "the login provider is not reachable; try again");
+    let provider = login.discovery.provider().await.map_err(|_| unreachable)?;
+    let exchange = provider
+        .client
+        .exchange_code(AuthorizationCode::new(code.to_string()))
+        .map_err(|_| unreachable)?
+        .set_pkce_verifier(PkceCodeVerifier::new(saved.verifier.clone()))
+        .request_async(&Http(login.http.clone()))
+        .await;
+    let response = exchange.map_err(|error| {
+        tracing::info!(%error, "code exchange failed");
+        match error {
+            RequestTokenError::ServerResponse(_) => (StatusCode::BAD_REQUEST, "the login could not be completed"),
+            _ => unreachable,
+        }
+    })?;
+    let id_token = response
+        .extra_fields()
+        .id_token()
+        .ok_or((StatusCode::BAD_GATEWAY, "the provider sent no ID token"))?
+        .to_string();
+    let mut claims = login
+        .tokens
+        .verify(&id_token, Expect::IdToken { nonce: &saved.nonce })
+        .await
+        .map_err(|reason| {
+            tracing::warn!(%reason, "ID token refused");
+            (StatusCode::BAD_REQUEST, "the ID token was refused")
+        })?;
+    let access_token = response.access_token().secret().clone();
+    if lookup(&claims, &login.issuer.groups_claim).is_none() {
+        merge_userinfo(login, &provider, &access_token, &mut claims).await;
+    }
+    let now = unix_now();
+    let mut session = Session {
+        id: new_session_id(),
+        issuer: login.issuer.name.clone(),
+        user: String::new(),
+        email: None,
+        groups: Vec::new(),
+        preferred_username: None,
+        claims: String::new(),
+        sub: String::new(),
+        sid: None,
+        id_token,
+        access_token: Some(access_token),
+        refresh_token: response.refresh_token().map(|token| token.secret().clone()),
+        created_at: now,
+        refreshed_at: now,
+        expires_at: now.saturating_add(login.sessions.ttl().as_secs()),
+    };
+    login.apply_claims(&mut session, &claims);
+    tracing::info!(user = %session.user, "signed in");
+    login.sessions.save(&session, headers).await.map_err(|error| {
+        tracing::warn!(%error, "session cannot be saved");
+        (StatusCode::SERVICE_UNAVAILABLE, "the session cannot be saved; try again")
+    })
+}
+
+/// Adds the userinfo claims the ID token lacks (same `sub` only); failures are logged.
+async fn merge_userinfo(
+    login: &Login,
+    provider: &super::provider::Provider,
+    access_token: &str,
+    claims: &mut Map<String, Value>,
+) {
+    let Some(endpoint) = &provider.userinfo_endpoint else { return };
+    let answer = login.http.get(endpoint.clone()).bearer_auth(access_token).send().await;
+    let info = match answer.and_then(reqwest::Response::error_for_status) {
+        Ok(response) => response.json::<Map<String, Value>>().await.ok(),
+        Err(error) => {
+            tracing::warn!(%error, "userinfo request failed");
+            None
+        }
+    };
+    let Some(info) = info else { return };
+    if info.get("sub") != claims.get("sub") {
+        tracing::warn!("userinfo is for another subject; ignored");
+        return;
+    }
+    for (name, value) in info {
+        claims.entry(name).or_insert(value);
+    }
+}
+
+/// `/oauth2/sign_out?rd=`: clears the session (and its Redis entry), then 302 to the provider's
+/// `end_session_endpoint` (with `id_token_hint` and `post_logout_redirect_uri`) or to `rd`.
+pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
+    let rd = match redirect::validate(params.get("rd").map(String::as_str), &login.config.allowed_redirect_domains) {
+        Ok(rd) => rd,
+        Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
+    };
+    let id_token = match login.sessions.load(&headers).await {
+        crate::session::Lookup::Found(session) => Some(session.id_token.clone()),
+        _ => None,
+    };
+    let cookies = login.sessions.clear(&headers).await;
+    let end_session = match login.discovery.provider().await {
+        Ok(provider) => provider.end_session_endpoint.clone(),
+        Err(_) => None,
+    };
+    let target = match (end_session, login.config.redirect_url.join(&rd)) {
+        (Some(mut end), Ok(back)) => {
+            {
+                let mut query = end.query_pairs_mut();
+                if let Some(hint) = &id_token {
+                    query.append_pair("id_token_hint", hint);
+                }
+                query.append_pair("client_id", &login.config.client_id);
+                query.append_pair("post_logout_redirect_uri", back.as_str());
+            }
+            end.to_string()
+        }
+        _ => rd,
+    };
+    redirect_to(&target, cookies)
+}
+
+/// `POST /oauth2/backchannel_logout`: OIDC Back-Channel Logout 1.0. Verifies `logout_token` and
+/// revokes the sessions of its `sid` or `sub`.
+pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) -> Response {
+    let invalid = || {
+        let mut response = (StatusCode::BAD_REQUEST, axum::Json(json!({ "error": "invalid_request" }))).into_response();
+        no_store(&mut response);
+        response
+    };
+    let Some(token) = url::form_urlencoded::parse(&body)
+        .find(|(name, _)| name == "logout_token")
+        .map(|(_, value)| value.into_owned())
+    else {
+        return invalid();
+    };
+    let claims = match login.tokens.verify(&token, Expect::Logout).await {
+        Ok(claims) => claims,
+        Err(reason) => {
+            tracing::info!(%reason, "logout token refused");
+            return invalid();
+        }
+    };
+    let text_claim = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+    let (sid, sub) = (text_claim("sid"), text_claim("sub"));
+    if let Err(reason) = login.sessions.revoke(&login.issuer.name, sid, sub).await {
+        tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
+        return (StatusCode::NOT_IMPLEMENTED, axum::Json(json!({ "error": "temporarily_unavailable" }))).into_response();
+    }
+    tracing::info!(by_sid = sid.is_some(), by_sub = sub.is_some(), "back-channel logout revoked sessions");
+    let mut response = StatusCode::OK.into_response();
+    no_store(&mut response);
+    response
+}
+
+/// `/oauth2/userinfo`: the identity of a bearer token or session cookie as JSON, else 401.
+pub async fn userinfo(State(login): State<Arc<Login>>, headers: HeaderMap) -> Response {
+    if let Some(token) = authn::bearer_token(&headers) {
+        return match login.verifier.verify(token).await {
+            Ok(identity) => identity_json(&identity, Vec::new()),
+            Err(_) => text(StatusCode::UNAUTHORIZED, "unauthenticated"),
+        };
+    }
+    match login.session_credential(&headers).await {
+        SessionCredential::Valid { identity, set_cookies, .. } => identity_json(&identity, set_cookies),
+        _ => text(StatusCode::UNAUTHORIZED, "unauthenticated"),
+    }
+}
+
+fn identity_json(identity: &Identity, cookies: Vec<HeaderValue>) -> Response {
+    let body = json!({
+        "user": identity.user,
+        "email": identity.email,
+        "groups": identity.groups,
+        "preferred_username": identity.preferred_username,
+    });
+    with_cookies(axum::Json(body).into_response(), cookies)
+}
+
+fn redirect_to(location: &str, cookies: Vec<HeaderValue>) -> Response {
+    let mut response = StatusCode::FOUND.into_response();
+    match HeaderValue::from_str(location) {
+        Ok(value) => {
+            response.headers_mut().insert(header::LOCATION, value);
+        }
+        Err(_) => return text(StatusCode::BAD_REQUEST, "redirect target is not a valid header value"),
+    }
+    no_store(&mut response);
+    with_cookies(response, cookies)
+}
+
+fn with_cookies(mut response: Response, cookies: Vec<HeaderValue>) -> Response {
+    for cookie in cookies {
+        response.headers_mut().append(header::SET_COOKIE, cookie);
+    }
+    response
+}
+
+fn no_store(response: &mut Response) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+fn text(status: StatusCode, message: &str) -> Response {
+    (status, format!("{message}\n")).into_response()
+}
+
+/// A small HTML page for people (provider errors), every value escaped.
+fn page(status: StatusCode, title: &str, detail: &str) -> Response {
+    let body = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
+         <h1>{title}</h1><p>The identity provider said: <code>{}</code></p>\
+         <p><a href=\"/\">Back</a></p></body></html>\n",
+        escape(detail.trim())
+    );
+    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+fn escape(text: &str) -> String {
+    text.chars()
+        .take(300)
+        .map(|c| match c {
+            '<' => "&lt;".to_string(),
+            '>' => "&gt;".to_string(),
+            '&' => "&amp;".to_string(),
+            '"' => "&quot;".to_string(),
+            '\'' => "&#39;".to_string(),
+            c if c.is_control() => " ".to_string(),
+            c => c.to_string(),
+        })
+        .collect()
+}
