@@ -179,6 +179,22 @@ pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey, secure: Se
         "the session did not hold for a second visit"
     );
 
+    // RP-initiated logout: Portcullis sends the browser to the provider's end_session_endpoint
+    // with the ID token as hint and rd as the way back; the provider ends its own session too.
+    let end_session = url::Url::parse(outcome.url("sign_out_page")).expect("sign-out page URL");
+    assert_eq!(
+        end_session.as_str().split('?').next(),
+        Some(format!("{}/session/end", journey.issuer).as_str()),
+        "sign-out did not go to the provider's end_session_endpoint"
+    );
+    let query: Vec<(String, String)> = end_session.query_pairs().into_owned().collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(param("post_logout_redirect_uri"), Some(journey.signed_out.as_str()));
+    assert_eq!(
+        param("id_token_hint").map(|t| t.split('.').count()),
+        Some(3),
+        "{query:?}"
+    );
     assert_eq!(outcome.url("signed_out"), journey.signed_out);
     let user_after = outcome
         .app_header("signed_out", "X-Auth-Request-User")
