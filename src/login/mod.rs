@@ -47,7 +47,7 @@ pub struct Login {
     http: reqwest::Client,
     /// States of completed callbacks: a replayed callback is refused even with its cookie.
     used_states: moka::future::Cache<String, ()>,
-    /// Single flight of refreshes, by session id; `None` is a failed refresh.
+    /// Single flight of refreshes, by session id and last refresh; `None` is a failed refresh.
     refreshing: moka::future::Cache<String, Option<Arc<Session>>>,
 }
 
@@ -132,7 +132,7 @@ impl Login {
     async fn refreshed(&self, session: Session, headers: &HeaderMap) -> (Session, Vec<HeaderValue>) {
         let result = self
             .refreshing
-            .get_with(session.id.clone(), async {
+            .get_with(format!("{}@{}", session.id, session.refreshed_at), async {
                 match tokio::time::timeout(REFRESH_TIMEOUT, self.refresh(&session)).await {
                     Ok(Ok(new)) => Some(Arc::new(new)),
                     Ok(Err(reason)) => {

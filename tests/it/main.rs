@@ -13,3 +13,5 @@ mod jwks;
 mod jwt_attacks;
 mod peers;
 mod reload;
+mod login;
+mod sessions;

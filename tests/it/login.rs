@@ -1,0 +1,430 @@
+//! Browser login against a real OpenID provider (oidc-provider 9, `tests/peers/oidc/login-server.mjs`):
+//! the test plays the browser (cookies carried by hand), from `/oauth2/start` through the dev login
+//! and consent forms to the callback, then asks `/auth` with the session cookie.
+
+use std::collections::BTreeMap;
+use std::process::Command;
+
+use crate::common::{Portcullis, Setup, client, fixture, free_port, root};
+use crate::peers::{PeerProcess, program};
+
+/// The public origin of Portcullis in the test configs; the test maps it to the real port.
+pub const PUBLIC: &str = "https://auth.example.com";
+pub const SECRET_ONE: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+pub const SECRET_TWO: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+pub const APP: &str = "https://app.example.com/private/page?x=1&y=two";
+
+pub const RULES: &str = r#"
+- id: private
+  paths: ["/private/**"]
+  policy: authenticated
+"#;
+
+/// A running login provider.
+pub struct Idp {
+    pub process: Option<PeerProcess>,
+    pub issuer: String,
+}
+
+impl Idp {
+    /// Starts it on `port`; `backchannel` is the back-channel logout URI of the client.
+    pub async fn start(port: u16, backchannel: Option<String>) -> Idp {
+        let folder = root().join("tests/peers/oidc");
+        assert!(
+            folder.join("node_modules/oidc-provider").is_dir(),
+            "oidc-provider is not installed: run tests/run.sh (or `npm ci` in {})",
+            folder.display()
+        );
+        let mut command = Command::new(program("node"));
+        command
+            .current_dir(&folder)
+            .arg("login-server.mjs")
+            .arg(port.to_string())
+            .env("REDIRECT_BASE", PUBLIC);
+        if let Some(uri) = backchannel {
+            command.env("BACKCHANNEL_URI", uri);
+        }
+        let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
+        process.wait_for_port(port).await;
+        Idp {
+            process: Some(process),
+            issuer: format!("http://127.0.0.1:{port}"),
+        }
+    }
+
+    /// Stops it (refresh while the provider is down).
+    pub fn stop(&mut self) {
+        self.process.take();
+    }
+}
+
+/// The Portcullis config for `issuer`, session settings in `session` (added to `[session]`).
+pub fn config(issuer: &str, session: &str) -> String {
+    format!(
+        r#"
+[[issuers]]
+name = "main"
+issuer = "{issuer}"
+audiences = ["portcullis"]
+algorithms = ["RS256"]
+
+[[issuers]]
+name = "api"
+issuer = "https://issuer.test/"
+jwks_file = "{jwks}"
+audiences = ["api"]
+
+[login]
+issuer = "main"
+client_id = "portcullis"
+client_secret = "portcullis-secret"
+redirect_url = "{PUBLIC}/oauth2/callback"
+scopes = ["openid", "email", "profile", "groups", "offline_access"]
+allowed_redirect_domains = [".example.com"]
+
+[session]
+{session}
+
+[headers]
+pass_access_token = true
+
+[rules]
+paths = ["rules/"]
+default = "deny"
+"#,
+        jwks = fixture("keys/rsa1.jwks.json").display()
+    )
+}
+
+/// The default `[session]` body: cookie store, one secret.
+pub fn cookie_session() -> String {
+    format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"")
+}
+
+/// Cookies by name, as a browser keeps them for one site.
+#[derive(Debug, Default, Clone)]
+pub struct Jar(pub BTreeMap<String, String>);
+
+impl Jar {
+    /// Applies the `Set-Cookie` headers of `response`.
+    pub fn update(&mut self, response: &reqwest::Response) {
+        for value in response.headers().get_all("set-cookie") {
+            let text = value.to_str().expect("ascii");
+            let pair = text.split(';').next().unwrap_or_default();
+            let (name, value) = pair.split_once('=').expect("name=value");
+            let removal = value.is_empty() || text.contains("Max-Age=0") || text.contains("1970");
+            if removal {
+                self.0.remove(name);
+            } else {
+                self.0.insert(name.to_string(), value.to_string());
+            }
+        }
+    }
+
+    /// The `Cookie` header value.
+    pub fn header(&self) -> String {
+        self.0.iter().map(|(n, v)| format!("{n}={v}")).collect::<Vec<_>>().join("; ")
+    }
+}
+
+/// A browser: one jar for Portcullis, one for the provider.
+#[derive(Debug, Default, Clone)]
+pub struct Browser {
+    pub portcullis: Jar,
+    pub idp: Jar,
+}
+
+fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get("location")
+        .unwrap_or_else(|| panic!("no Location on {}", response.status()))
+        .to_str()
+        .expect("ascii")
+        .to_string()
+}
+
+/// The `Location` of a response, when it has one.
+pub fn location_of(response: &reqwest::Response) -> Option<String> {
+    response.headers().get("location").map(|v| v.to_str().expect("ascii").to_string())
+}
+
+impl Browser {
+    /// `/oauth2/start?rd=<rd>` up to the provider's redirect to our callback (not followed):
+    /// returns the callback URL on the real Portcullis.
+    pub async fn login_until_callback(&mut self, p: &Portcullis, idp: &Idp, user: &str, rd: &str) -> String {
+        let start = client()
+            .get(with_rd(&p.url("/oauth2/start"), rd))
+            .send()
+            .await
+            .expect("start");
+        assert_eq!(start.status(), 302, "{}", p.log_text());
+        self.portcullis.update(&start);
+        let mut next = location(&start);
+        assert!(next.starts_with(&idp.issuer), "{next}");
+        for _ in 0..20 {
+            if let Some(path) = next.strip_prefix(PUBLIC) {
+                return p.url(path);
+            }
+            let url = if next.starts_with('/') { format!("{}{next}", idp.issuer) } else { next.clone() };
+            let response = client().get(&url).header("cookie", self.idp.header()).send().await.expect("idp");
+            self.idp.update(&response);
+            if response.status().is_redirection() {
+                next = location(&response);
+                continue;
+            }
+            assert_eq!(response.status(), 200, "{url}");
+            let page = response.text().await.expect("page");
+            let form: Vec<(&str, &str)> = if page.contains("name=\"login\"") {
+                vec![("prompt", "login"), ("login", user), ("password", "any")]
+            } else {
+                vec![("prompt", "consent")]
+            };
+            let posted = client()
+                .post(&url)
+                .header("cookie", self.idp.header())
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(url::form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish())
+                .send()
+                .await
+                .expect("form");
+            self.idp.update(&posted);
+            assert!(posted.status().is_redirection(), "{url}: {}", posted.status());
+            next = location(&posted);
+        }
+        panic!("the login never came back to the callback")
+    }
+
+    /// A whole login; returns the callback's answer (302 to `rd` with the session cookies).
+    pub async fn login(&mut self, p: &Portcullis, idp: &Idp, user: &str, rd: &str) -> reqwest::Response {
+        let callback = self.login_until_callback(p, idp, user, rd).await;
+        let response = client()
+            .get(&callback)
+            .header("cookie", self.portcullis.header())
+            .send()
+            .await
+            .expect("callback");
+        self.portcullis.update(&response);
+        response
+    }
+
+    /// `/auth` for a browser GET of `https://app.example.com<uri>` with the session cookies.
+    pub async fn auth(&self, p: &Portcullis, uri: &str) -> reqwest::Response {
+        client()
+            .get(p.url("/auth"))
+            .header("X-Original-URI", uri)
+            .header("X-Original-Method", "GET")
+            .header("X-Forwarded-Host", "app.example.com")
+            .header("X-Forwarded-Proto", "https")
+            .header("Accept", "text/html")
+            .header("cookie", self.portcullis.header())
+            .send()
+            .await
+            .expect("auth")
+    }
+}
+
+/// A provider and a Portcullis in front of it with `session` settings.
+pub async fn setup(session: &str) -> (Idp, Portcullis) {
+    let port = free_port();
+    let p = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), session), RULES)).await;
+    let idp = Idp::start(port, Some(p.url("/oauth2/backchannel_logout"))).await;
+    (idp, p)
+}
+
+/// `url?rd=<rd>`, encoded.
+pub fn with_rd(url: &str, rd: &str) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new()).append_pair("rd", rd).finish();
+    format!("{url}?{query}")
+}
+
+/// A header's value, empty when absent.
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
+    response.headers().get(name).map_or("", |v| v.to_str().expect("ascii"))
+}
+
+#[tokio::test]
+async fn browser_login_opens_a_session_that_auth_accepts() {
+    let (idp, p) = setup(&cookie_session()).await;
+    let mut browser = Browser::default();
+    assert_eq!(browser.auth(&p, "/private/page").await.status(), 401);
+    let callback = browser.login(&p, &idp, "alice", APP).await;
+    assert_eq!(callback.status(), 302, "{}", p.log_text());
+    assert_eq!(location(&callback), APP, "back to the exact original URL");
+    let set: Vec<&str> = callback.headers().get_all("set-cookie").iter().map(|v| v.to_str().expect("ascii")).collect();
+    let session = set.iter().find(|c| c.starts_with("_portcullis=")).expect("session cookie");
+    for attribute in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attribute), "{session}");
+    }
+    let allowed = browser.auth(&p, "/private/page").await;
+    assert_eq!(allowed.status(), 200, "{}", p.log_text());
+    assert_eq!(header(&allowed, "x-auth-request-user"), "alice");
+    assert_eq!(header(&allowed, "x-auth-request-email"), "alice@example.com");
+    assert_eq!(header(&allowed, "x-auth-request-groups"), "admins,devs", "groups from userinfo");
+    assert_eq!(header(&allowed, "x-auth-request-preferred-username"), "alice");
+    assert!(!header(&allowed, "x-auth-request-access-token").is_empty());
+    assert!(allowed.headers().get("set-cookie").is_none(), "no refresh due");
+    let info = client()
+        .get(p.url("/oauth2/userinfo"))
+        .header("cookie", browser.portcullis.header())
+        .send()
+        .await
+        .expect("userinfo");
+    assert_eq!(info.status(), 200);
+    let body: serde_json::Value = info.json().await.expect("json");
+    assert_eq!(body["user"], "alice");
+    assert_eq!(body["groups"], serde_json::json!(["admins", "devs"]));
+    let anonymous = client().get(p.url("/oauth2/userinfo")).send().await.expect("userinfo");
+    assert_eq!(anonymous.status(), 401);
+    let log = p.log_text();
+    let value = browser.portcullis.0["_portcullis"].clone();
+    assert!(!log.contains(&value[..40]), "the cookie was logged");
+}
+
+#[tokio::test]
+async fn every_redirect_trick_is_refused_before_anything_else() {
+    let (_idp, p) = setup(&cookie_session()).await;
+    for rd in [
+        "//evil.com",
+        "/\\evil.com",
+        "/%2F%2Fevil.com",
+        "/%5Cevil.com",
+        "https://app.example.com@evil.com/",
+        "https://evil.com\\@app.example.com",
+        "https://app.example.com%2F@evil.com",
+        "https://example.com.evil.com/",
+        "https://evilexample.com/",
+        "http://app.example.com/",
+        "javascript:alert(1)",
+        "https://app.example.com/\r\nX: y",
+        " https://app.example.com/",
+        "https://app.example.com/%0d%0a",
+    ] {
+        for path in ["/oauth2/start", "/oauth2/sign_out"] {
+            let response = client().get(with_rd(&p.url(path), rd)).send().await.expect("send");
+            assert_eq!(response.status(), 400, "{path} {rd:?}");
+            assert!(response.headers().get("set-cookie").is_none(), "{rd:?}");
+        }
+    }
+    for rd in ["/relative?x=1", "https://app.example.com/a", "https://example.com/"] {
+        let response = client().get(with_rd(&p.url("/oauth2/start"), rd)).send().await.expect("send");
+        assert_eq!(response.status(), 302, "{rd}");
+    }
+}
+
+#[tokio::test]
+async fn forged_missing_and_replayed_state_get_no_session() {
+    let (idp, p) = setup(&cookie_session()).await;
+    let mut browser = Browser::default();
+    let callback = browser.login_until_callback(&p, &idp, "alice", APP).await;
+    let forged = callback.replace("state=", "state=x");
+    for (url, cookies) in [(&forged, browser.portcullis.header()), (&callback, String::new())] {
+        let response = client().get(url).header("cookie", cookies).send().await.expect("send");
+        assert_eq!(response.status(), 400);
+        let mut jar = Jar::default();
+        jar.update(&response);
+        assert!(!jar.0.contains_key("_portcullis"));
+    }
+    let original = browser.portcullis.header();
+    let first = client().get(&callback).header("cookie", &original).send().await.expect("send");
+    assert_eq!(first.status(), 302);
+    let replay = client().get(&callback).header("cookie", &original).send().await.expect("send");
+    assert_eq!(replay.status(), 400, "a replayed callback opens no second session");
+    let denied = client()
+        .get(p.url("/oauth2/callback?error=access_denied&error_description=%3Cscript%3E"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(denied.status(), 403);
+    let page = denied.text().await.expect("page");
+    assert!(page.contains("access_denied") && !page.contains("<script>"), "{page}");
+}
+
+#[tokio::test]
+async fn tampered_truncated_and_rotated_cookies() {
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let p = Portcullis::start(Setup::new(&config(&issuer, &cookie_session()), RULES)).await;
+    let idp = Idp::start(port, None).await;
+    let mut browser = Browser::default();
+    browser.login(&p, &idp, "alice", APP).await;
+    assert_eq!(browser.auth(&p, "/private/x").await.status(), 200);
+    let good = browser.portcullis.0["_portcullis"].clone();
+    let mut tampered = browser.clone();
+    let flipped = if good.as_bytes()[30] == b'A' { "B" } else { "A" };
+    tampered.portcullis.0.insert("_portcullis".into(), format!("{}{flipped}{}", &good[..30], &good[31..]));
+    let mut truncated = browser.clone();
+    truncated.portcullis.0.insert("_portcullis".into(), good[..good.len() / 2].to_string());
+    for bad in [tampered, truncated] {
+        let response = bad.auth(&p, "/private/x").await;
+        assert_eq!(response.status(), 401, "never a 500");
+        assert!(location_of(&response).is_some_and(|l| l.contains("/oauth2/start?rd=")));
+    }
+    let rotated = format!("secrets = [\"{SECRET_TWO}\", \"{SECRET_ONE}\"]\nrefresh = \"1h\"");
+    let p2 = Portcullis::start(Setup::new(&config(&issuer, &rotated), RULES)).await;
+    assert_eq!(browser.auth(&p2, "/private/x").await.status(), 200, "old secret second still decrypts");
+    let removed = format!("secrets = [\"{SECRET_TWO}\"]\nrefresh = \"1h\"");
+    let p3 = Portcullis::start(Setup::new(&config(&issuer, &removed), RULES)).await;
+    assert_eq!(browser.auth(&p3, "/private/x").await.status(), 401, "removed secret: no session");
+}
+
+#[tokio::test]
+async fn large_groups_claim_round_trips_through_chunked_cookies() {
+    let (idp, p) = setup(&cookie_session()).await;
+    let mut browser = Browser::default();
+    let callback = browser.login(&p, &idp, "bigbob", APP).await;
+    assert_eq!(callback.status(), 302, "{}", p.log_text());
+    assert!(!browser.portcullis.0.contains_key("_portcullis"));
+    assert!(browser.portcullis.0.contains_key("_portcullis_1"), "{:?}", browser.portcullis.0.keys());
+    assert!(browser.portcullis.0.values().all(|v| v.len() < 4000));
+    let allowed = browser.auth(&p, "/private/x").await;
+    assert_eq!(allowed.status(), 200, "{}", p.log_text());
+    assert_eq!(header(&allowed, "x-auth-request-groups").split(',').count(), 150);
+}
+
+#[tokio::test]
+async fn session_is_refreshed_and_survives_a_provider_outage() {
+    let (mut idp, p) = setup(&format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"2s\"")).await;
+    let mut browser = Browser::default();
+    browser.login(&p, &idp, "alice", APP).await;
+    let before = browser.auth(&p, "/private/x").await;
+    assert_eq!(before.status(), 200);
+    let old_token = header(&before, "x-auth-request-access-token").to_string();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let refreshed = browser.auth(&p, "/private/x").await;
+    assert_eq!(refreshed.status(), 200, "{}", p.log_text());
+    assert!(refreshed.headers().get("set-cookie").is_some(), "new cookie with the 200: {}", p.log_text());
+    assert_ne!(header(&refreshed, "x-auth-request-access-token"), old_token);
+    browser.portcullis.update(&refreshed);
+    let again = browser.auth(&p, "/private/x").await;
+    assert_eq!(again.status(), 200);
+    assert!(again.headers().get("set-cookie").is_none(), "not due again yet");
+    idp.stop();
+    tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+    let started = std::time::Instant::now();
+    let during_outage = browser.auth(&p, "/private/x").await;
+    assert_eq!(during_outage.status(), 200, "the session serves until its own expiry");
+    assert!(during_outage.headers().get("set-cookie").is_none());
+    assert!(started.elapsed() < std::time::Duration::from_secs(6));
+}
+
+#[tokio::test]
+async fn sign_out_clears_the_session_and_goes_to_the_provider() {
+    let (idp, p) = setup(&cookie_session()).await;
+    let mut browser = Browser::default();
+    browser.login(&p, &idp, "alice", APP).await;
+    assert_eq!(browser.auth(&p, "/private/x").await.status(), 200);
+    let out = client()
+        .get(with_rd(&p.url("/oauth2/sign_out"), "/"))
+        .header("cookie", browser.portcullis.header())
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status(), 302);
+    let target = location(&out);
+    assert!(target.starts_with(&format!("{}/session/end", idp.issuer)), "{target}");
+    assert!(target.contains("id_token_hint=") && target.contains("post_logout_redirect_uri="), "{target}");
+    browser.portcullis.update(&out);
+    assert!(browser.portcullis.0.is_empty(), "{:?}", browser.portcullis.0);
+    assert_eq!(browser.auth(&p, "/private/x").await.status(), 401);
+}

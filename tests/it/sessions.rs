@@ -1,0 +1,167 @@
+//! Redis sessions with a real `redis-server`: two Portcullis instances sharing one Redis,
+//! back-channel logout from the real provider, sign-out deleting the entry, and Redis stopped
+//! in the middle (401 within the bounded timeout, bearer tokens unaffected).
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use crate::common::{Portcullis, Setup, client, free_port, tokens};
+use crate::login::{APP, Browser, Idp, RULES, SECRET_ONE, config, with_rd};
+use crate::peers::{PeerProcess, program};
+
+/// A private `redis-server` on a free port, no persistence.
+struct Redis {
+    process: Option<PeerProcess>,
+    url: String,
+}
+
+impl Redis {
+    async fn start() -> Redis {
+        let port = free_port();
+        let mut command = Command::new(program("redis-server"));
+        command.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        let mut process = PeerProcess::spawn("redis-server", command, tempfile::tempdir().expect("tempdir"));
+        process.wait_for_port(port).await;
+        Redis {
+            process: Some(process),
+            url: format!("redis://127.0.0.1:{port}/0"),
+        }
+    }
+}
+
+fn redis_session(redis: &Redis) -> String {
+    format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"\nstore = \"redis\"\nredis_url = \"{}\"", redis.url)
+}
+
+#[tokio::test]
+async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
+    let redis = Redis::start().await;
+    let port = free_port();
+    let issuer = format!("http://127.0.0.1:{port}");
+    let a = Portcullis::start(Setup::new(&config(&issuer, &redis_session(&redis)), RULES)).await;
+    let b = Portcullis::start(Setup::new(&config(&issuer, &redis_session(&redis)), RULES)).await;
+    let idp = Idp::start(port, Some(a.url("/oauth2/backchannel_logout"))).await;
+    let mut browser = Browser::default();
+    let callback = browser.login(&a, &idp, "alice", APP).await;
+    assert_eq!(callback.status(), 302, "{}", a.log_text());
+    assert!(browser.portcullis.0["_portcullis"].len() < 400, "the cookie holds only the id");
+    assert_eq!(browser.auth(&a, "/private/x").await.status(), 200, "{}", a.log_text());
+    assert_eq!(browser.auth(&b, "/private/x").await.status(), 200, "the other instance sees it");
+
+    // The provider's own logout (RP-initiated at the IdP) sends the back-channel logout to `a`.
+    let end = client()
+        .get(format!("{issuer}/session/end?client_id=portcullis"))
+        .header("cookie", browser.idp.header())
+        .send()
+        .await
+        .expect("end session");
+    browser.idp.update(&end);
+    let page = end.text().await.expect("page");
+    let xsrf = page
+        .split("name=\"xsrf\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap_or_else(|| panic!("no xsrf in {page}"));
+    let form = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs([("xsrf", xsrf), ("logout", "yes")])
+        .finish();
+    let confirm = client()
+        .post(format!("{issuer}/session/end/confirm"))
+        .header("cookie", browser.idp.header())
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form)
+        .send()
+        .await
+        .expect("confirm");
+    assert!(confirm.status().is_redirection(), "{}", confirm.status());
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while browser.auth(&b, "/private/x").await.status() != 401 {
+        assert!(Instant::now() < deadline, "never revoked; a:\n{}", a.log_text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(browser.auth(&a, "/private/x").await.status(), 401);
+    assert!(a.log_text().contains("back-channel logout revoked sessions"));
+}
+
+#[tokio::test]
+async fn backchannel_logout_refuses_bad_tokens() {
+    let redis = Redis::start().await;
+    let port = free_port();
+    let a = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)), RULES)).await;
+    let _idp = Idp::start(port, None).await;
+    let wrong_issuer_key = tokens::rsa1(serde_json::json!({
+        "iss": format!("http://127.0.0.1:{port}"),
+        "aud": "portcullis",
+        "sid": "s",
+        "events": { "http://schemas.openid.net/event/backchannel-logout": {} },
+    }));
+    for body in [String::new(), "logout_token=garbage".into(), format!("logout_token={wrong_issuer_key}")] {
+        let response = client()
+            .post(a.url("/oauth2/backchannel_logout"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body.clone())
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 400, "{body}");
+        let json: serde_json::Value = response.json().await.expect("json");
+        assert_eq!(json["error"], "invalid_request");
+    }
+}
+
+#[tokio::test]
+async fn sign_out_deletes_the_redis_entry_so_the_old_cookie_is_dead() {
+    let redis = Redis::start().await;
+    let port = free_port();
+    let a = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)), RULES)).await;
+    let idp = Idp::start(port, None).await;
+    let mut browser = Browser::default();
+    browser.login(&a, &idp, "alice", APP).await;
+    assert_eq!(browser.auth(&a, "/private/x").await.status(), 200);
+    let out = client()
+        .get(with_rd(&a.url("/oauth2/sign_out"), "https://app.example.com/"))
+        .header("cookie", browser.portcullis.header())
+        .send()
+        .await
+        .expect("sign out");
+    assert_eq!(out.status(), 302);
+    assert_eq!(browser.auth(&a, "/private/x").await.status(), 401, "the replayed old cookie");
+}
+
+#[tokio::test]
+async fn redis_down_is_a_quick_401_and_bearer_tokens_keep_working() {
+    let mut redis = Redis::start().await;
+    let port = free_port();
+    let a = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)), RULES)).await;
+    let idp = Idp::start(port, None).await;
+    let mut browser = Browser::default();
+    browser.login(&a, &idp, "alice", APP).await;
+    assert_eq!(browser.auth(&a, "/private/x").await.status(), 200);
+    redis.process.take();
+    for _ in 0..3 {
+        let started = Instant::now();
+        let response = browser.auth(&a, "/private/x").await;
+        assert_eq!(response.status(), 401, "{}", a.log_text());
+        assert!(started.elapsed() < Duration::from_millis(1500), "{:?}", started.elapsed());
+    }
+    assert!(a.metric("portcullis_session_store_errors_total").await >= 1.0);
+    let bearer = client()
+        .get(a.url("/auth"))
+        .header("X-Original-URI", "/private/x")
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-Host", "app.example.com")
+        .header("Authorization", format!("Bearer {}", tokens::rsa1(serde_json::json!({}))))
+        .send()
+        .await
+        .expect("bearer");
+    assert_eq!(bearer.status(), 200, "{}", a.log_text());
+}
