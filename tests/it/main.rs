@@ -7,6 +7,7 @@ mod common;
 mod cli;
 mod config_errors;
 mod decisions;
+mod e2e;
 mod header_families;
 mod jwks;
 mod jwt_attacks;

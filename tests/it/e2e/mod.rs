@@ -1,0 +1,217 @@
+//! The real thing, end to end: a headless Chromium signs in through a proxy (nginx
+//! `auth_request`, Caddy `forward_auth`) protected by Portcullis, at a real OpenID provider
+//! (oidc-provider 9), lands back on the exact page it asked for with the identity headers at the
+//! app, signs out, and is sent to sign in again.
+//!
+//! Everything is on 127.0.0.1 over plain http: Portcullis's `/oauth2/*` endpoints sit on the
+//! app's own origin (the proxy routes them to Portcullis), so the session cookie is first-party
+//! to the app and `redirect_url` is `http://127.0.0.1:<proxy>/oauth2/callback`.
+//!
+//! Plain http and the `Secure` cookie flag: Chromium treats `http://127.0.0.1` as a secure
+//! context and stores and sends `Secure` cookies there (checked with Chromium 156), while on any
+//! other plain-http host it drops them, and so do non-browser cookie jars. So the nginx tests
+//! run with `[session] secure = false`, the setting for a plain-http deployment, and check that
+//! the cookie then lacks the flag; the Caddy test keeps the default `secure = true` and checks
+//! the flag is there. Both must sign in.
+//!
+//! Pieces: `idp` (the provider), `browser` (the node driver `tests/e2e/login.mjs`), and one module
+//! per proxy. The proxies run the very files in `examples/` (through `crate::peers`), plus the
+//! routing of `/oauth2/` to Portcullis that browser login needs.
+
+mod browser;
+mod caddy;
+mod idp;
+mod nginx;
+
+use std::path::PathBuf;
+
+use serde_json::Value;
+
+use crate::common::{Portcullis, Setup, root};
+use browser::{Journey, Outcome};
+use idp::{CLIENT_ID, CLIENT_SECRET, GROUPS};
+
+/// The protected page, with a query string that must survive the round trip untouched.
+pub const PROTECTED_PATH: &str = "/private/page?x=1&y=two";
+/// A public page where sign-out ends.
+pub const SIGNED_OUT_PATH: &str = "/signed-out";
+/// The login typed on the provider's sign-in page (it becomes the subject).
+pub const USER: &str = "alice";
+
+/// `/private/**` needs a signed-in user (browsers are sent to sign in); `/signed-out` is public.
+const RULES: &str = r#"
+- id: signed-out-page
+  paths: ["/signed-out"]
+  policy: allow
+- id: private
+  paths: ["/private/**"]
+  policy: authenticated
+  on_unauthenticated: redirect
+"#;
+
+/// A throwaway session secret (32 bytes, base64).
+const SESSION_SECRET: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+
+/// The folder of the node side (`tests/e2e`: the provider and the browser driver).
+pub fn node_folder() -> PathBuf {
+    root().join("tests/e2e")
+}
+
+/// The callback URL on the proxy at `origin` (`http://127.0.0.1:PORT`).
+pub fn callback_url(origin: &str) -> String {
+    format!("{origin}/oauth2/callback")
+}
+
+/// The page sign-out ends on, on the proxy at `origin`.
+pub fn signed_out_url(origin: &str) -> String {
+    format!("{origin}{SIGNED_OUT_PATH}")
+}
+
+/// Whether the session cookie is `Secure` (`[session] secure`).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Secure {
+    /// `secure = true`, the default.
+    Yes,
+    /// `secure = false`, for plain http.
+    No,
+}
+
+/// Portcullis signing browsers in at `issuer` with its callback on the proxy at `origin`.
+pub async fn portcullis(issuer: &str, origin: &str, secure: Secure) -> Portcullis {
+    let config = format!(
+        r#"
+[[issuers]]
+name = "idp"
+issuer = "{issuer}"
+audiences = ["{CLIENT_ID}"]
+algorithms = ["RS256"]
+
+[login]
+issuer = "idp"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
+redirect_url = "{callback}"
+scopes = ["openid", "email", "profile", "groups"]
+allowed_redirect_domains = ["127.0.0.1"]
+
+[session]
+secret = "{SESSION_SECRET}"
+secure = {secure}
+
+[rules]
+paths = ["rules/"]
+default = "deny"
+"#,
+        callback = callback_url(origin),
+        secure = secure == Secure::Yes,
+    );
+    let portcullis = Portcullis::start(Setup::new(&config, RULES)).await;
+    portcullis.wait_for("/readyz", 200).await;
+    portcullis
+}
+
+/// The journey through the proxy at `origin`, signing in at `issuer`.
+pub fn journey(origin: &str, issuer: &str) -> Journey {
+    let signed_out = signed_out_url(origin);
+    let rd: String = url::form_urlencoded::byte_serialize(signed_out.as_bytes()).collect();
+    Journey {
+        protected: format!("{origin}{PROTECTED_PATH}"),
+        sign_out: format!("{origin}/oauth2/sign_out?rd={rd}"),
+        signed_out,
+        issuer: issuer.to_owned(),
+        user: USER.to_owned(),
+    }
+}
+
+/// The session cookies (`_portcullis`, `_portcullis_0`, ...) among `cookies`.
+fn session_cookies(cookies: &[Value]) -> Vec<&Value> {
+    cookies
+        .iter()
+        .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("_portcullis")))
+        .collect()
+}
+
+/// Everything the browser must have seen: sent to sign in, back on the exact page with the
+/// identity at the app, still signed in on the next visit, signed out, and sent to sign in again.
+pub fn assert_signed_in_and_out(outcome: &Outcome, journey: &Journey, secure: Secure) {
+    let sign_in_pages = format!("{}/interaction/", journey.issuer);
+    assert!(
+        outcome.url("login_page").starts_with(&sign_in_pages),
+        "the protected page did not lead to the provider's sign-in page: {}",
+        outcome.url("login_page")
+    );
+
+    assert_eq!(
+        outcome.url("after_login"),
+        journey.protected,
+        "not back on the exact page"
+    );
+    let app = outcome.app("after_login");
+    assert_eq!(app["method"], "GET");
+    assert_eq!(app["uri"], PROTECTED_PATH, "the app got another request target");
+    let header = |name: &str| outcome.app_header("after_login", name);
+    assert_eq!(header("X-Auth-Request-User"), Some(vec![USER.to_owned()]));
+    assert_eq!(
+        header("X-Auth-Request-Email"),
+        Some(vec![format!("{USER}@example.com")])
+    );
+    assert_eq!(header("X-Auth-Request-Groups"), Some(vec![GROUPS.join(",")]));
+    assert_eq!(header("X-Auth-Request-Preferred-Username"), Some(vec![USER.to_owned()]));
+
+    let cookies = outcome.cookies("cookies");
+    let session = session_cookies(&cookies);
+    assert!(!session.is_empty(), "no session cookie after sign-in: {cookies:?}");
+    for cookie in &session {
+        assert_eq!(cookie["domain"], "127.0.0.1", "{cookie}");
+        assert_eq!(cookie["httpOnly"], true, "{cookie}");
+        assert_eq!(cookie["sameSite"], "Lax", "{cookie}");
+        assert_eq!(
+            cookie["secure"],
+            secure == Secure::Yes,
+            "configured {secure:?}: {cookie}"
+        );
+    }
+
+    assert_eq!(outcome.url("second_visit"), journey.protected);
+    assert_eq!(
+        outcome.app_header("second_visit", "X-Auth-Request-User"),
+        Some(vec![USER.to_owned()]),
+        "the session did not hold for a second visit"
+    );
+
+    // RP-initiated logout: Portcullis sends the browser to the provider's end_session_endpoint
+    // with the ID token as hint and rd as the way back; the provider ends its own session too.
+    let end_session = url::Url::parse(outcome.url("sign_out_page")).expect("sign-out page URL");
+    assert_eq!(
+        end_session.as_str().split('?').next(),
+        Some(format!("{}/session/end", journey.issuer).as_str()),
+        "sign-out did not go to the provider's end_session_endpoint"
+    );
+    let query: Vec<(String, String)> = end_session.query_pairs().into_owned().collect();
+    let param = |name: &str| query.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str());
+    assert_eq!(param("post_logout_redirect_uri"), Some(journey.signed_out.as_str()));
+    assert_eq!(
+        param("id_token_hint").map(|t| t.split('.').count()),
+        Some(3),
+        "{query:?}"
+    );
+    assert_eq!(outcome.url("signed_out"), journey.signed_out);
+    let user_after = outcome
+        .app_header("signed_out", "X-Auth-Request-User")
+        .unwrap_or_default();
+    assert!(
+        user_after.iter().all(String::is_empty),
+        "still an identity after sign-out: {user_after:?}"
+    );
+    let left = outcome.cookies("cookies_after_sign_out");
+    assert!(
+        session_cookies(&left).is_empty(),
+        "session cookies left after sign-out: {left:?}"
+    );
+
+    assert!(
+        outcome.url("login_page_again").starts_with(&sign_in_pages),
+        "after sign-out the protected page did not lead to sign-in: {}",
+        outcome.url("login_page_again")
+    );
+}

@@ -1,0 +1,116 @@
+//! Browser login through real nginx (`auth_request`) running `examples/nginx/nginx.conf`, with
+//! `/oauth2/` routed to Portcullis on the app's origin, and the session cookie without `Secure`
+//! (`[session] secure = false`, as for plain http).
+
+use std::process::Command;
+
+use super::Secure;
+use super::browser::sign_in_and_out;
+use super::idp::{Claims, Idp};
+use crate::common::{Portcullis, free_port};
+use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure, program, write};
+
+/// The location the example lacks for browser login: Portcullis's own pages on the app's
+/// origin, so that the callback sets a cookie the app's pages get.
+const OAUTH2_LOCATION: &str = r#"        location /oauth2/ {
+            proxy_pass http://portcullis;
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host $http_host;
+            proxy_set_header X-Forwarded-Proto $scheme;
+            proxy_set_header X-Forwarded-Host $http_host;
+        }
+
+        location / {"#;
+
+/// Which server block of the example the browser goes through.
+#[derive(Clone, Copy, Debug)]
+enum Variant {
+    /// Port 8000: `X-Original-URI` + `X-Forwarded-Host`.
+    OriginalUri,
+    /// Port 8001: `X-Original-URL` (what ingress-nginx sends).
+    OriginalUrl,
+}
+
+/// The provider, Portcullis, the app and nginx, torn down in this order.
+struct Stack {
+    idp: Idp,
+    _nginx: PeerProcess,
+    _upstream: Upstream,
+    portcullis: Portcullis,
+    /// `http://127.0.0.1:PORT` of the server block under test.
+    origin: String,
+}
+
+impl Stack {
+    async fn start(variant: Variant, claims: Claims) -> Stack {
+        let (original_uri_port, original_url_port) = (free_port(), free_port());
+        let port = match variant {
+            Variant::OriginalUri => original_uri_port,
+            Variant::OriginalUrl => original_url_port,
+        };
+        let origin = format!("http://127.0.0.1:{port}");
+        let idp = Idp::start(&super::callback_url(&origin), &super::signed_out_url(&origin), claims).await;
+        let portcullis = super::portcullis(&idp.issuer, &origin, Secure::No).await;
+        let upstream = Upstream::start().await;
+        let dir = tempfile::tempdir().expect("tempdir");
+        let prefix = format!("{}/", dir.path().display());
+        let conf = example_with(
+            "nginx/nginx.conf",
+            &[
+                ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
+                ("127.0.0.1:8080", format!("127.0.0.1:{}", upstream.port)),
+                ("127.0.0.1:8000", format!("127.0.0.1:{original_uri_port}")),
+                ("127.0.0.1:8001", format!("127.0.0.1:{original_url_port}")),
+                ("/var/log/nginx/", prefix.clone()),
+                ("        location / {", OAUTH2_LOCATION.to_owned()),
+            ],
+        );
+        write(dir.path(), "nginx.conf", &conf);
+        let mut command = Command::new(program("nginx"));
+        command
+            .arg("-p")
+            .arg(dir.path())
+            .args(["-c", "nginx.conf", "-e", "error.log", "-g"])
+            .arg(format!("daemon off; pid {prefix}nginx.pid;"));
+        let mut nginx = PeerProcess::spawn("nginx", command, dir);
+        nginx.wait_for_port(port).await;
+        Stack {
+            idp,
+            _nginx: nginx,
+            _upstream: upstream,
+            portcullis,
+            origin,
+        }
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        print_log_on_failure(&self.portcullis);
+    }
+}
+
+async fn browser_signs_in_and_out_through(variant: Variant, claims: Claims) {
+    let stack = Stack::start(variant, claims).await;
+    let journey = super::journey(&stack.origin, &stack.idp.issuer);
+    let outcome = sign_in_and_out(&journey).await;
+    super::assert_signed_in_and_out(&outcome, &journey, Secure::No);
+}
+
+#[tokio::test]
+async fn chromium_signs_in_through_nginx_and_lands_on_the_exact_page() {
+    browser_signs_in_and_out_through(Variant::OriginalUrl, Claims::InIdToken).await;
+}
+
+#[tokio::test]
+async fn chromium_signs_in_through_nginx_with_claims_from_userinfo() {
+    browser_signs_in_and_out_through(Variant::OriginalUrl, Claims::FromUserinfo).await;
+}
+
+#[tokio::test]
+#[ignore = "examples/nginx/nginx.conf: the X-Original-URI block sends `X-Forwarded-Host $host`, which has no port, \
+            so rd= names port 80; `$http_host` keeps it"]
+async fn chromium_signs_in_through_nginx_plain_original_uri_block() {
+    browser_signs_in_and_out_through(Variant::OriginalUri, Claims::InIdToken).await;
+}
