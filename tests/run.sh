@@ -2,7 +2,7 @@
 # The project's test command: `tests/run.sh`.
 #
 # Installs the real peers the integration tests run against when they are missing (nginx,
-# Caddy, Redis, wrk from apt; node for oidc-provider, whose npm packages come from the committed
+# Caddy, Redis, wrk, Chromium from apt; playwright-core from npm; node for oidc-provider, whose npm packages come from the committed
 # lock file), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
 # `cargo test --locked`. Every step runs even when an earlier one failed; the exit status is
 # non-zero when any failed. Tests never skip a missing peer: they fail.
@@ -34,7 +34,7 @@ apt_install() {
 
 install_peers() {
     local missing=() binary package
-    for pair in nginx:nginx caddy:caddy redis-server:redis-server wrk:wrk node:nodejs; do
+    for pair in nginx:nginx caddy:caddy redis-server:redis-server wrk:wrk node:nodejs chromium:chromium; do
         binary=${pair%%:*}
         package=${pair#*:}
         has "$binary" || missing+=("$package")
@@ -60,6 +60,11 @@ install_peers() {
     if [ ! -d "$oidc/node_modules/oidc-provider" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
         say "installing npm packages in $oidc (npm ci)"
         (cd "$oidc" && npm ci --no-audit --no-fund) || return 1
+    fi
+    local e2e=tests/e2e
+    if [ ! -d "$e2e/node_modules/playwright-core" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
+        say "installing npm packages in $e2e (npm ci)"
+        (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || return 1
     fi
     if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         say "installing rustfmt and clippy"
