@@ -388,6 +388,7 @@ impl Config {
 
     fn validate_issuers(&self) -> Result<(), ConfigError> {
         let mut names = std::collections::HashSet::new();
+        let mut urls = std::collections::HashSet::new();
         for (index, issuer) in self.issuers.iter().enumerate() {
             let key = |field: &str| format!("issuers[{index}].{field}");
             if issuer.name.trim().is_empty() {
@@ -398,6 +399,9 @@ impl Config {
             }
             if issuer.issuer.is_empty() {
                 return Err(self.error(&key("issuer"), "must not be empty"));
+            }
+            if !urls.insert(issuer.issuer.as_str()) {
+                return Err(self.error(&key("issuer"), format!("`{}` is configured twice", issuer.issuer)));
             }
             if issuer.algorithms.is_empty() {
                 return Err(self.error(&key("algorithms"), "must allow at least one algorithm"));

@@ -157,24 +157,24 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-async fn auth(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
-) -> Response {
-    let trusted = state.0.trusted.contains(peer.ip());
-    let original = origin::from_forwarded_headers(&headers, trusted);
-    decide(&state.0, Endpoint::Auth, original, &headers).await
+async fn auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    forwarded(Endpoint::Auth, state, peer, headers).await
 }
 
-async fn forward_auth(
+async fn forward_auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
+    forwarded(Endpoint::ForwardAuth, state, peer, headers).await
+}
+
+/// The endpoints that read the original request from forwarded headers.
+async fn forwarded(
+    endpoint: Endpoint,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
 ) -> Response {
     let trusted = state.0.trusted.contains(peer.ip());
     let original = origin::from_forwarded_headers(&headers, trusted);
-    decide(&state.0, Endpoint::ForwardAuth, original, &headers).await
+    decide(&state.0, endpoint, original, &headers).await
 }
 
 async fn ext_authz(

@@ -56,6 +56,11 @@ fn issuer_mistakes_are_refused() {
     assert_refused(&issuer("algorithms = []\n"), &["issuers[0].algorithms"]);
     assert_refused(&issuer("leeway = \"soon\"\n"), &["leeway"]);
     assert_refused(&format!("{}{}", issuer(""), issuer("")), &["issuers[1].name", "twice"]);
+    let other_name = issuer("").replace("name = \"a\"", "name = \"b\"");
+    assert_refused(
+        &format!("{}{}", issuer(""), other_name),
+        &["issuers[1].issuer", "twice"],
+    );
 }
 
 #[test]

@@ -46,7 +46,7 @@ fn string(claims: &Map<String, Value>, name: &str) -> Option<String> {
 /// Groups: a JSON array of strings, or one string separated by spaces or commas.
 pub fn groups(claims: &Map<String, Value>, name: &str) -> Vec<String> {
     match lookup(claims, name) {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(items)) => strings(items),
         Some(Value::String(text)) => split(text, &[' ', ',']),
         _ => Vec::new(),
     }
@@ -56,17 +56,24 @@ pub fn groups(claims: &Map<String, Value>, name: &str) -> Vec<String> {
 pub fn scopes(claims: &Map<String, Value>) -> Vec<String> {
     match claims.get("scope").or_else(|| claims.get("scp")) {
         Some(Value::String(text)) => split(text, &[' ']),
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(str::to_string).collect(),
+        Some(Value::Array(items)) => strings(items),
         _ => Vec::new(),
     }
 }
 
 fn split(text: &str, separators: &[char]) -> Vec<String> {
-    text.split(separators)
-        .map(str::trim)
-        .filter(|part| !part.is_empty())
-        .map(str::to_string)
-        .collect()
+    let parts = text.split(separators).map(str::trim).filter(|part| !part.is_empty());
+    exact(parts.map(str::to_string).collect())
+}
+
+fn strings(items: &[Value]) -> Vec<String> {
+    exact(items.iter().filter_map(Value::as_str).map(str::to_string).collect())
+}
+
+/// Identities are cached by the hundred thousand: no spare capacity.
+fn exact(mut items: Vec<String>) -> Vec<String> {
+    items.shrink_to_fit();
+    items
 }
 
 /// The `exp` claim as Unix seconds (fractions dropped); jsonwebtoken has already checked it.
