@@ -4,8 +4,9 @@
 # Installs the real peers the integration tests run against when they are missing (nginx,
 # Caddy, Redis, wrk from apt; node for oidc-provider, whose npm packages come from the committed
 # lock file), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings`,
-# `cargo test --locked` and the Helm chart test (tests/chart/run.sh). Every step runs even when an earlier one failed; the exit status is
-# non-zero when any failed. Tests never skip a missing peer: they fail.
+# `cargo test --locked` and the Helm chart test (tests/chart/run.sh). Every step runs even when
+# an earlier one failed; the exit status is non-zero when any failed. Tests never skip a missing
+# peer: they fail.
 #
 # Made for Debian 12 as root (sudo is used when not root). Nothing is installed when everything
 # is already there.
