@@ -2,10 +2,11 @@
 # The project's test command: `tests/run.sh`.
 #
 # Installs the real peers the integration tests run against when they are missing (nginx,
-# Caddy, Redis, wrk, Chromium from apt; playwright-core from npm; node for oidc-provider, whose npm packages come from the committed
-# lock file), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings` and
-# `cargo test --locked`. Every step runs even when an earlier one failed; the exit status is
-# non-zero when any failed. Tests never skip a missing peer: they fail.
+# Caddy, Redis, wrk, Chromium from apt; node for oidc-provider and playwright-core, whose npm
+# packages come from the committed lock files), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings`,
+# `cargo test --locked` and the Helm chart test (tests/chart/run.sh). Every step runs even when
+# an earlier one failed; the exit status is non-zero when any failed. Tests never skip a missing
+# peer: they fail.
 #
 # Made for Debian 12 as root (sudo is used when not root). Nothing is installed when everything
 # is already there.
@@ -49,6 +50,8 @@ install_peers() {
             fi
         done
     fi
+    # The chart test makes a Python venv (needs ensurepip; Debian's python3 has it in python3-venv).
+    python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv || return 1
     # Debian's nodejs comes without npm; NodeSource's includes it.
     has npm || apt_install npm || return 1
     local node_major
@@ -99,7 +102,7 @@ printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test --locked" cargo test --locked
-step "Helm chart tests" bash tests/chart/run.sh
+step "Helm chart tests (tests/chart/run.sh)" bash tests/chart/run.sh
 
 if [ ${#failed[@]} -gt 0 ]; then
     say "FAILED: ${failed[*]}"

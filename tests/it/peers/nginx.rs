@@ -33,7 +33,10 @@ impl Stack {
     async fn start(config: &str) -> Stack {
         let portcullis = Portcullis::start(Setup::new(config, RULES)).await;
         let upstream = Upstream::start().await;
-        let (original_uri_port, original_url_port) = (free_port(), free_port());
+        let original_uri_port = free_port();
+        let original_url_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != original_uri_port)
+            .expect("port");
         let dir = tempfile::tempdir().expect("tempdir");
         let prefix = format!("{}/", dir.path().display());
         let conf = super::example_with(
