@@ -291,11 +291,8 @@ async fn explain_request(
 }
 
 async fn explain_credential(config: &Config, args: &ExplainArgs) -> Credential {
-    if args.cookie.is_some() {
-        return Credential::Invalid {
-            reason: "session cookies are not supported yet".into(),
-            bearer: false,
-        };
+    if let Some(cookie) = &args.cookie {
+        return explain_cookie(config, cookie).await;
     }
     let Some(token) = &args.token else {
         return Credential::Missing;
@@ -308,6 +305,32 @@ async fn explain_credential(config: &Config, args: &ExplainArgs) -> Credential {
             reason: error.to_string(),
             bearer: true,
         },
+    }
+}
+
+/// `--cookie` takes the session cookie's value, or a whole `Cookie` header (`name=value; ...`,
+/// for chunked sessions).
+async fn explain_cookie(config: &Config, cookie: &str) -> Credential {
+    let invalid = |reason: String| Credential::Invalid { reason, bearer: false };
+    let sessions = match crate::session::Sessions::new(&config.session, Metrics::new()) {
+        Ok(sessions) => sessions,
+        Err(error) => return invalid(format!("sessions cannot be read with this config: {error}")),
+    };
+    let name = &config.session.cookie_name;
+    let header = if cookie.starts_with(&format!("{name}=")) || cookie.starts_with(&format!("{name}_")) {
+        cookie.to_string()
+    } else {
+        format!("{name}={cookie}")
+    };
+    let mut headers = axum::http::HeaderMap::new();
+    match axum::http::HeaderValue::from_str(&header) {
+        Ok(value) => headers.insert(axum::http::header::COOKIE, value),
+        Err(_) => return invalid("--cookie holds characters a cookie cannot".into()),
+    };
+    match sessions.load(&headers).await {
+        crate::session::Lookup::Found(session) => Credential::Valid(std::sync::Arc::new(session.identity())),
+        crate::session::Lookup::Refused(reason) => invalid(format!("session cookie refused: {reason}")),
+        crate::session::Lookup::Absent => Credential::Missing,
     }
 }
 

@@ -131,3 +131,83 @@ fn token_refuses_a_key_that_is_not_a_private_key() {
     assert_eq!(code, 1);
     assert!(stderr.contains("--key"), "{stderr}");
 }
+
+#[tokio::test]
+async fn explain_reads_a_session_cookie() {
+    use portcullis::config::Config;
+    use portcullis::session::{Session, Sessions, new_session_id, unix_now};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = format!(
+        "{}\n[session]\nsecret = \"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\"\n",
+        crate::common::file_issuer_config("rsa1")
+    );
+    std::fs::write(dir.path().join("portcullis.toml"), config).expect("write");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    std::fs::write(
+        dir.path().join("rules/r.yaml"),
+        "- id: admin\n  policy: authenticated\n  require: { groups_any: [admins] }\n",
+    )
+    .expect("write");
+    let loaded = Config::load(&dir.path().join("portcullis.toml")).expect("config");
+    let sessions = Sessions::new(&loaded.session, portcullis::metrics::Metrics::new()).expect("sessions");
+    let now = unix_now();
+    let session = Session {
+        id: new_session_id(),
+        issuer: "main".into(),
+        user: "carol".into(),
+        email: Some("carol@example.com".into()),
+        groups: vec!["admins".into()],
+        preferred_username: None,
+        claims: "{}".into(),
+        sub: "carol".into(),
+        sid: None,
+        id_token: "x.y.z".into(),
+        access_token: None,
+        refresh_token: None,
+        created_at: now,
+        refreshed_at: now,
+        expires_at: now + 3600,
+    };
+    let cookies = sessions
+        .save(&session, &axum::http::HeaderMap::new())
+        .await
+        .expect("save");
+    let set_cookie = cookies[0].to_str().expect("ascii");
+    let value = set_cookie
+        .split(';')
+        .next()
+        .expect("pair")
+        .split_once('=')
+        .expect("name=value")
+        .1;
+    let args = [
+        "explain",
+        "--config",
+        "portcullis.toml",
+        "--url",
+        "https://app.example.com/",
+        "--cookie",
+        value,
+    ];
+    let (code, stdout, stderr) = run(&args, dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains("user=carol") && stdout.contains("decision: allow"),
+        "{stdout}"
+    );
+    let tampered = format!("{}A", &value[..value.len() - 1]);
+    let args = [
+        "explain",
+        "--config",
+        "portcullis.toml",
+        "--url",
+        "https://app.example.com/",
+        "--cookie",
+        &tampered,
+    ];
+    let (_, stdout, _) = run(&args, dir.path());
+    assert!(
+        stdout.contains("session cookie refused") && stdout.contains("unauthenticated"),
+        "{stdout}"
+    );
+}
