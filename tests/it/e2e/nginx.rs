@@ -109,8 +109,6 @@ async fn chromium_signs_in_through_nginx_with_claims_from_userinfo() {
 }
 
 #[tokio::test]
-#[ignore = "examples/nginx/nginx.conf: the X-Original-URI block sends `X-Forwarded-Host $host`, which has no port, \
-            so rd= names port 80; `$http_host` keeps it"]
 async fn chromium_signs_in_through_nginx_plain_original_uri_block() {
     browser_signs_in_and_out_through(Variant::OriginalUri, Claims::InIdToken).await;
 }
