@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use axum::Router;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, header};
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
@@ -163,12 +163,14 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
 }
 
-async fn auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    forwarded(Endpoint::Auth, state, peer, headers).await
+// The handlers take the whole request (the last extractor) and borrow its parts: extracting
+// `HeaderMap`, `Method` or `Uri` would clone them on every decision.
+async fn auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, request: Request) -> Response {
+    forwarded(Endpoint::Auth, state, peer, request).await
 }
 
-async fn forward_auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, headers: HeaderMap) -> Response {
-    forwarded(Endpoint::ForwardAuth, state, peer, headers).await
+async fn forward_auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, request: Request) -> Response {
+    forwarded(Endpoint::ForwardAuth, state, peer, request).await
 }
 
 /// The endpoints that read the original request from forwarded headers.
@@ -176,30 +178,29 @@ async fn forwarded(
     endpoint: Endpoint,
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
+    let headers = request.headers();
     let trusted = state.0.trusted.contains(peer.ip());
-    let original = origin::from_forwarded_headers(&headers, trusted);
-    decide(&state.0, endpoint, original, &headers).await
+    let original = origin::from_forwarded_headers(headers, trusted);
+    decide(&state.0, endpoint, original, headers).await
 }
 
 async fn ext_authz(
     State(state): State<AppState>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    request: Request,
 ) -> Response {
     let trusted = state.0.trusted.contains(peer.ip());
-    let path_and_query = uri.path_and_query().map_or("", |pq| pq.as_str());
+    let path_and_query = request.uri().path_and_query().map_or("", |pq| pq.as_str());
     let rest = path_and_query.strip_prefix(EXT_AUTHZ_PREFIX).unwrap_or(path_and_query);
     let rest = if rest.is_empty() || rest.starts_with('?') {
         format!("/{rest}")
     } else {
         rest.to_string()
     };
-    let original = origin::from_ext_authz(&method, &headers, &rest, trusted);
-    decide(&state.0, Endpoint::ExtAuthz, original, &headers).await
+    let original = origin::from_ext_authz(request.method(), request.headers(), &rest, trusted);
+    decide(&state.0, Endpoint::ExtAuthz, original, request.headers()).await
 }
 
 /// The whole decision for one request: rule, credential, verdict, answer, metrics.
