@@ -48,22 +48,7 @@ impl Idp {
         if let Claims::InIdToken = claims {
             command.arg("--claims-in-id-token");
         }
-        let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
-        process.wait_for_port(port).await;
-        let issuer = format!("http://127.0.0.1:{port}");
-        let discovery: Value = client()
-            .get(format!("{issuer}/.well-known/openid-configuration"))
-            .send()
-            .await
-            .expect("discovery")
-            .json()
-            .await
-            .expect("discovery json");
-        assert_eq!(
-            discovery["issuer"],
-            issuer.as_str(),
-            "the provider names another issuer"
-        );
+        let (process, issuer, discovery) = crate::peers::start_provider(command, port).await;
         assert_eq!(
             discovery["end_session_endpoint"],
             format!("{issuer}/session/end").as_str(),

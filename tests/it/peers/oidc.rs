@@ -45,22 +45,7 @@ impl Provider {
         let port = free_port();
         let mut command = Command::new(program("node"));
         command.current_dir(&folder).arg("server.mjs").arg(port.to_string());
-        let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
-        process.wait_for_port(port).await;
-        let issuer = format!("http://127.0.0.1:{port}");
-        let discovery: Value = client()
-            .get(format!("{issuer}/.well-known/openid-configuration"))
-            .send()
-            .await
-            .expect("discovery")
-            .json()
-            .await
-            .expect("discovery json");
-        assert_eq!(
-            discovery["issuer"],
-            issuer.as_str(),
-            "the provider spells its issuer differently"
-        );
+        let (process, issuer, _) = super::start_provider(command, port).await;
         Provider { process, issuer }
     }
 
