@@ -62,7 +62,7 @@ impl Requirements {
         }
         let claims = identity.claims.parse();
         for (name, expected) in &self.claims {
-            if !lookup(claims, name).is_some_and(|actual| claim_satisfies(actual, expected)) {
+            if !lookup(&claims, name).is_some_and(|actual| claim_satisfies(actual, expected)) {
                 return Err(format!("requires claim {name} = {expected}"));
             }
         }

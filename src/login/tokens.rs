@@ -172,6 +172,65 @@ mod tests {
         value.as_object().cloned().expect("object")
     }
 
+    fn fixture_checker() -> TokenChecker {
+        let jwks = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa1.jwks.json");
+        let issuer: IssuerConfig = serde_json::from_value(json!({
+            "name": "idp", "issuer": "https://idp.test/", "jwks_file": jwks, "algorithms": ["RS256"]
+        }))
+        .expect("issuer config");
+        TokenChecker::new(&issuer, "portcullis", crate::authn::jwks::http_client(), Metrics::new())
+    }
+
+    fn id_token(extra: Value) -> String {
+        let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa1.pem")).expect("key");
+        let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).expect("rsa key");
+        let now = crate::session::unix_now();
+        let mut claims = json!({
+            "iss": "https://idp.test/", "aud": "portcullis", "sub": "alice", "iat": now, "exp": now + 300
+        });
+        for (name, value) in extra.as_object().expect("object") {
+            claims[name] = value.clone();
+        }
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+        header.kid = Some("rsa1".into());
+        jsonwebtoken::encode(&header, &claims, &key).expect("sign")
+    }
+
+    #[tokio::test]
+    async fn id_token_nonce_must_match_the_one_sent() {
+        crate::authn::jwt::install_crypto_provider();
+        let checker = fixture_checker();
+        checker.keys.load().await.expect("fixture keys load");
+        let expect = Expect::IdToken { nonce: "sent-nonce" };
+        let good = checker
+            .verify(&id_token(json!({ "nonce": "sent-nonce" })), expect)
+            .await;
+        assert!(good.is_ok(), "{good:?}");
+        let wrong = checker
+            .verify(&id_token(json!({ "nonce": "other-nonce" })), expect)
+            .await;
+        assert_eq!(wrong.expect_err("wrong nonce refused"), "ID token nonce does not match");
+        let missing = checker.verify(&id_token(json!({})), expect).await;
+        assert_eq!(missing.expect_err("missing nonce refused"), "ID token has no nonce");
+    }
+
+    #[tokio::test]
+    async fn id_token_with_several_audiences_needs_our_azp() {
+        crate::authn::jwt::install_crypto_provider();
+        let checker = fixture_checker();
+        checker.keys.load().await.expect("fixture keys load");
+        let expect = Expect::IdToken { nonce: "n" };
+        let audiences = json!(["portcullis", "other"]);
+        let without = checker
+            .verify(&id_token(json!({ "nonce": "n", "aud": audiences })), expect)
+            .await;
+        assert!(without.is_err());
+        let foreign = json!({ "nonce": "n", "aud": audiences, "azp": "other" });
+        assert!(checker.verify(&id_token(foreign), expect).await.is_err());
+        let ours = json!({ "nonce": "n", "aud": audiences, "azp": "portcullis" });
+        assert!(checker.verify(&id_token(ours), expect).await.is_ok());
+    }
+
     #[test]
     fn logout_claims_need_the_event_no_nonce_and_sid_or_sub() {
         let event = json!({ BACKCHANNEL_LOGOUT_EVENT: {} });

@@ -72,8 +72,11 @@ pub(super) fn render(parts: &[Part], identity: Option<&Identity>) -> String {
         return parts.iter().filter_map(literal).collect();
     };
     let needs_claims = parts.iter().any(|p| matches!(p, Part::Claim(_)));
-    let empty = Map::new();
-    let claims = if needs_claims { identity.claims.parse() } else { &empty };
+    let claims = if needs_claims {
+        identity.claims.parse()
+    } else {
+        Map::new()
+    };
     let mut out = String::new();
     for part in parts {
         match part {
@@ -83,7 +86,7 @@ pub(super) fn render(parts: &[Part], identity: Option<&Identity>) -> String {
             Part::Groups => out.push_str(&identity.groups.join(",")),
             Part::PreferredUsername => out.push_str(identity.preferred_username.as_deref().unwrap_or_default()),
             Part::Issuer => out.push_str(&identity.issuer),
-            Part::Claim(path) => out.push_str(&lookup(claims, path).map(claim_text).unwrap_or_default()),
+            Part::Claim(path) => out.push_str(&lookup(&claims, path).map(claim_text).unwrap_or_default()),
         }
     }
     out

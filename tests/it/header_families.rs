@@ -4,29 +4,10 @@
 use serde_json::{Value, json};
 
 use crate::common::tokens::rsa1;
-use crate::common::{Portcullis, Setup, client, file_issuer_config};
+use crate::common::{Portcullis, Setup, client, file_issuer_config, login_config};
 use crate::decisions::{RULES, start};
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
-
-/// The test config with `[login]` on (so browsers get sent to login).
-fn login_config() -> String {
-    format!(
-        r#"{}
-[login]
-issuer = "main"
-client_id = "portcullis"
-client_secret = "s3cret"
-redirect_url = "https://auth.example.com/oauth2/callback"
-allowed_redirect_domains = [".example.com"]
-
-[session]
-secret = "{}"
-"#,
-        file_issuer_config("rsa1"),
-        "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
-    )
-}
 
 async fn start_with_login() -> Portcullis {
     Portcullis::start(Setup::new(&login_config(), RULES)).await

@@ -90,6 +90,24 @@ default = "deny"
     )
 }
 
+/// The test config with `[login]` on, so that browsers get sent to login.
+pub fn login_config() -> String {
+    format!(
+        r#"{}
+[login]
+issuer = "main"
+client_id = "portcullis"
+client_secret = "s3cret"
+redirect_url = "https://auth.example.com/oauth2/callback"
+allowed_redirect_domains = [".example.com"]
+
+[session]
+secret = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
+"#,
+        file_issuer_config("rsa1")
+    )
+}
+
 impl Portcullis {
     /// Starts with `setup` and waits until `/healthz` answers.
     pub async fn start(setup: Setup) -> Portcullis {

@@ -2,9 +2,7 @@
 
 use std::process::Command;
 
-use serde_json::Value;
-
-use crate::common::{client, free_port};
+use crate::common::free_port;
 use crate::peers::{PeerProcess, program};
 
 /// The client Portcullis signs in as (registered in `idp.mjs`).

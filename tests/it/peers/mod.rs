@@ -147,25 +147,6 @@ pub fn print_log_on_failure(portcullis: &Portcullis) {
     }
 }
 
-/// The test config with `[login]` on, so that browsers get sent to login (as in
-/// `header_families`).
-pub fn login_config() -> String {
-    format!(
-        r#"{}
-[login]
-issuer = "main"
-client_id = "portcullis"
-client_secret = "s3cret"
-redirect_url = "https://auth.example.com/oauth2/callback"
-allowed_redirect_domains = [".example.com"]
-
-[session]
-secret = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA="
-"#,
-        crate::common::file_issuer_config("rsa1")
-    )
-}
-
 /// A header of a response as text.
 pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
     response.headers().get(name).map(|v| v.to_str().expect("ascii header"))
@@ -193,6 +174,10 @@ pub async fn start_provider(command: Command, port: u16) -> (PeerProcess, String
         .json()
         .await
         .expect("discovery json");
-    assert_eq!(discovery["issuer"], issuer.as_str(), "the provider spells its issuer differently");
+    assert_eq!(
+        discovery["issuer"],
+        issuer.as_str(),
+        "the provider spells its issuer differently"
+    );
     (process, issuer, discovery)
 }

@@ -4,9 +4,9 @@ use std::process::Command;
 
 use serde_json::json;
 
-use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header, login_config, program};
+use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header, program};
 use crate::common::tokens::rsa1;
-use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port};
+use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port, login_config};
 use crate::decisions::RULES;
 
 /// Which server block of the example answers.
