@@ -2,13 +2,11 @@
 //! to sign in comes from Portcullis itself and Caddy hands it to the browser as it is. The
 //! session cookie keeps the default `Secure` flag (Chromium honours it on 127.0.0.1).
 
-use std::process::Command;
-
 use super::Secure;
 use super::browser::sign_in_and_out;
 use super::idp::{Claims, Idp};
 use crate::common::{Portcullis, free_port};
-use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure, program, write};
+use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure};
 
 /// Browser login needs `/oauth2/*` on the app's origin, answered by Portcullis and not
 /// judged by it. Caddy orders `forward_auth` before a bare `handle`, so both parts go in
@@ -43,16 +41,7 @@ impl Stack {
                 ("http://:8000", format!("http://:{port}")),
             ],
         );
-        let file = write(dir.path(), "Caddyfile", &caddyfile);
-        let mut command = Command::new(program("caddy"));
-        command
-            .args(["run", "--adapter", "caddyfile", "--config"])
-            .arg(&file)
-            .env("HOME", dir.path())
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("XDG_CONFIG_HOME", dir.path().join("config"));
-        let mut caddy = PeerProcess::spawn("caddy", command, dir);
-        caddy.wait_for_port(port).await;
+        let caddy = crate::peers::run_caddy(dir, &caddyfile, port).await;
         Stack {
             idp,
             _caddy: caddy,

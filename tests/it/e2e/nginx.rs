@@ -2,13 +2,11 @@
 //! `/oauth2/` routed to Portcullis on the app's origin, and the session cookie without `Secure`
 //! (`[session] secure = false`, as for plain http).
 
-use std::process::Command;
-
 use super::Secure;
 use super::browser::sign_in_and_out;
 use super::idp::{Claims, Idp};
 use crate::common::{Portcullis, free_port};
-use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure, program, write};
+use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure};
 
 /// The location the example lacks for browser login: Portcullis's own pages on the app's
 /// origin, so that the callback sets a cookie the app's pages get.
@@ -66,15 +64,7 @@ impl Stack {
                 ("        location / {", OAUTH2_LOCATION.to_owned()),
             ],
         );
-        write(dir.path(), "nginx.conf", &conf);
-        let mut command = Command::new(program("nginx"));
-        command
-            .arg("-p")
-            .arg(dir.path())
-            .args(["-c", "nginx.conf", "-e", "error.log", "-g"])
-            .arg(format!("daemon off; pid {prefix}nginx.pid;"));
-        let mut nginx = PeerProcess::spawn("nginx", command, dir);
-        nginx.wait_for_port(port).await;
+        let nginx = crate::peers::run_nginx(dir, &conf, &prefix, &[port]).await;
         Stack {
             idp,
             _nginx: nginx,

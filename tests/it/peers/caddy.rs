@@ -1,10 +1,8 @@
 //! Real Caddy (`forward_auth`) running `examples/caddy/Caddyfile` in front of the echo app.
 
-use std::process::Command;
-
 use serde_json::json;
 
-use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header, program};
+use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header};
 use crate::common::tokens::rsa1;
 use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port, login_config};
 use crate::decisions::RULES;
@@ -31,16 +29,7 @@ impl Stack {
                 ("http://:8000", format!("http://:{port}")),
             ],
         );
-        let file = super::write(dir.path(), "Caddyfile", &caddyfile);
-        let mut command = Command::new(program("caddy"));
-        command
-            .args(["run", "--adapter", "caddyfile", "--config"])
-            .arg(&file)
-            .env("HOME", dir.path())
-            .env("XDG_DATA_HOME", dir.path().join("data"))
-            .env("XDG_CONFIG_HOME", dir.path().join("config"));
-        let mut caddy = PeerProcess::spawn("caddy", command, dir);
-        caddy.wait_for_port(port).await;
+        let caddy = super::run_caddy(dir, &caddyfile, port).await;
         Stack {
             _caddy: caddy,
             upstream,

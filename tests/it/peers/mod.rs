@@ -181,3 +181,34 @@ pub async fn start_provider(command: Command, port: u16) -> (PeerProcess, String
     );
     (process, issuer, discovery)
 }
+
+/// Runs nginx on `conf` (written into `dir`; logs and pid under `prefix`) and waits for `ports`.
+pub async fn run_nginx(dir: tempfile::TempDir, conf: &str, prefix: &str, ports: &[u16]) -> PeerProcess {
+    write(dir.path(), "nginx.conf", conf);
+    let mut command = Command::new(program("nginx"));
+    command
+        .arg("-p")
+        .arg(dir.path())
+        .args(["-c", "nginx.conf", "-e", "error.log", "-g"])
+        .arg(format!("daemon off; pid {prefix}nginx.pid;"));
+    let mut nginx = PeerProcess::spawn("nginx", command, dir);
+    for port in ports {
+        nginx.wait_for_port(*port).await;
+    }
+    nginx
+}
+
+/// Runs Caddy on `caddyfile` (written into `dir`, which also holds its state) and waits for `port`.
+pub async fn run_caddy(dir: tempfile::TempDir, caddyfile: &str, port: u16) -> PeerProcess {
+    let file = write(dir.path(), "Caddyfile", caddyfile);
+    let mut command = Command::new(program("caddy"));
+    command
+        .args(["run", "--adapter", "caddyfile", "--config"])
+        .arg(&file)
+        .env("HOME", dir.path())
+        .env("XDG_DATA_HOME", dir.path().join("data"))
+        .env("XDG_CONFIG_HOME", dir.path().join("config"));
+    let mut caddy = PeerProcess::spawn("caddy", command, dir);
+    caddy.wait_for_port(port).await;
+    caddy
+}

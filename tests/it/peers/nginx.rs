@@ -1,10 +1,8 @@
 //! Real nginx (`auth_request`) running `examples/nginx/nginx.conf` in front of the echo app.
 
-use std::process::Command;
-
 use serde_json::json;
 
-use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header, program};
+use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header};
 use crate::common::tokens::rsa1;
 use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port, login_config};
 use crate::decisions::RULES;
@@ -49,16 +47,7 @@ impl Stack {
                 ("/var/log/nginx/", prefix.clone()),
             ],
         );
-        super::write(dir.path(), "nginx.conf", &conf);
-        let mut command = Command::new(program("nginx"));
-        command
-            .arg("-p")
-            .arg(dir.path())
-            .args(["-c", "nginx.conf", "-e", "error.log", "-g"])
-            .arg(format!("daemon off; pid {prefix}nginx.pid;"));
-        let mut nginx = PeerProcess::spawn("nginx", command, dir);
-        nginx.wait_for_port(original_uri_port).await;
-        nginx.wait_for_port(original_url_port).await;
+        let nginx = super::run_nginx(dir, &conf, &prefix, &[original_uri_port, original_url_port]).await;
         Stack {
             _nginx: nginx,
             upstream,
