@@ -151,7 +151,10 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
-        .merge(state.0.login.clone().map(login::router).unwrap_or_default())
+        .merge(match state.0.login.clone() {
+            Some(login) => login::router(login),
+            None => Router::new().route("/oauth2/userinfo", any(bearer_userinfo)).with_state(state.clone()),
+        })
         // Outermost first: an id is set (or the caller's kept), it is put on the trace span and
         // copied to the answer; the timeout wraps the handler only.
         .layer(TimeoutLayer::with_status_code(StatusCode::SERVICE_UNAVAILABLE, REQUEST_TIMEOUT))
@@ -328,6 +331,18 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
         path = %request.path,
         "decision"
     );
+}
+
+/// `/oauth2/userinfo` without `[login]`: bearer tokens only (with login, `login::router` serves it).
+async fn bearer_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let identity = match authn::bearer_token(&headers) {
+        Some(token) => state.0.verifier.verify(token).await.ok(),
+        None => None,
+    };
+    match identity {
+        Some(identity) => login::identity_json(&identity, Vec::new()),
+        None => (StatusCode::UNAUTHORIZED, "unauthenticated\n").into_response(),
+    }
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {

@@ -85,7 +85,11 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
 /// `/oauth2/callback`: state against the sealed cookie, code exchange with the PKCE verifier, ID
 /// token verified (nonce included), session saved, 302 to `rd`.
 pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
-    let clear_state: Vec<HeaderValue> = login.sessions.expire(&login.state_cookie_name()).into_iter().collect();
+    let clear_state: Vec<HeaderValue> = login
+        .sessions
+        .expire_sealed(&login.state_cookie_name())
+        .into_iter()
+        .collect();
     if let Some(error) = params.get("error") {
         let status = if error == "access_denied" {
             StatusCode::FORBIDDEN
@@ -117,11 +121,17 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
             "login state does not match: start the login again",
         );
     }
-    if login.used_states.contains_key(&saved.state) {
+    // One atomic check-and-mark, so two concurrent callbacks with the same state cannot both pass.
+    if !login
+        .used_states
+        .entry(saved.state.clone())
+        .or_insert(())
+        .await
+        .is_fresh()
+    {
         tracing::info!("replayed callback refused");
         return text(StatusCode::BAD_REQUEST, "this login was already completed");
     }
-    login.used_states.insert(saved.state.clone(), ()).await;
     let Some(code) = params.get("code") else {
         return text(StatusCode::BAD_REQUEST, "no authorization code");
     };
@@ -300,7 +310,7 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     if let Err(reason) = login.sessions.revoke(&login.issuer.name, sid, sub).await {
         tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
         return (
-            StatusCode::NOT_IMPLEMENTED,
+            StatusCode::BAD_REQUEST,
             axum::Json(json!({ "error": "temporarily_unavailable" })),
         )
             .into_response();
@@ -331,7 +341,8 @@ pub async fn userinfo(State(login): State<Arc<Login>>, headers: HeaderMap) -> Re
     }
 }
 
-fn identity_json(identity: &Identity, cookies: Vec<HeaderValue>) -> Response {
+/// The `/oauth2/userinfo` answer for `identity`, with any refreshed session cookies.
+pub fn identity_json(identity: &Identity, cookies: Vec<HeaderValue>) -> Response {
     let body = json!({
         "user": identity.user,
         "email": identity.email,

@@ -7,6 +7,7 @@
 //! ([`tokens`]), and `rd=` targets are validated before anything else ([`redirect`]).
 
 mod handlers;
+pub use handlers::identity_json;
 pub mod provider;
 pub mod redirect;
 pub mod tokens;
@@ -191,7 +192,7 @@ impl Login {
             if claims.get("sub").and_then(Value::as_str) != Some(session.sub.as_str()) {
                 return Err("refreshed ID token is for another subject".into());
             }
-            self.apply_claims(&mut new, &claims);
+            self.apply_claims(&mut new, &merged_claims(&session.claims, claims));
             new.id_token = raw;
         }
         new.refreshed_at = unix_now();
@@ -214,6 +215,16 @@ impl Login {
         session.groups = groups(lookup(claims, &self.issuer.groups_claim));
         session.claims = Value::Object(claims.clone()).to_string();
     }
+}
+
+/// The claims of a refreshed session: the refreshed ID token's claims over the session's
+/// previous ones. A refreshed ID token often lacks what the login had (`sid`, or the groups that
+/// came from userinfo); dropping those would break back-channel logout by `sid` and turn group
+/// rules into 403s after the first refresh.
+fn merged_claims(previous: &str, refreshed: Map<String, Value>) -> Map<String, Value> {
+    let mut merged: Map<String, Value> = serde_json::from_str(previous).unwrap_or_default();
+    merged.extend(refreshed);
+    merged
 }
 
 /// Groups from a claim: an array of strings, or a space or comma separated string.
@@ -244,6 +255,19 @@ pub fn router(login: Arc<Login>) -> Router {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn refreshed_claims_keep_what_the_new_id_token_lacks() {
+        let previous = json!({ "sub": "u", "sid": "s1", "groups": ["admins"], "email": "old@x" }).to_string();
+        let refreshed = json!({ "sub": "u", "email": "new@x" })
+            .as_object()
+            .cloned()
+            .expect("object");
+        let merged = merged_claims(&previous, refreshed);
+        assert_eq!(merged["sid"], "s1");
+        assert_eq!(merged["groups"], json!(["admins"]));
+        assert_eq!(merged["email"], "new@x");
+    }
 
     #[test]
     fn groups_come_from_arrays_and_separated_strings() {

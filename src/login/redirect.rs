@@ -24,10 +24,9 @@ pub fn validate(rd: Option<&str>, allowed: &[String]) -> Result<String, BadRedir
         return Err(BadRedirect("too long"));
     }
     let decoded = percent_decode_str(rd).decode_utf8_lossy();
-    if [rd, decoded.as_ref()]
-        .iter()
-        .any(|text| text.chars().any(|c| c.is_control() || c.is_whitespace()))
-    {
+    // `rd` arrives decoded once (it is a query parameter): raw whitespace is refused. Decoded once
+    // more only control characters are: the original URL's own `%20` (say `?q=a%20b`) is fine.
+    if rd.chars().any(|c| c.is_control() || c.is_whitespace()) || decoded.chars().any(char::is_control) {
         return Err(BadRedirect("whitespace or control character"));
     }
     if rd.contains('\\') {
@@ -164,6 +163,13 @@ mod tests {
             "http://localhost.evil.com/",
         ] {
             assert!(validate(Some(rd), &allowed()).is_err(), "{rd:?} was accepted");
+        }
+    }
+
+    #[test]
+    fn original_urls_with_encoded_spaces_come_back() {
+        for rd in ["https://app.example.com/search?q=a%20b", "/search?q=a%20b&x=%C2%A0"] {
+            assert_eq!(validate(Some(rd), &allowed()).as_deref(), Ok(rd), "{rd:?} was refused");
         }
     }
 

@@ -41,12 +41,23 @@ impl Keys {
     }
 }
 
-/// The cookies of a request, by name (the first of each name wins, as servers usually do).
+/// How many cookies of a request are looked at: more than any browser keeps for one site, and a
+/// bound on the work a crafted `Cookie` header can cause before authentication.
+pub const MAX_REQUEST_COOKIES: usize = 256;
+
+/// The cookies of a request, by name (the first of each name wins, as servers usually do); only
+/// the first [`MAX_REQUEST_COOKIES`] are read.
 pub fn request_cookies(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
     let mut cookies: Vec<(String, String)> = Vec::new();
-    for value in headers.get_all(axum::http::header::COOKIE) {
-        let Ok(text) = value.to_str() else { continue };
-        for cookie in Cookie::split_parse(text).flatten() {
+    let texts = headers
+        .get_all(axum::http::header::COOKIE)
+        .into_iter()
+        .filter_map(|v| v.to_str().ok());
+    for text in texts {
+        for cookie in Cookie::split_parse(text).flatten().take(MAX_REQUEST_COOKIES) {
+            if cookies.len() >= MAX_REQUEST_COOKIES {
+                return cookies;
+            }
             if !cookies.iter().any(|(name, _)| name == cookie.name()) {
                 cookies.push((cookie.name().to_string(), cookie.value().to_string()));
             }
@@ -182,5 +193,16 @@ mod tests {
         let cookies = request_cookies(&headers);
         assert_eq!(find(&cookies, "a"), Some("1"));
         assert_eq!(find(&cookies, "c"), Some("3"));
+    }
+
+    #[test]
+    fn a_flood_of_cookies_is_read_only_up_to_the_cap() {
+        let flood: Vec<String> = (0..60_000).map(|i| format!("c{i}=v")).collect();
+        let mut headers = axum::http::HeaderMap::new();
+        headers.append("cookie", flood.join("; ").parse().expect("value"));
+        let cookies = request_cookies(&headers);
+        assert_eq!(cookies.len(), MAX_REQUEST_COOKIES);
+        assert_eq!(find(&cookies, "c0"), Some("v"));
+        assert_eq!(find(&cookies, "c59999"), None);
     }
 }

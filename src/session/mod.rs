@@ -236,10 +236,13 @@ impl Sessions {
         let remaining = session.expires_at.saturating_sub(unix_now());
         let envelope = match &self.redis {
             Some(redis) => {
-                redis.put(session, remaining).await.map_err(|error| {
-                    self.store_error("save", &error);
-                    SaveError::Store(error.to_string())
-                })?;
+                redis
+                    .put(session, remaining, self.config.ttl.as_secs())
+                    .await
+                    .map_err(|error| {
+                        self.store_error("save", &error);
+                        SaveError::Store(error.to_string())
+                    })?;
                 Envelope {
                     exp: session.expires_at,
                     session: None,
@@ -328,7 +331,31 @@ impl Sessions {
             value: value.to_string(),
         };
         let json = serde_json::to_string(&sealed).ok()?;
-        self.set_cookie(name, &self.keys.seal(name, &json)?, max_age.as_secs())
+        let mut cookie = Self::sealed_cookie(name, &self.keys.seal(name, &json)?, self.config.secure);
+        cookie.set_max_age(cookie::time::Duration::seconds(
+            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
+        ));
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+
+    /// A `Set-Cookie` value that removes a cookie set by [`Sessions::seal`].
+    pub fn expire_sealed(&self, name: &str) -> Option<HeaderValue> {
+        let mut cookie = Self::sealed_cookie(name, "", self.config.secure);
+        cookie.make_removal();
+        HeaderValue::from_str(&cookie.to_string()).ok()
+    }
+
+    /// A sealed short-lived cookie (the login state): host-only (no `Domain`, so a sibling
+    /// subdomain cannot plant one), HttpOnly, `SameSite=Lax` whatever the session's setting (the
+    /// provider's redirect back is a cross-site top-level navigation: `Strict` would lose it), and
+    /// `Secure` as configured.
+    fn sealed_cookie(name: &str, value: &str, secure: bool) -> Cookie<'static> {
+        let mut cookie = Cookie::new(name.to_string(), value.to_string());
+        cookie.set_path("/");
+        cookie.set_http_only(true);
+        cookie.set_secure(secure);
+        cookie.set_same_site(cookie::SameSite::Lax);
+        cookie
     }
 
     /// The value sealed by [`Sessions::seal`] in cookie `name` of `request`, when it opens and

@@ -57,8 +57,10 @@ impl RedisStore {
         bounded(connect).await.cloned()
     }
 
-    /// Stores `session` for `ttl_secs` seconds and indexes it by `sid` and `sub`.
-    pub async fn put(&self, session: &Session, ttl_secs: u64) -> Result<(), StoreError> {
+    /// Stores `session` for `ttl_secs` seconds and indexes it by `sid` and `sub`. The indexes are
+    /// shared by every session of that `sid`/`sub`: they live for `index_ttl_secs` (the longest a
+    /// session can last), so saving a session that ends sooner never cuts another one out.
+    pub async fn put(&self, session: &Session, ttl_secs: u64, index_ttl_secs: u64) -> Result<(), StoreError> {
         let json = serde_json::to_string(session).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let ttl = ttl_secs.max(1);
         let mut pipe = redis::pipe();
@@ -69,7 +71,9 @@ impl RedisStore {
         }
         for index in indexes {
             pipe.sadd(&index, &session.id).ignore();
-            pipe.expire(&index, i64::try_from(ttl).unwrap_or(i64::MAX)).ignore();
+            let index_ttl = ttl.max(index_ttl_secs);
+            pipe.expire(&index, i64::try_from(index_ttl).unwrap_or(i64::MAX))
+                .ignore();
         }
         let mut connection = self.connection().await?;
         bounded(pipe.query_async::<()>(&mut connection)).await

@@ -187,3 +187,19 @@ async fn clear_removes_every_session_cookie() {
     assert_eq!(cleared.len(), set.len() + 1, "chunks and the base name");
     assert!(cleared.iter().all(|v| v.to_str().expect("ascii").contains("Max-Age=0")));
 }
+
+#[tokio::test]
+async fn sealed_state_cookie_is_host_only_and_lax_whatever_the_session_says() {
+    let mut strict = config(&[ONE]);
+    strict.same_site = crate::config::SameSite::Strict;
+    strict.domain = Some(".example.com".into());
+    let sessions = Sessions::new(&strict, Metrics::new()).expect("sessions");
+    let set = sessions
+        .seal("_state", "payload", Duration::from_secs(600))
+        .expect("sealed");
+    let text = set.to_str().expect("ascii");
+    assert!(text.contains("SameSite=Lax") && text.contains("HttpOnly"), "{text}");
+    assert!(!text.contains("Domain"), "{text}");
+    let cleared = sessions.expire_sealed("_state").expect("removal");
+    assert!(!cleared.to_str().expect("ascii").contains("Domain"));
+}

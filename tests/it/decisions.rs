@@ -250,3 +250,30 @@ async fn tokens_never_appear_in_the_log() {
         "the refusal is logged (without the token)"
     );
 }
+
+#[tokio::test]
+async fn userinfo_answers_for_a_bearer_token_without_login() {
+    let p = start().await;
+    let token = rsa1(json!({ "preferred_username": "ally" }));
+    let response = client()
+        .get(p.url("/oauth2/userinfo"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 200);
+    let body: Value = response.json().await.expect("json");
+    assert_eq!(
+        body,
+        json!({ "user": "alice", "email": "alice@example.com", "groups": ["admins", "dev"], "preferred_username": "ally" })
+    );
+    let anonymous = client().get(p.url("/oauth2/userinfo")).send().await.expect("send");
+    assert_eq!(anonymous.status(), 401);
+    let bad = client()
+        .get(p.url("/oauth2/userinfo"))
+        .bearer_auth("x.y.z")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(bad.status(), 401);
+}
