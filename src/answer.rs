@@ -133,7 +133,9 @@ fn safe_header_value(name: &HeaderName, value: &str, rule: &str) -> HeaderValue 
         tracing::warn!(header = %name, rule, "identity value holds a control character; sent empty");
         return HeaderValue::from_static("");
     }
-    HeaderValue::from_str(value).unwrap_or_else(|_| {
+    // Bytes, not `from_str`: UTF-8 names and addresses (José, zoë@...) are valid header values
+    // (obs-text); only control characters are refused.
+    HeaderValue::from_bytes(value.as_bytes()).unwrap_or_else(|_| {
         tracing::warn!(header = %name, rule, "identity value is not a valid header value; sent empty");
         HeaderValue::from_static("")
     })
@@ -232,5 +234,6 @@ mod tests {
         assert_eq!(safe_header_value(&name, "a\u{7}b", "r"), "");
         assert_eq!(safe_header_value(&name, "a\nb", "r"), "");
         assert_eq!(safe_header_value(&name, "plain value", "r"), "plain value");
+        assert_eq!(safe_header_value(&name, "José", "r").as_bytes(), "José".as_bytes());
     }
 }

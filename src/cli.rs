@@ -14,7 +14,7 @@ use crate::authn::jwt::Verifier;
 use crate::config::Config;
 use crate::decision::{self, Credential, Decision};
 use crate::metrics::Metrics;
-use crate::origin::{OriginalRequest, normalise_path};
+use crate::origin::OriginalRequest;
 use crate::rules::RuleSet;
 use crate::server;
 
@@ -212,33 +212,16 @@ fn explain(args: ExplainArgs) -> ExitCode {
     print_result(result)
 }
 
-/// Builds the original request `explain` reasons about from a URL and a method.
+/// Builds the original request `explain` reasons about from a URL and a method, exactly as the
+/// server reads it from `X-Original-URL` and `X-Original-Method`.
 fn request_from_url(text: &str, method: &str) -> Result<OriginalRequest, String> {
-    let url = url::Url::parse(text).map_err(|e| format!("--url `{text}`: {e}"))?;
-    let host = url
-        .host_str()
-        .ok_or_else(|| format!("--url `{text}` has no host"))?
-        .to_ascii_lowercase();
-    let raw_path = &text[text.find(url.path()).unwrap_or(0)..];
-    let uri = raw_path.split('#').next().unwrap_or("/").to_string();
-    let path_only = uri.split('?').next().unwrap_or("/");
-    let path = normalise_path(path_only).map_err(|e| format!("--url path `{path_only}`: {e}"))?;
-    let authority = match url.port() {
-        Some(port) => format!("{host}:{port}"),
-        None => host.clone(),
+    let mut headers = axum::http::HeaderMap::new();
+    let value = |v: &str, flag: &str| {
+        axum::http::HeaderValue::from_str(v).map_err(|_| format!("{flag} `{v}` holds characters a header cannot"))
     };
-    let method = method
-        .to_ascii_uppercase()
-        .parse()
-        .map_err(|_| format!("--method `{method}` is not a method"))?;
-    Ok(OriginalRequest {
-        method,
-        scheme: url.scheme().to_string(),
-        host,
-        authority,
-        path,
-        uri,
-    })
+    headers.insert("x-original-url", value(text, "--url")?);
+    headers.insert("x-original-method", value(method, "--method")?);
+    crate::origin::from_forwarded_headers(&headers, true).map_err(|e| format!("--url/--method: {e}"))
 }
 
 async fn explain_request(

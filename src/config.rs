@@ -185,6 +185,8 @@ pub struct SessionConfig {
     pub secret_file: Option<PathBuf>,
     /// Several secrets for rotation: the first encrypts, all decrypt.
     pub secrets: Vec<Secret>,
+    /// File holding several secrets, one per line (the first encrypts).
+    pub secrets_file: Option<PathBuf>,
     /// Cookie `Domain`.
     pub domain: Option<String>,
     /// Cookie `Secure`.
@@ -199,8 +201,10 @@ pub struct SessionConfig {
     pub refresh: Duration,
     /// Where sessions live.
     pub store: SessionStore,
-    /// Redis URL for `store = "redis"`.
+    /// Redis URL for `store = "redis"` (it may hold a password).
     pub redis_url: Option<String>,
+    /// File holding the Redis URL.
+    pub redis_url_file: Option<PathBuf>,
 }
 
 impl Default for SessionConfig {
@@ -210,6 +214,7 @@ impl Default for SessionConfig {
             secret: None,
             secret_file: None,
             secrets: Vec::new(),
+            secrets_file: None,
             domain: None,
             secure: true,
             same_site: SameSite::Lax,
@@ -217,6 +222,7 @@ impl Default for SessionConfig {
             refresh: Duration::from_secs(300),
             store: SessionStore::Cookie,
             redis_url: None,
+            redis_url_file: None,
         }
     }
 }
@@ -368,6 +374,8 @@ impl Config {
             login.client_secret_file.as_mut().map(resolve);
         }
         self.session.secret_file.as_mut().map(resolve);
+        self.session.secrets_file.as_mut().map(resolve);
+        self.session.redis_url_file.as_mut().map(resolve);
     }
 
     fn error(&self, key: &str, reason: impl fmt::Display) -> ConfigError {
@@ -459,6 +467,14 @@ impl Config {
         if session.same_site == SameSite::None && !session.secure {
             return Err(self.error("session.same_site", "`none` needs `secure = true`"));
         }
+        if session.redis_url.is_some() && session.redis_url_file.is_some() {
+            return Err(self.error("session.redis_url_file", "set either redis_url or redis_url_file"));
+        }
+        if let Some(file) = self.session.redis_url_file.clone() {
+            let url = read_secret_file(&file).map_err(|e| self.error("session.redis_url_file", e))?;
+            self.session.redis_url = Some(url.0);
+        }
+        let session = &self.session;
         if session.store == SessionStore::Redis && session.redis_url.is_none() {
             return Err(self.error("session.redis_url", "required when store = \"redis\""));
         }
@@ -466,9 +482,16 @@ impl Config {
             session.secret.is_some(),
             session.secret_file.is_some(),
             !session.secrets.is_empty(),
+            session.secrets_file.is_some(),
         ];
         if sources.iter().filter(|set| **set).count() > 1 {
-            return Err(self.error("session.secret", "set only one of secret, secret_file and secrets"));
+            let reason = "set only one of secret, secret_file, secrets and secrets_file";
+            return Err(self.error("session.secret", reason));
+        }
+        if let Some(file) = self.session.secrets_file.clone() {
+            let text = read_secret_file(&file).map_err(|e| self.error("session.secrets_file", e))?;
+            let lines = text.0.lines().map(str::trim).filter(|line| !line.is_empty());
+            self.session.secrets = lines.map(|line| Secret(line.into())).collect();
         }
         if let Some(file) = self.session.secret_file.clone() {
             let secret = read_secret_file(&file).map_err(|e| self.error("session.secret_file", e))?;

@@ -81,8 +81,8 @@ impl App {
 pub fn login_start_url(redirect_url: &url::Url) -> url::Url {
     let mut start = redirect_url.clone();
     let path = redirect_url.path();
-    let base = path.strip_suffix("/callback").unwrap_or("/oauth2");
-    start.set_path(&format!("{base}/start"));
+    let base = path.strip_suffix("/oauth2/callback").unwrap_or("");
+    start.set_path(&format!("{base}/oauth2/start"));
     start.set_query(None);
     start.set_fragment(None);
     start
@@ -164,6 +164,8 @@ pub fn router(state: AppState) -> Router {
             tracing::debug_span!("request", method = %request.method(), path = %request.uri().path(), request_id = %id)
         }))
         .layer(SetRequestIdLayer::new(request_id, MakeRequestUuid))
+        // Last resort: a panic anywhere below answers 500 instead of resetting the connection.
+        .layer(tower_http::catch_panic::CatchPanicLayer::new())
 }
 
 // The handlers take the whole request (the last extractor) and borrow its parts: extracting
@@ -202,8 +204,25 @@ async fn ext_authz(
     } else {
         rest.to_string()
     };
-    let original = origin::from_ext_authz(request.method(), request.headers(), &rest, trusted);
-    decide(&state.0, Endpoint::ExtAuthz, original, request.headers()).await
+    // HTTP/2 carries the host as `:authority`, which is in the URI rather than a `Host` header.
+    let with_host;
+    let headers = match request.uri().authority() {
+        Some(authority) if !request.headers().contains_key(header::HOST) => {
+            with_host = with_header(request.headers(), header::HOST, authority.as_str());
+            &with_host
+        }
+        _ => request.headers(),
+    };
+    let original = origin::from_ext_authz(request.method(), headers, &rest, trusted);
+    decide(&state.0, Endpoint::ExtAuthz, original, headers).await
+}
+
+fn with_header(headers: &HeaderMap, name: HeaderName, value: &str) -> HeaderMap {
+    let mut headers = headers.clone();
+    if let Ok(value) = HeaderValue::from_str(value) {
+        headers.insert(name, value);
+    }
+    headers
 }
 
 /// The whole decision for one request: rule, credential, verdict, answer, metrics.

@@ -51,8 +51,11 @@ pub enum OriginError {
         "missing forwarded headers: send X-Forwarded-Method/-Proto/-Host/-Uri, X-Original-URL, or X-Original-URI with Host"
     )]
     Missing,
-    /// The forwarded headers came from a peer outside `trusted_proxies`.
-    #[error("forwarded headers are not accepted from this peer (not in server.trusted_proxies)")]
+    /// The forwarded headers came from a peer outside `trusted_proxies`: they are ignored, so
+    /// the request has none.
+    #[error(
+        "missing forwarded headers: X-Forwarded-*, X-Original-URL and X-Original-URI are ignored from this peer (not in server.trusted_proxies)"
+    )]
     UntrustedPeer,
     /// A header is there but its value cannot be used.
     #[error("header {header} is invalid: {reason}")]
@@ -82,6 +85,9 @@ pub enum PathError {
     /// A `%` not followed by two hex digits, or percent-encoding that is not UTF-8.
     #[error("bad percent-encoding in path")]
     BadPercentEncoding,
+    /// A `.` or `..` segment with `;` parameters (`..;x`), which some servers resolve as `..`.
+    #[error("dot segment with ; parameters in path")]
+    DotSegmentParameter,
     /// `..` above the root.
     #[error("path climbs above the root")]
     AboveRoot,

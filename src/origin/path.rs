@@ -99,7 +99,16 @@ impl Normaliser {
     /// `..` takes its parent with it. `more` says whether a `/` follows in the input.
     fn end_segment(&mut self, more: bool) -> Result<(), PathError> {
         self.utf8.expect_none()?;
-        match self.out.get(self.segment_start..).unwrap_or_default() {
+        let segment = self.out.get(self.segment_start..).unwrap_or_default();
+        // `..;x` is `..` to Tomcat, Jetty and Spring (they drop `;` parameters): refuse it
+        // rather than match it as an ordinary segment.
+        if segment
+            .split_once(';')
+            .is_some_and(|(name, _)| name == "." || name == "..")
+        {
+            return Err(PathError::DotSegmentParameter);
+        }
+        match segment {
             "" => {}
             "." => self.out.truncate(self.segment_start),
             ".." => self.pop_parent()?,
@@ -243,6 +252,15 @@ mod tests {
         assert_eq!(ok("/a/b"), "/a/b");
         assert_eq!(ok("/a/b/"), "/a/b/");
         assert_eq!(ok("/api/v1/users:search@x;y=1"), "/api/v1/users:search@x;y=1");
+    }
+
+    #[test]
+    fn dot_segments_with_parameters_are_refused() {
+        assert_eq!(err("/public/..;/admin"), PathError::DotSegmentParameter);
+        assert_eq!(err("/public/..;jsessionid=1/admin"), PathError::DotSegmentParameter);
+        assert_eq!(err("/a/.;x/b"), PathError::DotSegmentParameter);
+        assert_eq!(err("/public/%2e%2e;/admin"), PathError::DotSegmentParameter);
+        assert_eq!(ok("/a/..x;y/b"), "/a/..x;y/b");
     }
 
     #[test]

@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use super::load::Source;
 use super::matcher::{HostMatcher, HostPattern, MethodMatcher, PathMatcher};
 use super::parse::{RawRule, parse_file};
-use super::{HeaderTemplate, Rule, RuleError};
+use super::{HeaderTemplate, Policy, Rule, RuleError};
+use crate::authz::Requirements;
 use crate::origin::OriginalRequest;
 
 /// A rule with its compiled matchers.
@@ -94,6 +95,10 @@ fn compile_rule(raw: &RawRule, source: &Path) -> (Option<CompiledRule>, Vec<Stri
     let (Some(id), Some(policy)) = (raw.id.clone(), raw.policy) else {
         return (None, reasons);
     };
+    if policy != Policy::Authenticated && raw.require != Requirements::default() {
+        // Silently ignoring it would let everybody through an `allow` rule meant for some.
+        reasons.push("`require` only applies to `policy: authenticated`".into());
+    }
     let rule = Rule {
         id,
         source: source.to_path_buf(),

@@ -211,3 +211,28 @@ async fn explain_reads_a_session_cookie() {
         "{stdout}"
     );
 }
+
+#[test]
+fn explain_matches_the_path_the_server_would() {
+    let run_explain = |url: &str| {
+        let args = [
+            "explain",
+            "--config",
+            "examples/quickstart/portcullis.toml",
+            "--url",
+            url,
+        ];
+        run(&args, &root())
+    };
+    let (code, stdout, _) = run_explain("https://app.example.com/");
+    assert_eq!(code, 0);
+    assert!(stdout.contains("(path matched as /)"), "{stdout}");
+    let (_, stdout, _) = run_explain("https://app.example.com/static/../admin/");
+    assert!(
+        stdout.contains("(path matched as /admin/)") && stdout.contains("rule admin: MATCH"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run_explain("https://app.example.com/a%2Fb");
+    assert_eq!(code, 1, "refused like the server refuses it");
+    assert!(stderr.contains("encoded slash"), "{stderr}");
+}

@@ -170,3 +170,31 @@ fn config_is_found_through_portcullis_config_variable() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+#[test]
+fn secrets_and_redis_url_can_come_from_files() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    let one = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+    let two = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+    std::fs::write(dir.path().join("secrets"), format!("{one}\n{two}\n")).expect("write");
+    std::fs::write(dir.path().join("redis-url"), "redis://:pw@127.0.0.1:6379/0\n").expect("write");
+    let config = "[session]\nsecrets_file = \"secrets\"\nstore = \"redis\"\nredis_url_file = \"redis-url\"\n";
+    std::fs::write(dir.path().join("portcullis.toml"), config).expect("write");
+    let (code, _, stderr) = run(&["check", "--config", "portcullis.toml"], dir.path());
+    assert_eq!(code, 0, "{stderr}");
+    let loaded = portcullis::config::Config::load(&dir.path().join("portcullis.toml")).expect("config");
+    assert_eq!(loaded.session.secrets.len(), 2);
+    assert_eq!(
+        loaded.session.redis_url.as_deref(),
+        Some("redis://:pw@127.0.0.1:6379/0")
+    );
+    assert_refused(
+        "[session]\nsecrets_file = \"/nonexistent/secrets\"\n",
+        &["session.secrets_file"],
+    );
+    assert_refused(
+        "[session]\nredis_url_file = \"/nonexistent/url\"\n",
+        &["session.redis_url_file"],
+    );
+}

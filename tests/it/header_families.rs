@@ -258,3 +258,20 @@ async fn ext_authz_redirects_browsers_like_forward_auth() {
             .ends_with("rd=https%3A%2F%2Fapp.example.com%2Fadmin%2F")
     );
 }
+
+#[tokio::test]
+async fn ext_authz_over_http2_reads_the_host_from_the_authority() {
+    let p = start().await;
+    let url = format!("http://app.example.com:{}/ext-authz/public/a", p.port);
+    // The URL's host becomes `:authority`; the connection goes to 127.0.0.1.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .resolve("app.example.com", ([127, 0, 0, 1], p.port).into())
+        .build()
+        .expect("client");
+    let response = h2.get(&url).send().await.expect("send");
+    assert_eq!(response.version(), reqwest::Version::HTTP_2);
+    assert_eq!(response.status(), 200);
+    let admin = h2.get(url.replace("/public/a", "/admin/")).send().await.expect("send");
+    assert_eq!(admin.status(), 401);
+}

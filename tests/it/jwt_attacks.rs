@@ -204,3 +204,12 @@ async fn algorithm_outside_the_allow_list_is_refused() {
     let ps256 = sign("rsa1", Algorithm::PS256, "rsa1", &claims(json!({})));
     assert_refused(&p, "PS256 on an RS256 JWK", &ps256).await;
 }
+
+#[tokio::test]
+async fn a_far_future_exp_is_accepted_without_breaking_the_cache() {
+    let p = start().await;
+    let token = rsa1(json!({ "exp": u64::MAX }));
+    assert_eq!(status_of(&p, &token).await.0, 200);
+    assert_eq!(status_of(&p, &token).await.0, 200, "served from the cache");
+    assert_eq!(p.metric("portcullis_token_cache_hits_total").await, 1.0);
+}

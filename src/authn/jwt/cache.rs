@@ -20,13 +20,25 @@ pub struct TokenCache {
     cache: Cache<TokenKey, Arc<Identity>>,
 }
 
-/// Expires each entry at its identity's `expires_at`.
+/// The longest a verified token stays cached (a far-future `exp` is re-verified daily).
+pub const MAX_ENTRY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
+
+/// Expires each entry at its identity's `expires_at`, or after [`MAX_ENTRY_LIFETIME`].
 struct UntilExp;
 
 impl Expiry<TokenKey, Arc<Identity>> for UntilExp {
     fn expire_after_create(&self, _: &TokenKey, identity: &Arc<Identity>, _: Instant) -> Option<Duration> {
-        let exp = UNIX_EPOCH + Duration::from_secs(identity.expires_at);
-        Some(exp.duration_since(SystemTime::now()).unwrap_or(Duration::ZERO))
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default()
+            .as_secs();
+        // Saturating and capped: a signed token may carry `exp` = u64::MAX, and instant
+        // arithmetic that far out overflows (a panic, not a 401).
+        let remaining = identity
+            .expires_at
+            .saturating_sub(now)
+            .min(MAX_ENTRY_LIFETIME.as_secs());
+        Some(Duration::from_secs(remaining))
     }
 }
 

@@ -213,3 +213,10 @@ fn a_non_string_id_is_one_error_at_the_rule_line() {
     assert!(errors[0].reason.starts_with("id: invalid type"), "{}", errors[0]);
     assert_eq!(errors[0].line, Some(1));
 }
+
+#[test]
+fn require_on_a_rule_that_is_not_authenticated_is_an_error() {
+    let errors = errors("- id: open-for-admins\n  policy: allow\n  require: { groups_any: [admins] }\n");
+    let error = find(&errors, "`require` only applies");
+    assert_eq!(error.rule.as_deref(), Some("open-for-admins"));
+}
