@@ -75,7 +75,7 @@ impl TokenChecker {
         validation.set_audience(&[&self.client_id]);
         validation.leeway = self.issuer.leeway.as_secs();
         match expect {
-            Expect::Logout => validation.set_required_spec_claims(&["iss", "aud"]),
+            Expect::Logout => validation.set_required_spec_claims(&["exp", "iss", "aud"]),
             _ => validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]),
         }
         let claims = decode::<Map<String, Value>>(token, &key.key, &validation)
@@ -189,7 +189,10 @@ mod tests {
             "iss": "https://idp.test/", "aud": "portcullis", "sub": "alice", "iat": now, "exp": now + 300
         });
         for (name, value) in extra.as_object().expect("object") {
-            claims[name] = value.clone();
+            match value {
+                Value::Null => drop(claims.as_object_mut().expect("object").remove(name)),
+                _ => claims[name] = value.clone(),
+            }
         }
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
         header.kid = Some("rsa1".into());
@@ -229,6 +232,23 @@ mod tests {
         assert!(checker.verify(&id_token(foreign), expect).await.is_err());
         let ours = json!({ "nonce": "n", "aud": audiences, "azp": "portcullis" });
         assert!(checker.verify(&id_token(ours), expect).await.is_ok());
+    }
+
+    #[tokio::test]
+    async fn logout_token_needs_exp() {
+        crate::authn::jwt::install_crypto_provider();
+        let checker = fixture_checker();
+        checker.keys.load().await.expect("fixture keys load");
+        let events = json!({ BACKCHANNEL_LOGOUT_EVENT: {} });
+        let with_exp = id_token(json!({ "events": events, "sid": "s1" }));
+        assert!(checker.verify(&with_exp, Expect::Logout).await.is_ok());
+        let mut without = json!({ "events": events, "sid": "s1" });
+        without["exp"] = Value::Null;
+        let without_exp = id_token(without);
+        assert!(
+            checker.verify(&without_exp, Expect::Logout).await.is_err(),
+            "replayable forever"
+        );
     }
 
     #[test]
