@@ -277,3 +277,18 @@ async fn userinfo_answers_for_a_bearer_token_without_login() {
         .expect("send");
     assert_eq!(bad.status(), 401);
 }
+
+#[tokio::test]
+async fn logs_are_json_lines_when_asked() {
+    let mut setup = Setup::new(&file_issuer_config("rsa1"), RULES);
+    setup.env = vec![("PORTCULLIS_LOG_FORMAT".into(), "json".into())];
+    let p = Portcullis::start(setup).await;
+    ask(&p, "/admin/", &[("Authorization", "Bearer not.a.token")]).await;
+    let log = p.log_text();
+    let lines: Vec<&str> = log.lines().filter(|line| !line.trim().is_empty()).collect();
+    assert!(lines.len() >= 2, "{log}");
+    for line in lines {
+        let entry: Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+        assert!(entry["level"].is_string() && entry["fields"].is_object(), "{line}");
+    }
+}
