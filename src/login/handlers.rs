@@ -34,8 +34,11 @@ struct LoginState {
 }
 
 impl Login {
-    fn state_cookie_name(&self) -> String {
-        format!("{}_csrf", self.sessions.cookie_name())
+    /// One state cookie per login in flight (named after the start of its state), so logins
+    /// started in several tabs at once do not overwrite each other's state.
+    fn state_cookie_name(&self, state: &str) -> String {
+        let tag: String = state.chars().filter(char::is_ascii_alphanumeric).take(12).collect();
+        format!("{}_csrf_{tag}", self.sessions.cookie_name())
     }
 }
 
@@ -73,9 +76,11 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
         verifier: verifier.secret().clone(),
         rd,
     };
-    let cookie = serde_json::to_string(&sealed)
-        .ok()
-        .and_then(|json| login.sessions.seal(&login.state_cookie_name(), &json, LOGIN_STATE_TTL));
+    let cookie = serde_json::to_string(&sealed).ok().and_then(|json| {
+        login
+            .sessions
+            .seal(&login.state_cookie_name(state.secret()), &json, LOGIN_STATE_TTL)
+    });
     let Some(cookie) = cookie else {
         return text(StatusCode::INTERNAL_SERVER_ERROR, "the login cannot start");
     };
@@ -85,11 +90,9 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
 /// `/oauth2/callback`: state against the sealed cookie, code exchange with the PKCE verifier, ID
 /// token verified (nonce included), session saved, 302 to `rd`.
 pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
-    let clear_state: Vec<HeaderValue> = login
-        .sessions
-        .expire_sealed(&login.state_cookie_name())
-        .into_iter()
-        .collect();
+    let state = params.get("state").map_or("", String::as_str);
+    let state_cookie = login.state_cookie_name(state);
+    let clear_state: Vec<HeaderValue> = login.sessions.expire_sealed(&state_cookie).into_iter().collect();
     if let Some(error) = params.get("error") {
         let status = if error == "access_denied" {
             StatusCode::FORBIDDEN
@@ -105,7 +108,7 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
     }
     let Some(saved) = login
         .sessions
-        .open(&login.state_cookie_name(), &headers)
+        .open(&state_cookie, &headers)
         .and_then(|json| serde_json::from_str::<LoginState>(&json).ok())
     else {
         return text(
@@ -113,7 +116,6 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
             "login state missing or expired: start the login again",
         );
     };
-    let state = params.get("state").map_or("", String::as_str);
     if !constant_time_eq(state.as_bytes(), saved.state.as_bytes()) {
         tracing::info!("callback state does not match the login cookie");
         return text(

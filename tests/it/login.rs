@@ -389,6 +389,24 @@ async fn forged_missing_and_replayed_state_get_no_session() {
 }
 
 #[tokio::test]
+async fn logins_started_in_two_tabs_both_complete() {
+    let (idp, p) = setup(&cookie_session()).await;
+    let mut browser = Browser::default();
+    let first_tab = browser.login_until_callback(&p, &idp, "alice", APP).await;
+    let second_tab = browser.login_until_callback(&p, &idp, "alice", APP).await;
+    for callback in [first_tab, second_tab] {
+        let response = client()
+            .get(&callback)
+            .header("cookie", browser.portcullis.header())
+            .send()
+            .await
+            .expect("callback");
+        assert_eq!(response.status(), 302, "{}", p.log_text());
+        assert_eq!(location_of(&response).as_deref(), Some(APP));
+    }
+}
+
+#[tokio::test]
 async fn tampered_truncated_and_rotated_cookies() {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
