@@ -42,6 +42,9 @@ impl Login {
     }
 }
 
+/// How long sign-out waits for the provider's metadata before it signs out locally only.
+const SIGN_OUT_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// `/oauth2/start?rd=`: validates `rd`, then 302 to the provider with state, nonce and PKCE S256.
 pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Response {
     let rd = match redirect::validate(
@@ -261,9 +264,11 @@ pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, he
         _ => None,
     };
     let cookies = login.sessions.clear(&headers).await;
-    let end_session = match login.discovery.provider().await {
-        Ok(provider) => provider.end_session_endpoint.clone(),
-        Err(_) => None,
+    // Bounded: with the provider unreachable, sign-out still clears the cookies promptly (it
+    // then goes to `rd` instead of the provider's end_session_endpoint).
+    let end_session = match tokio::time::timeout(SIGN_OUT_DISCOVERY_WAIT, login.discovery.provider()).await {
+        Ok(Ok(provider)) => provider.end_session_endpoint.clone(),
+        _ => None,
     };
     let target = match (end_session, login.config.redirect_url.join(&rd)) {
         (Some(mut end), Ok(back)) => {
