@@ -51,8 +51,61 @@ impl Claims {
 
     /// The value of a claim: first the exact name (claim names may contain dots, as Auth0's
     /// namespaced claims do), then a dotted path into nested objects (`realm_access.roles`).
+    /// Only the top-level members named by `path` are built; the rest of the text is skipped.
     pub fn get(&self, path: &str) -> Option<Value> {
-        lookup(&self.parse(), path).cloned()
+        let first = path.split('.').next().unwrap_or(path);
+        let mut deserializer = serde_json::Deserializer::from_str(&self.0);
+        let wanted = serde::de::DeserializeSeed::deserialize(Members { names: [path, first] }, &mut deserializer);
+        let [exact, parent] = wanted.ok()?;
+        if let Some(value) = exact {
+            return Some(value);
+        }
+        let mut value = parent?;
+        for part in path.split('.').skip(1) {
+            value = value.as_object_mut()?.remove(part)?;
+        }
+        Some(value)
+    }
+}
+
+/// Reads a JSON object keeping only the members `names` (the first of each), skipping the rest.
+struct Members<'n> {
+    names: [&'n str; 2],
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
+    type Value = [Option<Value>; 2];
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
+        deserializer.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Members<'_> {
+    type Value = [Option<Value>; 2];
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str("a JSON object of claims")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+        let mut found: [Option<Value>; 2] = [None, None];
+        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
+            match self.names.iter().position(|name| *name == key) {
+                Some(index) if found[index].is_none() => {
+                    let value: Value = map.next_value()?;
+                    if self.names[0] == self.names[1] {
+                        found = [Some(value.clone()), Some(value)];
+                    } else {
+                        found[index] = Some(value);
+                    }
+                }
+                _ => {
+                    map.next_value::<serde::de::IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(found)
     }
 }
 
@@ -77,4 +130,33 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
         .eq_ignore_ascii_case("bearer")
         .then(|| token.trim())
         .filter(|t| !t.is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn a_claim_is_found_by_exact_name_before_a_dotted_path() {
+        let claims = Claims::from_json(
+            r#"{"sub":"u","https://x.io/roles":["a"],"realm_access":{"roles":["r1","r2"]},"a.b":1,"a":{"b":2}}"#,
+        );
+        assert_eq!(claims.get("sub"), Some(json!("u")));
+        assert_eq!(claims.get("https://x.io/roles"), Some(json!(["a"])));
+        assert_eq!(claims.get("realm_access.roles"), Some(json!(["r1", "r2"])));
+        assert_eq!(claims.get("a.b"), Some(json!(1)));
+        assert_eq!(claims.get("realm_access.missing"), None);
+        assert_eq!(claims.get("missing"), None);
+    }
+
+    #[test]
+    fn claim_lookup_agrees_with_a_full_parse() {
+        let claims = Claims::from_json(r#"{"t\u0065nant":"acme","n":{"deep":{"er":true}},"list":[1,2]}"#);
+        for path in ["tenant", "n.deep.er", "n.deep", "list", "list.0", "nope"] {
+            assert_eq!(claims.get(path), lookup(&claims.parse(), path).cloned(), "{path}");
+        }
+        assert_eq!(Claims::from_json("not json").get("x"), None);
+        assert_eq!(Claims::from_json("[1]").get("x"), None);
+    }
 }

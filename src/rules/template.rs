@@ -1,9 +1,9 @@
 //! Header templates: literal text with `{user}`, `{email}`, `{groups}`, `{preferred_username}`,
 //! `{issuer}` and `{claims.<name or dotted path>}` placeholders, parsed once at load.
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
-use crate::authn::{Identity, lookup};
+use crate::authn::Identity;
 
 /// One piece of a parsed template.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,16 +66,10 @@ fn unknown_placeholder(name: &str) -> String {
     )
 }
 
-/// Renders parsed parts for `identity`; the claims are parsed at most once.
+/// Renders parsed parts for `identity`; each claim placeholder reads only its own claim.
 pub(super) fn render(parts: &[Part], identity: Option<&Identity>) -> String {
     let Some(identity) = identity else {
         return parts.iter().filter_map(literal).collect();
-    };
-    let needs_claims = parts.iter().any(|p| matches!(p, Part::Claim(_)));
-    let claims = if needs_claims {
-        identity.claims.parse()
-    } else {
-        Map::new()
     };
     let mut out = String::new();
     for part in parts {
@@ -86,7 +80,7 @@ pub(super) fn render(parts: &[Part], identity: Option<&Identity>) -> String {
             Part::Groups => out.push_str(&identity.groups.join(",")),
             Part::PreferredUsername => out.push_str(identity.preferred_username.as_deref().unwrap_or_default()),
             Part::Issuer => out.push_str(&identity.issuer),
-            Part::Claim(path) => out.push_str(&lookup(&claims, path).map(claim_text).unwrap_or_default()),
+            Part::Claim(path) => out.push_str(&identity.claims.get(path).as_ref().map(claim_text).unwrap_or_default()),
         }
     }
     out
