@@ -276,10 +276,17 @@ impl Sessions {
     /// Ends the session of `request`: deletes it from Redis and returns the `Set-Cookie` values
     /// that clear every session cookie the browser sent (the base name too, always).
     pub async fn clear(&self, request: &HeaderMap) -> Vec<HeaderValue> {
-        if let (Some(redis), Lookup::Found(session)) = (&self.redis, self.load(request).await)
-            && let Err(error) = redis.delete(&session.id).await
-        {
-            self.store_error("delete", &error);
+        if let Lookup::Found(session) = self.load(request).await {
+            match &self.redis {
+                Some(redis) => {
+                    if let Err(error) = redis.delete(&session.id).await {
+                        self.store_error("delete", &error);
+                    }
+                }
+                // Cookie mode: a copy of the sealed cookie would stay valid until it expires;
+                // remember the id as signed out (on this instance, for the session ttl).
+                None => self.revoked.insert(format!("id:{}", session.id), unix_now()).await,
+            }
         }
         let name = self.cookie_name();
         let mut names = codec::present_names(&codec::request_cookies(request), name);
@@ -311,7 +318,10 @@ impl Sessions {
     }
 
     async fn is_revoked(&self, session: &Session) -> bool {
-        let mut keys = vec![format!("sub:{}:{}", session.issuer, session.sub)];
+        let mut keys = vec![
+            format!("id:{}", session.id),
+            format!("sub:{}:{}", session.issuer, session.sub),
+        ];
         if let Some(sid) = &session.sid {
             keys.push(format!("sid:{}:{sid}", session.issuer));
         }

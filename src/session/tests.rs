@@ -203,3 +203,16 @@ async fn sealed_state_cookie_is_host_only_and_lax_whatever_the_session_says() {
     let cleared = sessions.expire_sealed("_state").expect("removal");
     assert!(!cleared.to_str().expect("ascii").contains("Domain"));
 }
+
+#[tokio::test]
+async fn a_signed_out_cookie_is_refused_even_when_replayed() {
+    let sessions = sessions(&[ONE]);
+    let set = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
+    let copy = browser(&set);
+    found(sessions.load(&copy).await);
+    let removals = sessions.clear(&copy).await;
+    assert!(!removals.is_empty());
+    assert!(matches!(sessions.load(&copy).await, Lookup::Refused("session revoked")));
+    let other = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
+    found(sessions.load(&browser(&other)).await);
+}
