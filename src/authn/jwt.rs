@@ -135,6 +135,15 @@ pub struct Verifier {
 }
 
 impl Verifier {
+    /// The key store of the issuer named `name` (the login flow checks ID and logout tokens with
+    /// it, so the provider's keys are fetched and refreshed once).
+    pub fn key_store(&self, name: &str) -> Option<Arc<KeyStore>> {
+        self.issuers
+            .iter()
+            .find(|issuer| &*issuer.name == name)
+            .map(|issuer| issuer.keys.clone())
+    }
+
     /// Builds the verifier; keys are not fetched yet.
     pub fn new(issuers: &[IssuerConfig], http: reqwest::Client, metrics: Metrics) -> Verifier {
         install_crypto_provider();

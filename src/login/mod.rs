@@ -85,6 +85,9 @@ impl Login {
             .find(|issuer| issuer.name == login.issuer)
             .ok_or_else(|| anyhow::anyhow!("login.issuer: no [[issuers]] block is named `{}`", login.issuer))?
             .clone();
+        let keys = verifier
+            .key_store(&issuer.name)
+            .ok_or_else(|| anyhow::anyhow!("login.issuer: no key store for `{}`", issuer.name))?;
         let secret = login.client_secret.as_ref().map(|s| s.0.as_str()).unwrap_or_default();
         Ok(Some(Login {
             discovery: Discovery::new(
@@ -94,7 +97,7 @@ impl Login {
                 &login.redirect_url,
                 http.clone(),
             ),
-            tokens: TokenChecker::new(&issuer, &login.client_id, http.clone(), metrics.clone()),
+            tokens: TokenChecker::new(&issuer, &login.client_id, keys),
             sessions: Arc::new(Sessions::new(&config.session, metrics)?),
             config: login.clone(),
             issuer,

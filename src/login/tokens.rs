@@ -10,7 +10,6 @@ use serde_json::{Map, Value};
 use crate::authn::jwks::{KeyStore, algorithm_named, jsonwebtoken_algorithm};
 use crate::authn::jwt::MAX_TOKEN_BYTES;
 use crate::config::IssuerConfig;
-use crate::metrics::Metrics;
 
 /// The `events` member of a back-channel logout token.
 pub const BACKCHANNEL_LOGOUT_EVENT: &str = "http://schemas.openid.net/event/backchannel-logout";
@@ -37,12 +36,12 @@ pub struct TokenChecker {
 }
 
 impl TokenChecker {
-    /// A checker for tokens of `issuer` addressed to `client_id`; keys load on first use.
-    pub fn new(issuer: &IssuerConfig, client_id: &str, http: reqwest::Client, metrics: Metrics) -> TokenChecker {
+    /// A checker for tokens of `issuer` addressed to `client_id`, with that issuer's key store.
+    pub fn new(issuer: &IssuerConfig, client_id: &str, keys: Arc<KeyStore>) -> TokenChecker {
         TokenChecker {
             issuer: issuer.clone(),
             client_id: client_id.to_string(),
-            keys: Arc::new(KeyStore::new(issuer, http, metrics)),
+            keys,
         }
     }
 
@@ -166,6 +165,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::metrics::Metrics;
     use serde_json::json;
 
     fn claims(value: Value) -> Map<String, Value> {
@@ -178,7 +178,8 @@ mod tests {
             "name": "idp", "issuer": "https://idp.test/", "jwks_file": jwks, "algorithms": ["RS256"]
         }))
         .expect("issuer config");
-        TokenChecker::new(&issuer, "portcullis", crate::authn::jwks::http_client(), Metrics::new())
+        let keys = KeyStore::new(&issuer, crate::authn::jwks::http_client(), Metrics::new());
+        TokenChecker::new(&issuer, "portcullis", Arc::new(keys))
     }
 
     fn id_token(extra: Value) -> String {
