@@ -259,11 +259,8 @@ pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, he
         Ok(rd) => rd,
         Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
     };
-    let id_token = match login.sessions.load(&headers).await {
-        crate::session::Lookup::Found(session) => Some(session.id_token.clone()),
-        _ => None,
-    };
-    let cookies = login.sessions.clear(&headers).await;
+    let (ended, cookies) = login.sessions.clear(&headers).await;
+    let id_token = ended.map(|session| session.id_token);
     // Bounded: with the provider unreachable, sign-out still clears the cookies promptly (it
     // then goes to `rd` instead of the provider's end_session_endpoint).
     let end_session = match tokio::time::timeout(SIGN_OUT_DISCOVERY_WAIT, login.discovery.provider()).await {

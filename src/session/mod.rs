@@ -273,10 +273,15 @@ impl Sessions {
         Ok(set)
     }
 
-    /// Ends the session of `request`: deletes it from Redis and returns the `Set-Cookie` values
-    /// that clear every session cookie the browser sent (the base name too, always).
-    pub async fn clear(&self, request: &HeaderMap) -> Vec<HeaderValue> {
-        if let Lookup::Found(session) = self.load(request).await {
+    /// Ends the session of `request`: deletes it from Redis and returns the session it ended (if
+    /// any) with the `Set-Cookie` values that clear every session cookie the browser sent (the
+    /// base name too, always).
+    pub async fn clear(&self, request: &HeaderMap) -> (Option<Session>, Vec<HeaderValue>) {
+        let ended = match self.load(request).await {
+            Lookup::Found(session) => Some(*session),
+            _ => None,
+        };
+        if let Some(session) = &ended {
             match &self.redis {
                 Some(redis) => {
                     if let Err(error) = redis.delete(&session.id).await {
@@ -293,7 +298,7 @@ impl Sessions {
         if !names.iter().any(|n| n == name) {
             names.push(name.to_string());
         }
-        names.iter().filter_map(|name| self.expire(name)).collect()
+        (ended, names.iter().filter_map(|name| self.expire(name)).collect())
     }
 
     /// Revokes every session of `issuer` with this `sid` or `sub` (back-channel logout): deleted

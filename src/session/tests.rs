@@ -183,7 +183,7 @@ async fn sealed_state_opens_until_it_expires() {
 async fn clear_removes_every_session_cookie() {
     let sessions = sessions(&[ONE]);
     let set = sessions.save(&session(400), &HeaderMap::new()).await.expect("saved");
-    let cleared = sessions.clear(&browser(&set)).await;
+    let (_, cleared) = sessions.clear(&browser(&set)).await;
     assert_eq!(cleared.len(), set.len() + 1, "chunks and the base name");
     assert!(cleared.iter().all(|v| v.to_str().expect("ascii").contains("Max-Age=0")));
 }
@@ -210,7 +210,8 @@ async fn a_signed_out_cookie_is_refused_even_when_replayed() {
     let set = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
     let copy = browser(&set);
     found(sessions.load(&copy).await);
-    let removals = sessions.clear(&copy).await;
+    let (ended, removals) = sessions.clear(&copy).await;
+    assert!(ended.is_some());
     assert!(!removals.is_empty());
     assert!(matches!(sessions.load(&copy).await, Lookup::Refused("session revoked")));
     let other = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
