@@ -180,32 +180,26 @@ async fn explain_reads_a_session_cookie() {
         .split_once('=')
         .expect("name=value")
         .1;
-    let args = [
-        "explain",
-        "--config",
-        "portcullis.toml",
-        "--url",
-        "https://app.example.com/",
-        "--cookie",
-        value,
-    ];
-    let (code, stdout, stderr) = run(&args, dir.path());
+    let explain = |cookie: &str| {
+        let args = [
+            "explain",
+            "--config",
+            "portcullis.toml",
+            "--url",
+            "https://app.example.com/",
+            "--cookie",
+            cookie,
+        ];
+        run(&args, dir.path())
+    };
+    let (code, stdout, stderr) = explain(value);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("user=carol") && stdout.contains("decision: allow"),
         "{stdout}"
     );
     let tampered = format!("{}A", &value[..value.len() - 1]);
-    let args = [
-        "explain",
-        "--config",
-        "portcullis.toml",
-        "--url",
-        "https://app.example.com/",
-        "--cookie",
-        &tampered,
-    ];
-    let (_, stdout, _) = run(&args, dir.path());
+    let (_, stdout, _) = explain(&tampered);
     assert!(
         stdout.contains("session cookie refused") && stdout.contains("unauthenticated"),
         "{stdout}"

@@ -45,13 +45,18 @@ fn redis_session(redis: &Redis) -> String {
     )
 }
 
+/// A Portcullis whose login provider is `issuer` and whose sessions live in `redis`.
+async fn on_redis(issuer: &str, redis: &Redis) -> Portcullis {
+    Portcullis::start(Setup::new(&config(issuer, &redis_session(redis)), RULES)).await
+}
+
 #[tokio::test]
 async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
     let redis = Redis::start().await;
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
-    let a = Portcullis::start(Setup::new(&config(&issuer, &redis_session(&redis)), RULES)).await;
-    let b = Portcullis::start(Setup::new(&config(&issuer, &redis_session(&redis)), RULES)).await;
+    let a = on_redis(&issuer, &redis).await;
+    let b = on_redis(&issuer, &redis).await;
     let idp = Idp::start(port, Some(a.url("/oauth2/backchannel_logout"))).await;
     let mut browser = Browser::default();
     let callback = browser.login(&a, &idp, "alice", APP).await;
@@ -106,11 +111,7 @@ async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
 async fn backchannel_logout_refuses_bad_tokens() {
     let redis = Redis::start().await;
     let port = free_port();
-    let a = Portcullis::start(Setup::new(
-        &config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)),
-        RULES,
-    ))
-    .await;
+    let a = on_redis(&format!("http://127.0.0.1:{port}"), &redis).await;
     let _idp = Idp::start(port, None).await;
     let wrong_issuer_key = tokens::rsa1(serde_json::json!({
         "iss": format!("http://127.0.0.1:{port}"),
@@ -140,11 +141,7 @@ async fn backchannel_logout_refuses_bad_tokens() {
 async fn sign_out_deletes_the_redis_entry_so_the_old_cookie_is_dead() {
     let redis = Redis::start().await;
     let port = free_port();
-    let a = Portcullis::start(Setup::new(
-        &config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)),
-        RULES,
-    ))
-    .await;
+    let a = on_redis(&format!("http://127.0.0.1:{port}"), &redis).await;
     let idp = Idp::start(port, None).await;
     let mut browser = Browser::default();
     browser.login(&a, &idp, "alice", APP).await;
@@ -167,11 +164,7 @@ async fn sign_out_deletes_the_redis_entry_so_the_old_cookie_is_dead() {
 async fn redis_down_is_a_quick_401_and_bearer_tokens_keep_working() {
     let mut redis = Redis::start().await;
     let port = free_port();
-    let a = Portcullis::start(Setup::new(
-        &config(&format!("http://127.0.0.1:{port}"), &redis_session(&redis)),
-        RULES,
-    ))
-    .await;
+    let a = on_redis(&format!("http://127.0.0.1:{port}"), &redis).await;
     let idp = Idp::start(port, None).await;
     let mut browser = Browser::default();
     browser.login(&a, &idp, "alice", APP).await;
