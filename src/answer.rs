@@ -66,10 +66,7 @@ impl IdentityHeaders {
         let mut values = vec![
             (self.user.clone(), identity.map(|i| i.user.clone()).unwrap_or_default()),
             (self.email.clone(), text(identity.and_then(|i| i.email.as_ref()))),
-            (
-                self.groups.clone(),
-                identity.map(|i| i.groups.join(",")).unwrap_or_default(),
-            ),
+            (self.groups.clone(), identity.map(joined_groups).unwrap_or_default()),
             (
                 self.preferred_username.clone(),
                 text(identity.and_then(|i| i.preferred_username.as_ref())),
@@ -81,6 +78,24 @@ impl IdentityHeaders {
         }
         values
     }
+}
+
+/// The groups header value: the groups joined with commas. A group whose name holds a comma is
+/// left out (and logged): an upstream that splits the header would read it as two groups. It
+/// still counts for the rule's requirements.
+fn joined_groups(identity: &Identity) -> String {
+    let mut joined = String::new();
+    for group in &identity.groups {
+        if group.contains(',') {
+            tracing::warn!(issuer = %identity.issuer, group = ?group, "a group name holds a comma; left out of the groups header");
+            continue;
+        }
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(group);
+    }
+    joined
 }
 
 /// Everything about the request that shapes its answer besides the decision.
@@ -235,5 +250,26 @@ mod tests {
         assert_eq!(safe_header_value(&name, "a\nb", "r"), "");
         assert_eq!(safe_header_value(&name, "plain value", "r"), "plain value");
         assert_eq!(safe_header_value(&name, "José", "r").as_bytes(), "José".as_bytes());
+    }
+
+    #[test]
+    fn a_group_with_a_comma_is_left_out_of_the_groups_header() {
+        let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+        let identity = Identity {
+            issuer: "main".into(),
+            user: "u".into(),
+            email: None,
+            groups: vec!["admins,ops".into(), "dev".into(), "a b".into(), "x,".into()],
+            preferred_username: None,
+            scopes: Vec::new(),
+            claims: crate::authn::Claims::default(),
+            expires_at: 0,
+        };
+        let values = names.values(Some(&identity), None);
+        let groups = values
+            .iter()
+            .find(|(name, _)| name.as_str() == "x-auth-request-groups")
+            .map(|(_, value)| value.as_str());
+        assert_eq!(groups, Some("dev,a b"));
     }
 }

@@ -215,13 +215,18 @@ fn explain(args: ExplainArgs) -> ExitCode {
 /// Builds the original request `explain` reasons about from a URL and a method, exactly as the
 /// server reads it from `X-Original-URL` and `X-Original-Method`.
 fn request_from_url(text: &str, method: &str) -> Result<OriginalRequest, String> {
+    if text.starts_with('/') {
+        return Err(format!(
+            "--url `{text}` is relative: give the absolute URL the proxy sends as X-Original-URL, such as https://app.example.com{text}"
+        ));
+    }
     let mut headers = axum::http::HeaderMap::new();
     let value = |v: &str, flag: &str| {
         axum::http::HeaderValue::from_str(v).map_err(|_| format!("{flag} `{v}` holds characters a header cannot"))
     };
     headers.insert("x-original-url", value(text, "--url")?);
     headers.insert("x-original-method", value(method, "--method")?);
-    crate::origin::from_forwarded_headers(&headers, true).map_err(|e| format!("--url/--method: {e}"))
+    crate::origin::from_auth_headers(&headers, true).map_err(|e| format!("--url/--method: {e}"))
 }
 
 async fn explain_request(

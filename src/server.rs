@@ -178,7 +178,8 @@ async fn forward_auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, req
     forwarded(Endpoint::ForwardAuth, state, peer, request).await
 }
 
-/// The endpoints that read the original request from forwarded headers.
+/// The endpoints that read the original request from forwarded headers, each from its own
+/// family only.
 async fn forwarded(
     endpoint: Endpoint,
     State(state): State<AppState>,
@@ -187,7 +188,10 @@ async fn forwarded(
 ) -> Response {
     let headers = request.headers();
     let trusted = state.0.trusted.contains(peer.ip());
-    let original = origin::from_forwarded_headers(headers, trusted);
+    let original = match endpoint {
+        Endpoint::Auth => origin::from_auth_headers(headers, trusted),
+        _ => origin::from_forward_auth_headers(headers, trusted),
+    };
     decide(&state.0, endpoint, original, headers).await
 }
 
@@ -234,7 +238,7 @@ async fn decide(
 ) -> Response {
     let started = Instant::now();
     let client = origin::client_kind(headers);
-    let request = match original {
+    let request = match original.and_then(|request| authn::single_authorization(headers).map(|()| request)) {
         Ok(request) => request,
         Err(error) => {
             tracing::info!(endpoint = endpoint.label(), %error, "cannot read the original request");

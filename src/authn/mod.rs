@@ -3,6 +3,7 @@
 
 pub mod jwks;
 pub mod jwt;
+pub mod strict_json;
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
@@ -120,6 +121,19 @@ pub fn lookup<'a>(claims: &'a Map<String, Value>, path: &str) -> Option<&'a Valu
         value = value.as_object()?.get(part)?;
     }
     Some(value)
+}
+
+/// Refuses an `Authorization` header sent more than once: which one the upstream reads cannot
+/// be known, and the first may be the client's own.
+pub fn single_authorization(headers: &HeaderMap) -> Result<(), crate::origin::OriginError> {
+    let mut values = headers.get_all(axum::http::header::AUTHORIZATION).iter();
+    match (values.next(), values.next()) {
+        (Some(_), Some(_)) => Err(crate::origin::OriginError::Invalid {
+            header: "Authorization",
+            reason: "sent more than once".into(),
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// The bearer token of an `Authorization: Bearer <token>` header, if there is one.

@@ -1,6 +1,6 @@
 //! The original request: which method, host and path the proxy is asking about, read from the
-//! forwarded header families (only from trusted peers) or from the `/ext-authz/<path>` form, with
-//! the path normalised for matching.
+//! one header family of the endpoint asked (only from trusted peers) or from the
+//! `/ext-authz/<path>` form, with the path normalised for matching.
 //!
 //! Submodules: `values` parses single header values (method, scheme, host, target) and `path`
 //! normalises paths. Nothing here panics on any input: every failure is an [`OriginError`] that
@@ -15,9 +15,7 @@ use axum::http::{HeaderMap, Method, header};
 use ipnet::IpNet;
 
 pub use path::normalise_path;
-use values::{
-    Authority, Field, Target, X_FORWARDED_METHOD, X_FORWARDED_URI, X_ORIGINAL_METHOD, X_ORIGINAL_URI, X_ORIGINAL_URL,
-};
+use values::{Authority, Field, Target, X_FORWARDED_METHOD, X_FORWARDED_URI, X_ORIGINAL_METHOD, X_ORIGINAL_URL};
 
 /// The request the proxy asks about.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -46,18 +44,13 @@ impl OriginalRequest {
 /// Why the original request could not be read; shown to the caller in a 400.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OriginError {
-    /// None of the three header families is present.
-    #[error(
-        "missing forwarded headers: send X-Forwarded-Method/-Proto/-Host/-Uri, X-Original-URL, or X-Original-URI with Host"
-    )]
-    Missing,
-    /// The forwarded headers came from a peer outside `trusted_proxies`: they are ignored, so
-    /// the request has none.
-    #[error(
-        "missing forwarded headers: X-Forwarded-*, X-Original-URL and X-Original-URI are ignored from this peer (not in server.trusted_proxies)"
-    )]
-    UntrustedPeer,
-    /// A header is there but its value cannot be used.
+    /// The peer is outside `trusted_proxies`: its headers are not read, so the request has none.
+    #[error("header {headers} ignored from this peer (not in server.trusted_proxies)")]
+    UntrustedPeer {
+        /// The headers the endpoint would have read.
+        headers: &'static str,
+    },
+    /// A header the endpoint needs is missing, repeated, or its value cannot be used.
     #[error("header {header} is invalid: {reason}")]
     Invalid {
         /// The header's name.
@@ -91,6 +84,16 @@ pub enum PathError {
     /// `..` above the root.
     #[error("path climbs above the root")]
     AboveRoot,
+    /// A literal `#`: a fragment is never sent to a server, so the path was not built by a
+    /// browser and could be read two ways.
+    #[error("# in path")]
+    Fragment,
+    /// A segment ending in `.` (`/admin./`), which IIS routes as the segment without the dot.
+    #[error("path segment ends in a dot")]
+    SegmentEndsInDot,
+    /// A segment ending in a space (`/admin%20/`), which IIS routes as the segment without it.
+    #[error("path segment ends in a space")]
+    SegmentEndsInSpace,
 }
 
 /// The peers whose forwarded headers are believed.
@@ -105,52 +108,42 @@ impl TrustedProxies {
     }
 }
 
-/// Reads the original request from the first header family present (see the contract).
-/// `trusted` says whether the peer is a trusted proxy; when it is not, forwarded headers are not
-/// read at all.
-///
-/// Every family requires its method header: a proxy configuration that forgot it must not let a
-/// request slip past a rule restricted to some methods.
-pub fn from_forwarded_headers(headers: &HeaderMap, trusted: bool) -> Result<OriginalRequest, OriginError> {
+/// What an untrusted peer of `/auth` is told it sent in vain.
+const AUTH_FAMILY: &str = "X-Original-URL/X-Original-Method";
+/// What an untrusted peer of `/forward-auth` is told it sent in vain.
+const FORWARD_AUTH_FAMILY: &str = "X-Forwarded-Method/-Proto/-Host/-Uri";
+
+/// Reads the original request of `/auth` (nginx `auth_request`, ingress-nginx `auth-url`):
+/// `X-Original-Method` and the absolute `X-Original-URL`, and nothing else. nginx and
+/// ingress-nginx copy every client header into the subrequest, so no other header may choose
+/// what is judged (the bug class of oauth2-proxy's CVE-2026-40575). `trusted` says whether the
+/// peer is a trusted proxy; when it is not, nothing is read.
+pub fn from_auth_headers(headers: &HeaderMap, trusted: bool) -> Result<OriginalRequest, OriginError> {
     if !trusted {
-        return Err(OriginError::UntrustedPeer);
+        return Err(OriginError::UntrustedPeer { headers: AUTH_FAMILY });
     }
-    if let Some(uri) = values::single(headers, X_FORWARDED_URI)? {
-        return from_traefik_family(headers, uri);
-    }
-    if let Some(url) = values::single(headers, X_ORIGINAL_URL)? {
-        return from_ingress_nginx_family(headers, url);
-    }
-    if let Some(uri) = values::single(headers, X_ORIGINAL_URI)? {
-        return from_nginx_family(headers, uri);
-    }
-    Err(OriginError::Missing)
-}
-
-/// Family 1: `X-Forwarded-Method`, `-Proto`, `-Host` (else `Host`), `-Uri`.
-fn from_traefik_family(headers: &HeaderMap, uri: &str) -> Result<OriginalRequest, OriginError> {
-    let method = values::required_method(headers, X_FORWARDED_METHOD)?;
-    let scheme = values::forwarded_scheme(headers)?;
-    let authority = values::forwarded_authority(headers)?;
-    let target = target_from(X_FORWARDED_URI, uri)?;
-    Ok(OriginalRequest::assemble(method, scheme, authority, target))
-}
-
-/// Family 2: `X-Original-URL` (absolute) and `X-Original-Method`.
-fn from_ingress_nginx_family(headers: &HeaderMap, url: &str) -> Result<OriginalRequest, OriginError> {
+    let url = values::required(headers, X_ORIGINAL_URL)?;
     let method = values::required_method(headers, X_ORIGINAL_METHOD)?;
     let (scheme, authority, target) =
         values::parse_absolute_url(url).map_err(|reason| values::invalid(X_ORIGINAL_URL.label, reason))?;
     Ok(OriginalRequest::assemble(method, scheme, authority, target))
 }
 
-/// Family 3: `X-Original-URI`, `X-Original-Method`, `X-Forwarded-Host` (else `Host`), and
-/// `X-Forwarded-Proto`.
-fn from_nginx_family(headers: &HeaderMap, uri: &str) -> Result<OriginalRequest, OriginError> {
-    let method = values::required_method(headers, X_ORIGINAL_METHOD)?;
+/// Reads the original request of `/forward-auth` (Traefik ForwardAuth, Caddy `forward_auth`):
+/// `X-Forwarded-Method`, `-Proto` (missing means `http`), `-Host` and `-Uri`, and nothing else.
+/// Every one but the scheme is required: the `Host` of the auth request is the auth service's
+/// own, and a missing method must not let a request slip past a method-restricted rule.
+pub fn from_forward_auth_headers(headers: &HeaderMap, trusted: bool) -> Result<OriginalRequest, OriginError> {
+    if !trusted {
+        return Err(OriginError::UntrustedPeer {
+            headers: FORWARD_AUTH_FAMILY,
+        });
+    }
+    let method = values::required_method(headers, X_FORWARDED_METHOD)?;
     let scheme = values::forwarded_scheme(headers)?;
     let authority = values::forwarded_authority(headers)?;
-    let target = target_from(X_ORIGINAL_URI, uri)?;
+    let uri = values::required(headers, X_FORWARDED_URI)?;
+    let target = target_from(X_FORWARDED_URI, uri)?;
     Ok(OriginalRequest::assemble(method, scheme, authority, target))
 }
 

@@ -8,11 +8,12 @@
 
 use super::PathError;
 
-/// Normalises a path for matching: decodes percent-encoded unreserved characters, removes `.`
-/// and `..` segments, merges duplicate slashes. Refuses what cannot be normalised unambiguously.
+/// Normalises a path for matching: decodes percent-encoded unreserved characters, removes each
+/// segment's `;parameters`, `.` and `..` segments, merges duplicate slashes. Refuses what cannot
+/// be normalised unambiguously (see [`PathError`]).
 ///
 /// A trailing slash is kept (`/a/b/` and `/a/b/.` give `/a/b/`), so rules can tell a directory
-/// from a file. The input is a path only: the caller splits off the query and fragment.
+/// from a file. The input is a path only: the caller splits off the query.
 pub fn normalise_path(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
@@ -28,6 +29,7 @@ pub fn normalise_path(raw: &str) -> Result<String, PathError> {
                 i += 2;
             }
             b'\\' => return Err(PathError::Backslash),
+            b'#' => return Err(PathError::Fragment),
             _ if is_control(byte) => return Err(PathError::ControlCharacter),
             _ => out.push_literal(byte)?,
         }
@@ -95,23 +97,30 @@ impl Normaliser {
         Ok(())
     }
 
-    /// Resolves the segment just written: an empty one merges into its neighbour, `.` goes,
+    /// Resolves the segment just written: its `;parameters` go (Tomcat and Jetty route
+    /// `/admin;jsessionid=1/` as `/admin/`), an empty one merges into its neighbour, `.` goes,
     /// `..` takes its parent with it. `more` says whether a `/` follows in the input.
     fn end_segment(&mut self, more: bool) -> Result<(), PathError> {
         self.utf8.expect_none()?;
         let segment = self.out.get(self.segment_start..).unwrap_or_default();
-        // `..;x` is `..` to Tomcat, Jetty and Spring (they drop `;` parameters): refuse it
-        // rather than match it as an ordinary segment.
-        if segment
-            .split_once(';')
-            .is_some_and(|(name, _)| name == "." || name == "..")
-        {
-            return Err(PathError::DotSegmentParameter);
+        // A literal `;` starts the parameters; an encoded one (`%3B`) is part of the name.
+        if let Some(parameters) = segment.find(';') {
+            let name = segment.get(..parameters).unwrap_or_default();
+            // `..;x` is `..` to Tomcat and Jetty but an ordinary segment to nginx: refuse it
+            // rather than guess which the upstream is.
+            if name == "." || name == ".." {
+                return Err(PathError::DotSegmentParameter);
+            }
+            self.out.truncate(self.segment_start + parameters);
         }
+        let segment = self.out.get(self.segment_start..).unwrap_or_default();
         match segment {
             "" => {}
             "." => self.out.truncate(self.segment_start),
             ".." => self.pop_parent()?,
+            // IIS drops a trailing dot or space: `/admin./` and `/admin%20/` are `/admin/` there.
+            _ if segment.ends_with('.') => return Err(PathError::SegmentEndsInDot),
+            _ if segment.ends_with("%20") => return Err(PathError::SegmentEndsInSpace),
             _ if more => self.out.push('/'),
             _ => {}
         }
@@ -251,7 +260,7 @@ mod tests {
         assert_eq!(ok("/"), "/");
         assert_eq!(ok("/a/b"), "/a/b");
         assert_eq!(ok("/a/b/"), "/a/b/");
-        assert_eq!(ok("/api/v1/users:search@x;y=1"), "/api/v1/users:search@x;y=1");
+        assert_eq!(ok("/api/v1/users:search@x"), "/api/v1/users:search@x");
     }
 
     #[test]
@@ -260,7 +269,40 @@ mod tests {
         assert_eq!(err("/public/..;jsessionid=1/admin"), PathError::DotSegmentParameter);
         assert_eq!(err("/a/.;x/b"), PathError::DotSegmentParameter);
         assert_eq!(err("/public/%2e%2e;/admin"), PathError::DotSegmentParameter);
-        assert_eq!(ok("/a/..x;y/b"), "/a/..x;y/b");
+        assert_eq!(ok("/a/..x;y/b"), "/a/..x/b");
+    }
+
+    #[test]
+    fn parameters_are_removed_from_every_segment() {
+        assert_eq!(ok("/admin;jsessionid=1/"), "/admin/");
+        assert_eq!(ok("/admin;jsessionid=1/users;x=2;y"), "/admin/users");
+        assert_eq!(ok("/api/v1/users:search@x;y=1"), "/api/v1/users:search@x");
+        assert_eq!(ok("/;x/admin"), "/admin");
+        assert_eq!(ok("/a/b;"), "/a/b");
+        assert_eq!(ok("/a;p/../b"), "/b");
+    }
+
+    #[test]
+    fn an_encoded_semicolon_is_part_of_the_name() {
+        assert_eq!(ok("/admin%3bx/"), "/admin%3Bx/");
+    }
+
+    #[test]
+    fn segments_ending_in_a_dot_or_a_space_are_refused() {
+        assert_eq!(err("/admin./"), PathError::SegmentEndsInDot);
+        assert_eq!(err("/admin%2e/"), PathError::SegmentEndsInDot);
+        assert_eq!(err("/admin."), PathError::SegmentEndsInDot);
+        assert_eq!(err("/admin.;x/"), PathError::SegmentEndsInDot);
+        assert_eq!(err("/a/.../b"), PathError::SegmentEndsInDot);
+        assert_eq!(err("/admin%20/"), PathError::SegmentEndsInSpace);
+        assert_eq!(err("/admin /x"), PathError::SegmentEndsInSpace);
+        assert_eq!(ok("/a%20b/c.txt"), "/a%20b/c.txt");
+    }
+
+    #[test]
+    fn a_hash_is_refused_literal_but_kept_encoded() {
+        assert_eq!(err("/admin#/x"), PathError::Fragment);
+        assert_eq!(ok("/a%23b"), "/a%23b");
     }
 
     #[test]
@@ -304,7 +346,6 @@ mod tests {
 
     #[test]
     fn segments_that_only_start_with_dots_are_kept() {
-        assert_eq!(ok("/a/.../b"), "/a/.../b");
         assert_eq!(ok("/a/..b/.c"), "/a/..b/.c");
     }
 
@@ -375,7 +416,7 @@ mod tests {
 
     #[test]
     fn reserved_escapes_are_kept_with_uppercase_hex() {
-        assert_eq!(ok("/a%3fb%23c%3a%20"), "/a%3Fb%23c%3A%20");
+        assert_eq!(ok("/a%3fb%23c%3a%20x"), "/a%3Fb%23c%3A%20x");
     }
 
     #[test]
@@ -398,7 +439,7 @@ mod tests {
     #[test]
     fn literal_characters_not_allowed_in_a_path_are_escaped() {
         assert_eq!(ok("/a b"), "/a%20b");
-        assert_eq!(ok("/a?b#c"), "/a%3Fb%23c");
+        assert_eq!(ok("/a?b"), "/a%3Fb");
         assert_eq!(ok("/{x}|[y]"), "/%7Bx%7D%7C%5By%5D");
     }
 
@@ -417,6 +458,7 @@ mod tests {
     const PIECES: &[&str] = &[
         "/", "/", "//", "a", "b", "c", ".", "..", "...", "%2e", "%2E", "%2e%2e", "%2E%2e", "%41", "%7e", "%25", "%3f",
         "%2F", "%5c", "\\", "%00", "\0", "%zz", "%4", "%", "é", "%C3%A9", "%c3", "%a9", " ", "~", "-", "?", ":", "@",
+        ";", ";p=1", "#", "%3b",
     ];
 
     fn generated_path(rng: &mut XorShift) -> String {
@@ -440,7 +482,8 @@ mod tests {
             for bad in ["//", "/./", "/../"] {
                 assert!(!once.contains(bad), "{raw:?} -> {once:?} contains {bad}");
             }
-            assert!(!once.ends_with("/.") && !once.ends_with("/.."), "{raw:?} -> {once:?}");
+            assert!(!once.ends_with('.') && !once.contains("./"), "{raw:?} -> {once:?}");
+            assert!(!once.contains(';') && !once.contains("%20/"), "{raw:?} -> {once:?}");
             assert!(once.is_ascii(), "{raw:?} -> {once:?}");
         }
         assert!(accepted > 2_000, "only {accepted} generated paths were accepted");

@@ -1,5 +1,5 @@
-//! Tests of the header families, trusted peers, the ext_authz form and client kinds. Path
-//! normalisation is tested in `path.rs`.
+//! Tests of each endpoint's header family, trusted peers, the ext_authz form and client kinds.
+//! Path normalisation is tested in `path.rs`.
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method};
 
@@ -13,8 +13,14 @@ fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
     map
 }
 
+/// What `/forward-auth` reads from a trusted peer.
 fn read(pairs: &[(&'static str, &'static str)]) -> Result<OriginalRequest, OriginError> {
-    from_forwarded_headers(&headers(pairs), true)
+    from_forward_auth_headers(&headers(pairs), true)
+}
+
+/// What `/auth` reads from a trusted peer.
+fn read_auth(pairs: &[(&'static str, &'static str)]) -> Result<OriginalRequest, OriginError> {
+    from_auth_headers(&headers(pairs), true)
 }
 
 fn invalid_header(result: Result<OriginalRequest, OriginError>) -> (&'static str, String) {
@@ -39,20 +45,14 @@ const TRAEFIK: &[(&str, &str)] = &[
     ("x-forwarded-method", "post"),
     ("x-forwarded-proto", "HTTPS"),
     ("x-forwarded-host", "App.Example.com:8443"),
-    ("x-forwarded-uri", "/api/%2e%2e/admin//x?q=%2F#frag"),
+    ("x-forwarded-uri", "/api/%2e%2e/admin//x?q=%2F"),
     ("host", "portcullis.internal"),
 ];
 
 const INGRESS_NGINX: &[(&str, &str)] = &[
-    ("x-original-url", "HTTPS://App.Example.com:8443/a/./b?x=1#top"),
+    ("x-original-url", "HTTPS://App.Example.com:8443/a/./b?x=1"),
     ("x-original-method", "GET"),
     ("host", "portcullis.internal"),
-];
-
-const NGINX: &[(&str, &str)] = &[
-    ("x-original-uri", "/a/b/?x=1"),
-    ("x-original-method", "DELETE"),
-    ("host", "App.Example.com"),
 ];
 
 fn without(family: &[(&'static str, &'static str)], name: &str) -> Vec<(&'static str, &'static str)> {
@@ -90,22 +90,85 @@ fn ipv4_mapped_ipv6_peer_counts_as_its_ipv4_address() {
 
 #[test]
 fn untrusted_peer_is_refused_before_reading_headers() {
+    for pairs in [TRAEFIK, INGRESS_NGINX, &[]] {
+        let forward = from_forward_auth_headers(&headers(pairs), false);
+        assert!(matches!(forward, Err(OriginError::UntrustedPeer { .. })), "{forward:?}");
+        let auth = from_auth_headers(&headers(pairs), false);
+        assert!(matches!(auth, Err(OriginError::UntrustedPeer { .. })), "{auth:?}");
+    }
+}
+
+#[test]
+fn an_untrusted_peer_is_told_which_headers_were_ignored() {
+    let auth = from_auth_headers(&headers(INGRESS_NGINX), false).unwrap_err().to_string();
+    assert!(auth.contains("X-Original-URL") && auth.contains("trusted_proxies"), "{auth}");
+    let forward = from_forward_auth_headers(&headers(TRAEFIK), false).unwrap_err().to_string();
+    assert!(forward.contains("X-Forwarded-") && forward.contains("trusted_proxies"), "{forward}");
+}
+
+#[test]
+fn without_its_headers_each_endpoint_names_the_first_missing_one() {
+    assert_eq!(invalid_header(read(&[("host", "a.example")])).0, "X-Forwarded-Method");
+    assert_eq!(invalid_header(read_auth(&[("host", "a.example")])).0, "X-Original-URL");
+}
+
+// ---- one family per endpoint (CVE-2026-40575: nginx copies every client header)
+
+#[test]
+fn auth_ignores_the_forwarded_family_a_client_can_add() {
+    let spoofed = [
+        ("x-original-url", "https://app.example.com/admin/users"),
+        ("x-original-method", "POST"),
+        ("x-forwarded-uri", "/static/x"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-host", "public.example.com"),
+        ("x-forwarded-proto", "http"),
+        ("x-original-uri", "/static/y"),
+    ];
+    let req = read_auth(&spoofed).unwrap();
     assert_eq!(
-        from_forwarded_headers(&headers(TRAEFIK), false),
-        Err(OriginError::UntrustedPeer)
-    );
-    assert_eq!(
-        from_forwarded_headers(&HeaderMap::new(), false),
-        Err(OriginError::UntrustedPeer)
+        (req.method, req.host.as_str(), req.path.as_str(), req.scheme.as_str()),
+        (Method::POST, "app.example.com", "/admin/users", "https")
     );
 }
 
 #[test]
-fn no_family_is_missing() {
-    assert_eq!(read(&[("host", "a.example")]), Err(OriginError::Missing));
+fn auth_never_falls_back_to_another_family() {
+    let others = [
+        ("x-forwarded-uri", "/static/x"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-host", "app.example.com"),
+        ("x-original-uri", "/static/x"),
+        ("x-original-method", "GET"),
+        ("host", "app.example.com"),
+    ];
     assert_eq!(
-        read(&[("x-forwarded-method", "GET"), ("x-original-method", "GET")]),
-        Err(OriginError::Missing)
+        invalid_header(read_auth(&others)),
+        ("X-Original-URL", "missing".to_owned())
+    );
+}
+
+#[test]
+fn forward_auth_ignores_the_original_family() {
+    let mut pairs = TRAEFIK.to_vec();
+    pairs.push(("x-original-url", "https://app.example.com/static/x"));
+    pairs.push(("x-original-method", "GET"));
+    pairs.push(("x-original-uri", "/static/x"));
+    let req = read(&pairs).unwrap();
+    assert_eq!((req.method, req.path.as_str()), (Method::POST, "/admin/x"));
+    assert_eq!(
+        invalid_header(read(&INGRESS_NGINX.to_vec())),
+        ("X-Forwarded-Method", "missing".to_owned())
+    );
+}
+
+#[test]
+fn a_second_original_url_is_refused() {
+    let mut pairs = INGRESS_NGINX.to_vec();
+    pairs.push(("x-original-url", "https://app.example.com/static/x"));
+    assert_eq!(
+        invalid_header(read_auth(&pairs)),
+        ("X-Original-URL", "sent more than once".to_owned())
     );
 }
 
@@ -125,11 +188,11 @@ fn traefik_family_is_read_in_full() {
 }
 
 #[test]
-fn traefik_family_falls_back_to_host_and_http() {
+fn traefik_family_without_proto_means_http() {
     let pairs = [
         ("x-forwarded-method", "GET"),
         ("x-forwarded-uri", "/"),
-        ("host", "a.example"),
+        ("x-forwarded-host", "a.example"),
     ];
     assert_eq!(
         read(&pairs),
@@ -172,10 +235,15 @@ fn traefik_family_with_bad_host_is_invalid() {
 }
 
 #[test]
-fn traefik_family_without_any_host_is_invalid() {
-    let pairs = without(&without(TRAEFIK, "x-forwarded-host"), "host");
-    let (header, reason) = invalid_header(read(&pairs));
-    assert_eq!((header, reason.as_str()), ("Host", "missing"));
+fn traefik_family_without_forwarded_host_is_invalid_even_with_host() {
+    let (header, reason) = invalid_header(read(&without(TRAEFIK, "x-forwarded-host")));
+    assert_eq!((header, reason.as_str()), ("X-Forwarded-Host", "missing"));
+}
+
+#[test]
+fn traefik_family_without_uri_is_invalid() {
+    let (header, reason) = invalid_header(read(&without(TRAEFIK, "x-forwarded-uri")));
+    assert_eq!((header, reason.as_str()), ("X-Forwarded-Uri", "missing"));
 }
 
 #[test]
@@ -230,7 +298,7 @@ fn trailing_dot_is_dropped_from_host_only() {
 fn non_utf8_header_is_invalid() {
     let mut map = headers(TRAEFIK);
     map.insert("x-forwarded-uri", HeaderValue::from_bytes(b"/caf\xe9").unwrap());
-    let (header, _) = invalid_header(from_forwarded_headers(&map, true));
+    let (header, _) = invalid_header(from_forward_auth_headers(&map, true));
     assert_eq!(header, "X-Forwarded-Uri");
 }
 
@@ -243,10 +311,24 @@ fn repeated_header_is_invalid() {
 }
 
 #[test]
-fn query_and_fragment_are_kept_apart_from_the_path() {
-    let req = read(&with(TRAEFIK, "x-forwarded-uri", "/a/../b?c=/../d&e#f?g")).unwrap();
+fn the_query_is_kept_apart_from_the_path() {
+    let req = read(&with(TRAEFIK, "x-forwarded-uri", "/a/../b?c=/../d&e")).unwrap();
     assert_eq!((req.path.as_str(), req.uri.as_str()), ("/b", "/a/../b?c=/../d&e"));
     assert_eq!(req.url(), "https://app.example.com:8443/a/../b?c=/../d&e");
+}
+
+#[test]
+fn a_hash_anywhere_in_the_target_is_invalid() {
+    for bad in ["/admin#/x", "/a?b#c", "/#"] {
+        let (header, _) = invalid_header(read(&with(TRAEFIK, "x-forwarded-uri", bad)));
+        assert_eq!(header, "X-Forwarded-Uri", "{bad:?}");
+    }
+    let (header, _) = invalid_header(read_auth(&with(
+        INGRESS_NGINX,
+        "x-original-url",
+        "https://a.example/a#top",
+    )));
+    assert_eq!(header, "X-Original-URL");
 }
 
 // ---- family 2: ingress-nginx
@@ -261,12 +343,12 @@ fn ingress_nginx_family_is_read_in_full() {
         "/a/b",
         "/a/./b?x=1",
     );
-    assert_eq!(read(INGRESS_NGINX), Ok(expected));
+    assert_eq!(read_auth(INGRESS_NGINX), Ok(expected));
 }
 
 #[test]
 fn ingress_nginx_url_without_path_means_root() {
-    let req = read(&with(INGRESS_NGINX, "x-original-url", "http://a.example?x=1")).unwrap();
+    let req = read_auth(&with(INGRESS_NGINX, "x-original-url", "http://a.example?x=1")).unwrap();
     assert_eq!(
         (req.scheme.as_str(), req.path.as_str(), req.uri.as_str()),
         ("http", "/", "/?x=1")
@@ -275,7 +357,7 @@ fn ingress_nginx_url_without_path_means_root() {
 
 #[test]
 fn ingress_nginx_family_without_method_is_invalid() {
-    let (header, reason) = invalid_header(read(&without(INGRESS_NGINX, "x-original-method")));
+    let (header, reason) = invalid_header(read_auth(&without(INGRESS_NGINX, "x-original-method")));
     assert_eq!((header, reason.as_str()), ("X-Original-Method", "missing"));
 }
 
@@ -289,105 +371,19 @@ fn ingress_nginx_family_with_bad_url_is_invalid() {
         "https://a b/",
         "https://a/%2e%2e/..",
     ] {
-        let (header, _) = invalid_header(read(&with(INGRESS_NGINX, "x-original-url", bad)));
+        let (header, _) = invalid_header(read_auth(&with(INGRESS_NGINX, "x-original-url", bad)));
         assert_eq!(header, "X-Original-URL", "{bad:?}");
     }
 }
 
 #[test]
 fn ingress_nginx_backslash_is_not_turned_into_a_slash() {
-    let (_, reason) = invalid_header(read(&with(
+    let (_, reason) = invalid_header(read_auth(&with(
         INGRESS_NGINX,
         "x-original-url",
         "https://a.example/..\\admin",
     )));
     assert_eq!(reason, "backslash in path");
-}
-
-// ---- family 3: plain nginx
-
-#[test]
-fn nginx_family_is_read_in_full() {
-    let expected = request(
-        Method::DELETE,
-        "http",
-        "app.example.com",
-        "app.example.com",
-        "/a/b/",
-        "/a/b/?x=1",
-    );
-    assert_eq!(read(NGINX), Ok(expected));
-}
-
-#[test]
-fn nginx_family_prefers_forwarded_host_and_proto() {
-    let pairs = with(
-        &with(NGINX, "x-forwarded-host", "other.example"),
-        "x-forwarded-proto",
-        "https",
-    );
-    let req = read(&pairs).unwrap();
-    assert_eq!((req.scheme.as_str(), req.host.as_str()), ("https", "other.example"));
-}
-
-#[test]
-fn nginx_family_without_method_is_invalid() {
-    let (header, reason) = invalid_header(read(&without(NGINX, "x-original-method")));
-    assert_eq!((header, reason.as_str()), ("X-Original-Method", "missing"));
-}
-
-#[test]
-fn nginx_family_without_host_is_invalid() {
-    let (header, reason) = invalid_header(read(&without(NGINX, "host")));
-    assert_eq!((header, reason.as_str()), ("Host", "missing"));
-}
-
-#[test]
-fn nginx_family_with_bad_host_or_proto_or_uri_is_invalid() {
-    assert_eq!(invalid_header(read(&with(NGINX, "host", "a_b!c"))).0, "Host");
-    assert_eq!(
-        invalid_header(read(&with(NGINX, "x-forwarded-proto", "gopher"))).0,
-        "X-Forwarded-Proto"
-    );
-    assert_eq!(
-        invalid_header(read(&with(NGINX, "x-original-uri", "http://a/b"))).0,
-        "X-Original-URI"
-    );
-    assert_eq!(
-        invalid_header(read(&with(NGINX, "x-original-uri", "/a%zz"))).0,
-        "X-Original-URI"
-    );
-}
-
-// ---- precedence
-
-/// Several families at once, each header once (the first family's value wins), no `Host`.
-fn merged(families: &[&[(&'static str, &'static str)]]) -> Vec<(&'static str, &'static str)> {
-    let mut pairs: Vec<(&'static str, &'static str)> = Vec::new();
-    for &(name, value) in families.iter().copied().flatten() {
-        if name != "host" && pairs.iter().all(|&(n, _)| n != name) {
-            pairs.push((name, value));
-        }
-    }
-    pairs
-}
-
-#[test]
-fn traefik_family_wins_over_the_others() {
-    let req = read(&merged(&[INGRESS_NGINX, NGINX, TRAEFIK])).unwrap();
-    assert_eq!((req.method, req.path.as_str()), (Method::POST, "/admin/x"));
-}
-
-#[test]
-fn ingress_nginx_family_wins_over_plain_nginx() {
-    let req = read(&merged(&[NGINX, INGRESS_NGINX])).unwrap();
-    assert_eq!((req.method, req.path.as_str()), (Method::DELETE, "/a/b"));
-}
-
-#[test]
-fn precedence_does_not_borrow_the_method_of_another_family() {
-    let pairs = with(&without(TRAEFIK, "x-forwarded-method"), "x-original-method", "GET");
-    assert_eq!(invalid_header(read(&pairs)).0, "X-Forwarded-Method");
 }
 
 // ---- ext_authz
@@ -445,7 +441,7 @@ fn ext_authz_with_unsafe_path_is_invalid() {
 
 #[test]
 fn error_messages_name_the_header() {
-    let err = read(&without(NGINX, "x-original-method")).unwrap_err();
+    let err = read_auth(&without(INGRESS_NGINX, "x-original-method")).unwrap_err();
     assert_eq!(err.to_string(), "header X-Original-Method is invalid: missing");
 }
 

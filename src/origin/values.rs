@@ -42,10 +42,6 @@ pub(super) const X_ORIGINAL_METHOD: Field = Field {
     key: "x-original-method",
     label: "X-Original-Method",
 };
-pub(super) const X_ORIGINAL_URI: Field = Field {
-    key: "x-original-uri",
-    label: "X-Original-URI",
-};
 
 /// The host a request is for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,9 +82,14 @@ pub(super) fn single(headers: &HeaderMap, field: Field) -> Result<Option<&str>, 
     Ok(Some(text.trim()))
 }
 
+/// A required header's value.
+pub(super) fn required(headers: &HeaderMap, field: Field) -> Result<&str, OriginError> {
+    single(headers, field)?.ok_or_else(|| invalid(field.label, "missing"))
+}
+
 /// The required method header: without it a method-restricted rule could be bypassed.
 pub(super) fn required_method(headers: &HeaderMap, field: Field) -> Result<Method, OriginError> {
-    let raw = single(headers, field)?.ok_or_else(|| invalid(field.label, "missing"))?;
+    let raw = required(headers, field)?;
     parse_method(raw).map_err(|reason| invalid(field.label, reason))
 }
 
@@ -132,17 +133,15 @@ fn first_entry(raw: &str) -> &str {
     raw.split_once(',').map_or(raw, |(first, _)| first).trim()
 }
 
-/// `X-Forwarded-Host` (first entry of a list), else `Host`.
+/// The required `X-Forwarded-Host` (first entry of a list).
 pub(super) fn forwarded_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
-    match single(headers, X_FORWARDED_HOST)? {
-        Some(raw) => parse_authority(first_entry(raw)).map_err(|reason| invalid(X_FORWARDED_HOST.label, reason)),
-        None => host_authority(headers),
-    }
+    let raw = required(headers, X_FORWARDED_HOST)?;
+    parse_authority(first_entry(raw)).map_err(|reason| invalid(X_FORWARDED_HOST.label, reason))
 }
 
 /// The required `Host` header.
 pub(super) fn host_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
-    let raw = single(headers, HOST)?.ok_or_else(|| invalid(HOST.label, "missing"))?;
+    let raw = required(headers, HOST)?;
     parse_authority(raw).map_err(|reason| invalid(HOST.label, reason))
 }
 
@@ -216,10 +215,14 @@ fn check_name(name: &str) -> Result<&str, &'static str> {
     Ok(name)
 }
 
-/// A request target (`/path?query#fragment`) from a header: the fragment is dropped, the path
-/// normalised, the rest kept as sent.
+/// A request target (`/path?query`) from a header: the path normalised, the rest kept as sent.
+/// A `#` anywhere is refused: a browser never sends a fragment, so one here was put there to be
+/// read two ways.
 pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
-    let uri = raw.split_once('#').map_or(raw, |(before, _)| before);
+    let uri = raw;
+    if uri.contains('#') {
+        return Err("# in request target".to_owned());
+    }
     let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
     if query.bytes().any(|b| b.is_ascii_control()) {
         return Err("control character in query".to_owned());

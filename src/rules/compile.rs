@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use super::load::Source;
-use super::matcher::{HostMatcher, HostPattern, MethodMatcher, PathMatcher};
+use super::matcher::{Case, HostMatcher, HostPattern, MethodMatcher, PathMatcher};
 use super::parse::{RawRule, parse_file};
 use super::{HeaderTemplate, Policy, Rule, RuleError};
 use crate::authz::Requirements;
@@ -80,10 +80,15 @@ fn compile_rule(raw: &RawRule, source: &Path) -> (Option<CompiledRule>, Vec<Stri
     let methods = MethodMatcher::compile(raw.methods.clone())
         .map_err(|e| reasons.push(e))
         .unwrap_or_default();
+    // Rules that protect fold case, rules that open do not (see `Case`).
+    let case = match raw.policy {
+        Some(Policy::Allow) => Case::Exact,
+        _ => Case::Folded,
+    };
     let paths = if raw.paths.is_some() && raw.path_regex.is_some() {
         PathMatcher::Any
     } else {
-        PathMatcher::compile(raw.paths.clone(), raw.path_regex.clone())
+        PathMatcher::compile(raw.paths.clone(), raw.path_regex.clone(), case)
             .map_err(|e| reasons.extend(e))
             .unwrap_or_default()
     };

@@ -4,10 +4,11 @@
 //! lists, each sorted by global rule order, and merges them in ascending order until a rule
 //! matches.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 
 use super::compile::CompiledRule;
-use super::matcher::{HostPattern, PathMatcher, PathPattern, has_glob_meta, parent_domain};
+use super::matcher::{Case, HostPattern, PathMatcher, PathPattern, has_glob_meta, parent_domain};
 
 /// How many candidate lists a request gathers at most before falling back to a linear scan
 /// (only hosts with many labels under several other-wildcard suffixes come near it).
@@ -16,34 +17,63 @@ const MAX_LISTS: usize = 16;
 /// Rules of one host bucket, by the first path segment.
 #[derive(Debug, Default)]
 struct PathBuckets {
-    /// Rules all of whose paths start with a literal first segment, by that segment.
+    /// Case-exact rules all of whose paths start with a literal first segment, by that segment.
     by_segment: HashMap<Box<str>, Vec<u32>>,
+    /// The same for case-folding rules, by the lower-cased segment.
+    by_folded_segment: HashMap<Box<str>, Vec<u32>>,
     /// Rules with any path, a path_regex, or a path whose first segment is a glob.
     any: Vec<u32>,
 }
 
 impl PathBuckets {
     fn insert(&mut self, index: u32, paths: &PathMatcher) {
-        let PathMatcher::Globs(patterns, _) = paths else {
+        let PathMatcher::Globs(patterns, _, case) = paths else {
             return push_once(&mut self.any, index);
         };
         for pattern in patterns {
-            match first_segment_of(pattern) {
-                Some(segment) => push_once(self.by_segment.entry(segment.into()).or_default(), index),
-                None => push_once(&mut self.any, index),
+            match (first_segment_of(pattern), case) {
+                (Some(segment), Case::Exact) => push_once(self.by_segment.entry(segment.into()).or_default(), index),
+                (Some(segment), Case::Folded) => push_once(
+                    self.by_folded_segment
+                        .entry(segment.to_ascii_lowercase().into())
+                        .or_default(),
+                    index,
+                ),
+                (None, _) => push_once(&mut self.any, index),
             }
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.by_segment.is_empty() && self.any.is_empty()
+        self.by_segment.is_empty() && self.by_folded_segment.is_empty() && self.any.is_empty()
     }
 
-    fn gather<'a>(&'a self, segment: &str, lists: &mut Lists<'a>) {
-        if let Some(list) = self.by_segment.get(segment) {
+    fn gather<'a>(&'a self, segment: &Segment<'_>, lists: &mut Lists<'a>) {
+        if let Some(list) = self.by_segment.get(segment.exact) {
+            lists.push(list);
+        }
+        if let Some(list) = self.by_folded_segment.get(&*segment.folded) {
             lists.push(list);
         }
         lists.push(&self.any);
+    }
+}
+
+/// A request's first path segment as written and lower-cased (borrowed when already lower).
+struct Segment<'p> {
+    exact: &'p str,
+    folded: Cow<'p, str>,
+}
+
+impl<'p> Segment<'p> {
+    fn of(path: &'p str) -> Segment<'p> {
+        let exact = first_segment(path);
+        let folded = if exact.bytes().any(|b| b.is_ascii_uppercase()) {
+            Cow::Owned(exact.to_ascii_lowercase())
+        } else {
+            Cow::Borrowed(exact)
+        };
+        Segment { exact, folded }
     }
 }
 
@@ -137,7 +167,8 @@ impl RuleIndex {
             len: 0,
             overflow: false,
         };
-        self.gather(host, first_segment(path), &mut lists);
+        let segment = Segment::of(path);
+        self.gather(host, &segment, &mut lists);
         if lists.overflow {
             return rules.iter().find(|rule| matches(rule));
         }
@@ -167,11 +198,14 @@ impl RuleIndex {
             .into_iter()
             .flatten()
             .chain(others)
-            .flat_map(|buckets| buckets.by_segment.values().chain([&buckets.any]))
+            .flat_map(|buckets| {
+                let by_segment = buckets.by_segment.values().chain(buckets.by_folded_segment.values());
+                by_segment.chain([&buckets.any])
+            })
             .flat_map(|list| list.iter().map(|&i| i as usize))
     }
 
-    fn gather<'a>(&'a self, host: &str, segment: &str, lists: &mut Lists<'a>) {
+    fn gather<'a>(&'a self, host: &str, segment: &Segment<'_>, lists: &mut Lists<'a>) {
         if let Some(buckets) = self.exact.get(host) {
             buckets.gather(segment, lists);
         }

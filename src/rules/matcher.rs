@@ -2,7 +2,7 @@
 //! does not match (for `portcullis explain`).
 
 use globset::GlobBuilder;
-use regex::Regex;
+use regex::{Regex, RegexBuilder};
 use regex::bytes::Regex as BytesRegex;
 
 /// One compiled host pattern. `*` is exactly one DNS label.
@@ -141,6 +141,18 @@ impl MethodMatcher {
     }
 }
 
+/// How a rule's paths compare letter case. Upstreams differ (Express, ASP.NET and IIS route
+/// `/ADMIN` as `/admin`), so rules that protect (`deny`, `authenticated`) fold ASCII case and
+/// rules that open (`allow`) match it exactly: no spelling of a protected path is made public.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(super) enum Case {
+    /// The path's letters must be as written.
+    #[default]
+    Exact,
+    /// ASCII letters match in either case.
+    Folded,
+}
+
 /// One compiled path glob.
 #[derive(Debug, Clone)]
 pub(super) enum PathPattern {
@@ -155,7 +167,7 @@ pub(super) enum PathPattern {
 
 impl PathPattern {
     /// Compiles a path glob; a glob ending in `/**` also matches its base (`/x/**` matches `/x`).
-    pub(super) fn compile(glob: &str) -> Result<Vec<PathPattern>, String> {
+    pub(super) fn compile(glob: &str, case: Case) -> Result<Vec<PathPattern>, String> {
         if !glob.starts_with('/') {
             return Err(format!("path `{glob}` must start with /"));
         }
@@ -166,20 +178,25 @@ impl PathPattern {
         if !has_glob_meta(glob) {
             return Ok(vec![PathPattern::Exact(glob.into())]);
         }
-        let mut patterns = vec![glob_regex(glob)?];
+        let mut patterns = vec![glob_regex(glob, case)?];
         if let Some(base) = base {
-            patterns.push(glob_regex(base)?);
+            patterns.push(glob_regex(base, case)?);
         }
         Ok(patterns)
     }
 
     /// Whether the normalised `path` matches.
-    pub(super) fn matches(&self, path: &str) -> bool {
+    pub(super) fn matches(&self, path: &str, case: Case) -> bool {
+        let same = |a: &str, b: &str| match case {
+            Case::Exact => a == b,
+            Case::Folded => a.eq_ignore_ascii_case(b),
+        };
         match self {
-            PathPattern::Exact(exact) => **exact == *path,
+            PathPattern::Exact(exact) => same(exact, path),
             PathPattern::Subtree(base) => path
-                .strip_prefix(&**base)
-                .is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+                .get(..base.len())
+                .is_some_and(|head| same(head, base))
+                && path.get(base.len()..).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
             PathPattern::Glob(regex, _) => regex.is_match(path.as_bytes()),
         }
     }
@@ -190,9 +207,10 @@ pub(super) fn has_glob_meta(text: &str) -> bool {
     text.contains(['*', '?', '[', ']', '{', '}', '\\'])
 }
 
-fn glob_regex(glob: &str) -> Result<PathPattern, String> {
+fn glob_regex(glob: &str, case: Case) -> Result<PathPattern, String> {
     let compiled = GlobBuilder::new(glob)
         .literal_separator(true)
+        .case_insensitive(case == Case::Folded)
         .build()
         .map_err(|e| format!("bad path glob `{glob}`: {}", e.kind()))?;
     let regex = BytesRegex::new(compiled.regex()).map_err(|e| format!("bad path glob `{glob}`: {e}"))?;
@@ -212,18 +230,24 @@ pub(super) enum PathMatcher {
     /// No `paths` and no `path_regex`.
     #[default]
     Any,
-    /// `paths`: the compiled globs and the globs as written.
-    Globs(Vec<PathPattern>, Vec<String>),
+    /// `paths`: the compiled globs, the globs as written, and how they compare case.
+    Globs(Vec<PathPattern>, Vec<String>, Case),
     /// `path_regex`, anchored at both ends, and the regex as written.
-    Regex(Regex, String),
+    Regex(Regex, String, Case),
 }
 
 impl PathMatcher {
     /// Compiles `paths` or `path_regex` (the caller has checked that at most one is set).
-    pub(super) fn compile(paths: Option<Vec<String>>, path_regex: Option<String>) -> Result<PathMatcher, Vec<String>> {
+    pub(super) fn compile(
+        paths: Option<Vec<String>>,
+        path_regex: Option<String>,
+        case: Case,
+    ) -> Result<PathMatcher, Vec<String>> {
         if let Some(regex) = path_regex {
-            return Regex::new(&format!("^(?:{regex})$"))
-                .map(|compiled| PathMatcher::Regex(compiled, regex.clone()))
+            return RegexBuilder::new(&format!("^(?:{regex})$"))
+                .case_insensitive(case == Case::Folded)
+                .build()
+                .map(|compiled| PathMatcher::Regex(compiled, regex.clone(), case))
                 .map_err(|e| vec![format!("bad path_regex `{regex}`: {e}")]);
         }
         let Some(globs) = paths else {
@@ -231,15 +255,23 @@ impl PathMatcher {
         };
         let (mut compiled, mut errors) = (Vec::new(), Vec::new());
         for glob in &globs {
-            match PathPattern::compile(glob) {
+            match PathPattern::compile(glob, case) {
                 Ok(patterns) => compiled.extend(patterns),
                 Err(e) => errors.push(e),
             }
         }
         if errors.is_empty() {
-            Ok(PathMatcher::Globs(compiled, globs))
+            Ok(PathMatcher::Globs(compiled, globs, case))
         } else {
             Err(errors)
+        }
+    }
+
+    /// How the paths compare case (`Exact` for `Any`, which has no letters to compare).
+    pub(super) fn case(&self) -> Case {
+        match self {
+            PathMatcher::Any => Case::Exact,
+            PathMatcher::Globs(_, _, case) | PathMatcher::Regex(_, _, case) => *case,
         }
     }
 
@@ -247,8 +279,8 @@ impl PathMatcher {
     pub(super) fn matches(&self, path: &str) -> bool {
         match self {
             PathMatcher::Any => true,
-            PathMatcher::Globs(patterns, _) => patterns.iter().any(|p| p.matches(path)),
-            PathMatcher::Regex(regex, _) => regex.is_match(path),
+            PathMatcher::Globs(patterns, _, case) => patterns.iter().any(|p| p.matches(path, *case)),
+            PathMatcher::Regex(regex, _, _) => regex.is_match(path),
         }
     }
 
@@ -257,10 +289,16 @@ impl PathMatcher {
         if self.matches(path) {
             return None;
         }
+        let case = match self.case() {
+            Case::Exact => "",
+            Case::Folded => " (in any letter case)",
+        };
         match self {
             PathMatcher::Any => None,
-            PathMatcher::Globs(_, written) => Some(format!("path {path} matches none of [{}]", written.join(", "))),
-            PathMatcher::Regex(_, written) => Some(format!("path {path} does not match regex {written}")),
+            PathMatcher::Globs(_, written, _) => {
+                Some(format!("path {path} matches none of [{}]{case}", written.join(", ")))
+            }
+            PathMatcher::Regex(_, written, _) => Some(format!("path {path} does not match regex {written}{case}")),
         }
     }
 }

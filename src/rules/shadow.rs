@@ -3,7 +3,7 @@
 
 use super::compile::CompiledRule;
 use super::index::RuleIndex;
-use super::matcher::{HostMatcher, HostPattern, MethodMatcher, PathMatcher, has_glob_meta};
+use super::matcher::{Case, HostMatcher, HostPattern, MethodMatcher, PathMatcher, has_glob_meta};
 
 /// One warning per rule that an earlier rule shadows completely, naming both rules and files.
 pub(super) fn shadow_warnings(rules: &[CompiledRule], index: &RuleIndex) -> Vec<String> {
@@ -80,26 +80,29 @@ fn methods_cover(earlier: &MethodMatcher, later: &MethodMatcher) -> bool {
 }
 
 fn paths_cover(earlier: &PathMatcher, later: &PathMatcher) -> bool {
-    if matches!(earlier, PathMatcher::Any) {
+    if matches!(earlier, PathMatcher::Any) || earlier_covers_every_path(earlier) {
         return true;
     }
-    if let PathMatcher::Globs(_, written) = earlier
-        && written.iter().any(|g| g == "/**")
-    {
-        return true;
+    // A case-exact rule leaves the other spellings to a later case-folding one.
+    if earlier.case() == Case::Exact && later.case() == Case::Folded {
+        return false;
     }
     match later {
         PathMatcher::Any => false,
-        PathMatcher::Regex(_, regex) => matches!(earlier, PathMatcher::Regex(_, e) if e == regex),
-        PathMatcher::Globs(_, globs) => globs.iter().all(|glob| glob_covered(earlier, glob)),
+        PathMatcher::Regex(_, regex, _) => matches!(earlier, PathMatcher::Regex(_, e, _) if e == regex),
+        PathMatcher::Globs(_, globs, _) => globs.iter().all(|glob| glob_covered(earlier, glob)),
     }
+}
+
+fn earlier_covers_every_path(earlier: &PathMatcher) -> bool {
+    matches!(earlier, PathMatcher::Globs(_, written, _) if written.iter().any(|g| g == "/**"))
 }
 
 fn glob_covered(earlier: &PathMatcher, glob: &str) -> bool {
     if !has_glob_meta(glob) {
         return earlier.matches(glob);
     }
-    let PathMatcher::Globs(_, written) = earlier else {
+    let PathMatcher::Globs(_, written, _) = earlier else {
         return false;
     };
     written.iter().any(|e| e == glob || subtree_within(e, glob))

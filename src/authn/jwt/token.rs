@@ -7,6 +7,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::TokenError;
+use crate::authn::strict_json;
 use crate::authn::jwks::algorithm_named;
 use crate::config::Algorithm;
 
@@ -52,13 +53,14 @@ pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
     {
         return Err(malformed("signature is not base64url"));
     }
-    let header = decode_object(header).ok_or_else(|| malformed("header is not base64url JSON object"))?;
+    let header = decode_object(header).map_err(|reason| malformed(&format!("header: {reason}")))?;
     let (alg, kid) = check_header(&header)?;
     let payload_bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed("payload is not base64url"))?;
     let payload_text = String::from_utf8(payload_bytes).map_err(|_| malformed("payload is not UTF-8"))?;
-    let claims = serde_json::from_str(&payload_text).map_err(|_| malformed("payload is not a JSON object"))?;
+    let claims = strict_json::parse_object(payload_text.as_bytes())
+        .map_err(|reason| TokenError::Malformed(format!("payload: {reason}")))?;
     Ok(UnverifiedToken {
         alg,
         kid,
@@ -67,9 +69,9 @@ pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
     })
 }
 
-fn decode_object(part: &str) -> Option<Map<String, Value>> {
-    let bytes = URL_SAFE_NO_PAD.decode(part).ok()?;
-    serde_json::from_slice(&bytes).ok()
+fn decode_object(part: &str) -> Result<Map<String, Value>, String> {
+    let bytes = URL_SAFE_NO_PAD.decode(part).map_err(|_| "not base64url".to_owned())?;
+    strict_json::parse_object(&bytes)
 }
 
 /// Checks `crit`, `typ`, `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` are never read.

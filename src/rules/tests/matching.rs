@@ -214,3 +214,55 @@ fn other_wildcards_are_found_under_every_host_suffix_even_past_the_list_limit() 
     assert_eq!(matched(&set, "GET", "z.j", "/p"), Some("seg9".into()));
     assert_eq!(matched(&set, "GET", "z1.c.d.e.f.g.h.i.j", "/x"), Some("any2".into()));
 }
+
+#[test]
+fn protecting_rules_match_paths_in_any_letter_case() {
+    let set = rules(
+        "- { id: admin, paths: ['/admin/**'], policy: authenticated }\n\
+         - { id: internal, paths: ['/internal/metrics', '/internal/*/x'], policy: deny }\n\
+         - { id: api, path_regex: '/api/v[0-9]+/private/.*', policy: deny }\n\
+         - { id: rest, paths: ['/**'], policy: allow }\n",
+    );
+    for (path, id) in [
+        ("/admin/users", "admin"),
+        ("/ADMIN/", "admin"),
+        ("/Admin/users", "admin"),
+        ("/aDmIn", "admin"),
+        ("/INTERNAL/metrics", "internal"),
+        ("/Internal/Metrics", "internal"),
+        ("/internal/A/X", "internal"),
+        ("/API/V2/Private/keys", "api"),
+        ("/administrator", "rest"),
+    ] {
+        assert_eq!(matched(&set, "GET", "h", path), Some(id.into()), "{path}");
+    }
+}
+
+#[test]
+fn allow_rules_match_paths_in_their_exact_case() {
+    let set = rules(
+        "- { id: static, paths: ['/static/**', '/favicon.ico', '/s/*/x'], policy: allow }\n\
+         - { id: health, path_regex: '/health[a-z]*', policy: allow }\n",
+    );
+    assert_eq!(matched(&set, "GET", "h", "/static/app.css"), Some("static".into()));
+    assert_eq!(matched(&set, "GET", "h", "/s/a/x"), Some("static".into()));
+    assert_eq!(matched(&set, "GET", "h", "/healthz"), Some("health".into()));
+    for path in ["/STATIC/app.css", "/Static/app.css", "/FAVICON.ICO", "/s/a/X", "/HEALTHZ", "/healthZ"] {
+        assert_eq!(matched(&set, "GET", "h", path), None, "{path}");
+    }
+}
+
+#[test]
+fn the_index_finds_case_folding_rules_under_any_spelling_of_their_first_segment() {
+    // Many rules with distinct first segments, so the index (not a linear scan) decides.
+    let mut yaml: String = (0..50)
+        .map(|n| format!("- {{ id: r{n}, paths: ['/seg{n}/**'], policy: allow }}\n"))
+        .collect();
+    yaml.push_str("- { id: closed, hosts: [h], paths: ['/Seg7/x', '/admin/**'], policy: deny }\n");
+    let set = rules(&yaml);
+    assert_eq!(matched(&set, "GET", "h", "/seg7/x"), Some("r7".into()));
+    assert_eq!(matched(&set, "GET", "h", "/SEG7/x"), Some("closed".into()));
+    assert_eq!(matched(&set, "GET", "h", "/sEg7/X"), Some("closed".into()));
+    assert_eq!(matched(&set, "GET", "h", "/ADMIN/a"), Some("closed".into()));
+    assert_eq!(matched(&set, "GET", "other", "/ADMIN/a"), None);
+}

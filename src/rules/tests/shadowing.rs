@@ -16,8 +16,8 @@ fn a_catch_all_shadows_everything_after_it() {
 fn identical_and_superset_lists_shadow() {
     let set = rules(
         "- { id: wide, hosts: ['*.a.com', b.com], methods: [GET, POST], paths: ['/x/**', '/y'], policy: allow }\n\
-         - { id: narrow, hosts: [q.a.com], methods: [get], paths: ['/x/z/**', '/y'], policy: deny }\n\
-         - { id: same, hosts: ['*.a.com'], methods: [POST], paths: ['/x/**'], policy: deny }\n",
+         - { id: narrow, hosts: [q.a.com], methods: [get], paths: ['/x/z/**', '/y'], policy: allow }\n\
+         - { id: same, hosts: ['*.a.com'], methods: [POST], paths: ['/x/**'], policy: allow }\n",
     );
     let warnings = set.shadow_warnings();
     assert_eq!(warnings.len(), 2, "{warnings:?}");
@@ -48,4 +48,17 @@ fn partial_overlaps_are_not_reported() {
          - { id: wildcard-later, hosts: ['*.a.com'], policy: allow }\n",
     );
     assert_eq!(set.shadow_warnings(), Vec::<String>::new());
+}
+
+#[test]
+fn a_case_exact_allow_does_not_shadow_a_later_protecting_rule() {
+    // `/X/y` passes the allow rule by (not matching) it and is caught by the deny rule.
+    let set = rules(
+        "- { id: open, paths: ['/x/**'], policy: allow }\n\
+         - { id: closed, paths: ['/x/**'], policy: deny }\n\
+         - { id: closed-again, paths: ['/x/y'], policy: deny }\n",
+    );
+    let warnings = set.shadow_warnings();
+    assert_eq!(warnings.len(), 1, "{warnings:?}");
+    assert!(warnings[0].contains("`closed-again`"), "{warnings:?}");
 }
