@@ -113,6 +113,8 @@ pub struct Context<'a> {
     pub identity_headers: &'a IdentityHeaders,
     /// The bearer token presented, for `pass_access_token`.
     pub access_token: Option<&'a str>,
+    /// Every header name the rules' `headers:` can emit: sent empty when the rule does not.
+    pub template_headers: &'a [HeaderName],
 }
 
 /// The HTTP answer for `decision`.
@@ -138,6 +140,11 @@ fn allow(identity: Option<&Identity>, extra: &[(HeaderName, String)], rule: &str
     let identity_values = context.identity_headers.values(identity, context.access_token);
     for (name, value) in identity_values.into_iter().chain(extra.iter().cloned()) {
         headers.insert(name.clone(), safe_header_value(&name, &value, rule));
+    }
+    for name in context.template_headers {
+        if !headers.contains_key(name) {
+            headers.insert(name.clone(), HeaderValue::from_static(""));
+        }
     }
     (StatusCode::OK, headers, "allowed\n").into_response()
 }

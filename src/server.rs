@@ -266,6 +266,7 @@ async fn decide(
         login_start: app.login_start.as_ref(),
         identity_headers: &app.identity_headers,
         access_token: token.or(checked.session_access_token.as_deref()),
+        template_headers: rules.template_headers(),
     };
     let mut response = answer::render(&decision, &context);
     if response.status() == StatusCode::OK {

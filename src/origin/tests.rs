@@ -100,10 +100,20 @@ fn untrusted_peer_is_refused_before_reading_headers() {
 
 #[test]
 fn an_untrusted_peer_is_told_which_headers_were_ignored() {
-    let auth = from_auth_headers(&headers(INGRESS_NGINX), false).unwrap_err().to_string();
-    assert!(auth.contains("X-Original-URL") && auth.contains("trusted_proxies"), "{auth}");
-    let forward = from_forward_auth_headers(&headers(TRAEFIK), false).unwrap_err().to_string();
-    assert!(forward.contains("X-Forwarded-") && forward.contains("trusted_proxies"), "{forward}");
+    let auth = from_auth_headers(&headers(INGRESS_NGINX), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        auth.contains("X-Original-URL") && auth.contains("trusted_proxies"),
+        "{auth}"
+    );
+    let forward = from_forward_auth_headers(&headers(TRAEFIK), false)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        forward.contains("X-Forwarded-") && forward.contains("trusted_proxies"),
+        "{forward}"
+    );
 }
 
 #[test]

@@ -2,8 +2,8 @@
 //! does not match (for `portcullis explain`).
 
 use globset::GlobBuilder;
-use regex::{Regex, RegexBuilder};
 use regex::bytes::Regex as BytesRegex;
+use regex::{Regex, RegexBuilder};
 
 /// One compiled host pattern. `*` is exactly one DNS label.
 #[derive(Debug, Clone)]
@@ -193,10 +193,12 @@ impl PathPattern {
         };
         match self {
             PathPattern::Exact(exact) => same(exact, path),
-            PathPattern::Subtree(base) => path
-                .get(..base.len())
-                .is_some_and(|head| same(head, base))
-                && path.get(base.len()..).is_some_and(|rest| rest.is_empty() || rest.starts_with('/')),
+            PathPattern::Subtree(base) => {
+                path.get(..base.len()).is_some_and(|head| same(head, base))
+                    && path
+                        .get(base.len()..)
+                        .is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
+            }
             PathPattern::Glob(regex, _) => regex.is_match(path.as_bytes()),
         }
     }

@@ -139,6 +139,8 @@ pub struct RuleTrace {
 pub struct RuleSet {
     rules: Vec<CompiledRule>,
     index: RuleIndex,
+    /// Every header name some rule's `headers:` emits, once each.
+    template_headers: Vec<HeaderName>,
 }
 
 impl RuleSet {
@@ -165,7 +167,17 @@ impl RuleSet {
     pub fn from_sources(sources: &[Source]) -> Result<RuleSet, Vec<RuleError>> {
         let rules = compile::compile_sources(sources)?;
         let index = RuleIndex::build(&rules);
-        Ok(RuleSet { rules, index })
+        let mut template_headers: Vec<HeaderName> = Vec::new();
+        for template in rules.iter().flat_map(|compiled| &compiled.rule.headers) {
+            if !template_headers.contains(&template.name) {
+                template_headers.push(template.name.clone());
+            }
+        }
+        Ok(RuleSet {
+            rules,
+            index,
+            template_headers,
+        })
     }
 
     /// The first rule that matches the request's method, host and normalised path.
@@ -198,6 +210,13 @@ impl RuleSet {
     /// Warnings for rules that an earlier rule shadows completely.
     pub fn shadow_warnings(&self) -> Vec<String> {
         shadow::shadow_warnings(&self.rules, &self.index)
+    }
+
+    /// Every header name that some rule's `headers:` can emit. A 200 carries all of them (empty
+    /// where its rule does not emit one), so a proxy that copies them upstream overwrites a
+    /// client's copy on every request, and Caddy 2.6 never sends its placeholder text.
+    pub fn template_headers(&self) -> &[HeaderName] {
+        &self.template_headers
     }
 
     /// The rules in matching order.

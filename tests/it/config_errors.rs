@@ -145,9 +145,8 @@ async fn environment_override_changes_behaviour() {
     let p = Portcullis::start(setup).await;
     let response = client()
         .get(p.url("/auth"))
-        .header("X-Original-URI", "/anything")
+        .header("X-Original-URL", "http://app.example.com/anything")
         .header("X-Original-Method", "GET")
-        .header("Host", "app.example.com")
         .send()
         .await
         .expect("send");

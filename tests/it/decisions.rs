@@ -13,7 +13,7 @@ pub const RULES: &str = r#"
   paths: ["/admin/**"]
   policy: authenticated
   require: { groups_any: [admins] }
-  headers: { X-Tenant: "{claims.tenant}" }
+  headers: { X-Auth-Request-Tenant: "{claims.tenant}" }
 - id: ops
   paths: ["/ops/**"]
   policy: authenticated
@@ -118,7 +118,7 @@ async fn valid_token_in_required_group_is_allowed_with_identity_and_rule_headers
     assert_eq!(header(&response, "X-Auth-Request-Email"), Some("alice@example.com"));
     assert_eq!(header(&response, "X-Auth-Request-Groups"), Some("admins,dev"));
     assert_eq!(header(&response, "X-Auth-Request-Preferred-Username"), Some("ally"));
-    assert_eq!(header(&response, "X-Tenant"), Some("acme"));
+    assert_eq!(header(&response, "X-Auth-Request-Tenant"), Some("acme"));
 }
 
 #[tokio::test]

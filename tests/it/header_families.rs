@@ -1,5 +1,5 @@
-//! The original request: each header family, the ext_authz form, trusted peers, path
-//! normalisation attacks, and the "401, 302 or 303?" table of each caller protocol.
+//! The original request: each endpoint's own header family, the ext_authz form, trusted peers,
+//! path normalisation attacks, and the "401, 302 or 303?" table of each caller protocol.
 
 use serde_json::{Value, json};
 
@@ -50,20 +50,95 @@ async fn ingress_nginx_family_is_read() {
 }
 
 #[tokio::test]
-async fn plain_nginx_family_is_read_with_host_from_forwarded_host() {
+async fn auth_reads_no_other_family_than_x_original_url() {
     let p = start().await;
     let token = rsa1(json!({}));
-    let request = |host: &str| {
-        client()
-            .get(p.url("/auth"))
-            .header("X-Original-URI", "/app/page")
+    // The old plain-nginx family (X-Original-URI with a host header) is not read any more.
+    let response = client()
+        .get(p.url("/auth"))
+        .header("X-Original-URI", "/app/page")
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-Host", "app.example.com")
+        .header("Authorization", format!("Bearer {token}"))
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.expect("json");
+    assert!(
+        body["reason"].as_str().unwrap_or_default().contains("X-Original-URL"),
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn each_endpoint_judges_only_its_own_family_when_a_client_adds_the_other() {
+    let p = start().await;
+    // What nginx's auth subrequest carries when a client adds forwarded headers to /admin/users.
+    let auth = client()
+        .get(p.url("/auth"))
+        .header("X-Original-URL", "https://app.example.com/admin/users")
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-Uri", "/public/x")
+        .header("X-Forwarded-Method", "GET")
+        .header("X-Forwarded-Host", "app.example.com")
+        .header("X-Original-URI", "/public/x")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(auth.status(), 401);
+    let denied = client()
+        .get(p.url("/auth"))
+        .header("X-Original-URL", "https://app.example.com/closed/x")
+        .header("X-Original-Method", "GET")
+        .header("X-Forwarded-Uri", "/public/x")
+        .header("X-Forwarded-Method", "GET")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(denied.status(), 403);
+    // And the other way round on /forward-auth (Caddy and Traefik pass client X-Original-*).
+    let forward = forwarded(client().get(p.url("/forward-auth")), "GET", "/admin/users")
+        .header("X-Original-URL", "https://app.example.com/public/x")
+        .header("X-Original-Method", "GET")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(forward.status(), 401);
+}
+
+#[tokio::test]
+async fn a_repeated_original_url_or_authorization_is_400_naming_it() {
+    let p = start().await;
+    let token = rsa1(json!({"groups": ["admins"]}));
+    let twice_url = client()
+        .get(p.url("/auth"))
+        .header("X-Original-URL", "https://app.example.com/admin/users")
+        .header("X-Original-URL", "https://app.example.com/public/x")
+        .header("X-Original-Method", "GET")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(twice_url.status(), 400);
+    assert!(twice_url.text().await.expect("text").contains("X-Original-URL"));
+    for endpoint in ["/auth", "/forward-auth", "/ext-authz/admin/x"] {
+        let request = client()
+            .get(p.url(endpoint))
+            .header("X-Original-URL", "https://app.example.com/admin/x")
             .header("X-Original-Method", "GET")
-            .header("X-Forwarded-Host", host)
+            .header("Host", "app.example.com");
+        let response = forwarded(request, "GET", "/admin/x")
             .header("Authorization", format!("Bearer {token}"))
-    };
-    assert_eq!(request("app.example.com").send().await.expect("send").status(), 200);
-    // The `app` rule is for app.example.com only: another host falls to the default deny.
-    assert_eq!(request("other.example.com").send().await.expect("send").status(), 403);
+            .header("Authorization", "Bearer other")
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 400, "{endpoint}");
+        assert!(
+            response.text().await.expect("text").contains("Authorization"),
+            "{endpoint}"
+        );
+    }
 }
 
 #[tokio::test]

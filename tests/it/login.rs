@@ -232,10 +232,8 @@ impl Browser {
     pub async fn auth(&self, p: &Portcullis, uri: &str) -> reqwest::Response {
         client()
             .get(p.url("/auth"))
-            .header("X-Original-URI", uri)
+            .header("X-Original-URL", format!("https://app.example.com{uri}"))
             .header("X-Original-Method", "GET")
-            .header("X-Forwarded-Host", "app.example.com")
-            .header("X-Forwarded-Proto", "https")
             .header("Accept", "text/html")
             .header("cookie", self.portcullis.header())
             .send()

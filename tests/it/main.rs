@@ -12,6 +12,7 @@ mod header_families;
 mod jwks;
 mod jwt_attacks;
 mod login;
+mod path_spellings;
 mod peers;
 mod reload;
 mod sessions;

@@ -183,9 +183,8 @@ async fn redis_down_is_a_quick_401_and_bearer_tokens_keep_working() {
     assert!(a.metric("portcullis_session_store_errors_total").await >= 1.0);
     let bearer = client()
         .get(a.url("/auth"))
-        .header("X-Original-URI", "/private/x")
+        .header("X-Original-URL", "http://app.example.com/private/x")
         .header("X-Original-Method", "GET")
-        .header("X-Forwarded-Host", "app.example.com")
         .header(
             "Authorization",
             format!("Bearer {}", tokens::rsa1(serde_json::json!({}))),

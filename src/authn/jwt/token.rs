@@ -7,8 +7,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
 use super::TokenError;
-use crate::authn::strict_json;
 use crate::authn::jwks::algorithm_named;
+use crate::authn::strict_json;
 use crate::config::Algorithm;
 
 /// Longer tokens are refused before any decoding.

@@ -247,7 +247,14 @@ fn allow_rules_match_paths_in_their_exact_case() {
     assert_eq!(matched(&set, "GET", "h", "/static/app.css"), Some("static".into()));
     assert_eq!(matched(&set, "GET", "h", "/s/a/x"), Some("static".into()));
     assert_eq!(matched(&set, "GET", "h", "/healthz"), Some("health".into()));
-    for path in ["/STATIC/app.css", "/Static/app.css", "/FAVICON.ICO", "/s/a/X", "/HEALTHZ", "/healthZ"] {
+    for path in [
+        "/STATIC/app.css",
+        "/Static/app.css",
+        "/FAVICON.ICO",
+        "/s/a/X",
+        "/HEALTHZ",
+        "/healthZ",
+    ] {
         assert_eq!(matched(&set, "GET", "h", path), None, "{path}");
     }
 }

@@ -24,10 +24,10 @@ const OAUTH2_LOCATION: &str = r#"        location /oauth2/ {
 /// Which server block of the example the browser goes through.
 #[derive(Clone, Copy, Debug)]
 enum Variant {
-    /// Port 8000: `X-Original-URI` + `X-Forwarded-Host`.
-    OriginalUri,
-    /// Port 8001: `X-Original-URL` (what ingress-nginx sends).
-    OriginalUrl,
+    /// Port 8000: the recommended auth location.
+    Recommended,
+    /// Port 8001: the auth location as ingress-nginx generates it (every client header passed).
+    IngressNginxStyle,
 }
 
 /// The provider, Portcullis, the app and nginx, torn down in this order.
@@ -42,10 +42,10 @@ struct Stack {
 
 impl Stack {
     async fn start(variant: Variant, claims: Claims) -> Stack {
-        let (original_uri_port, original_url_port) = (free_port(), free_port());
+        let (recommended_port, ingress_style_port) = (free_port(), free_port());
         let port = match variant {
-            Variant::OriginalUri => original_uri_port,
-            Variant::OriginalUrl => original_url_port,
+            Variant::Recommended => recommended_port,
+            Variant::IngressNginxStyle => ingress_style_port,
         };
         let origin = format!("http://127.0.0.1:{port}");
         let idp = Idp::start(&super::callback_url(&origin), &super::signed_out_url(&origin), claims).await;
@@ -58,8 +58,8 @@ impl Stack {
             &[
                 ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
                 ("127.0.0.1:8080", format!("127.0.0.1:{}", upstream.port)),
-                ("127.0.0.1:8000", format!("127.0.0.1:{original_uri_port}")),
-                ("127.0.0.1:8001", format!("127.0.0.1:{original_url_port}")),
+                ("127.0.0.1:8000", format!("127.0.0.1:{recommended_port}")),
+                ("127.0.0.1:8001", format!("127.0.0.1:{ingress_style_port}")),
                 ("/var/log/nginx/", prefix.clone()),
                 ("        location / {", OAUTH2_LOCATION.to_owned()),
             ],
@@ -90,15 +90,15 @@ async fn browser_signs_in_and_out_through(variant: Variant, claims: Claims) {
 
 #[tokio::test]
 async fn chromium_signs_in_through_nginx_and_lands_on_the_exact_page() {
-    browser_signs_in_and_out_through(Variant::OriginalUrl, Claims::InIdToken).await;
+    browser_signs_in_and_out_through(Variant::Recommended, Claims::InIdToken).await;
 }
 
 #[tokio::test]
 async fn chromium_signs_in_through_nginx_with_claims_from_userinfo() {
-    browser_signs_in_and_out_through(Variant::OriginalUrl, Claims::FromUserinfo).await;
+    browser_signs_in_and_out_through(Variant::IngressNginxStyle, Claims::FromUserinfo).await;
 }
 
 #[tokio::test]
-async fn chromium_signs_in_through_nginx_plain_original_uri_block() {
-    browser_signs_in_and_out_through(Variant::OriginalUri, Claims::InIdToken).await;
+async fn chromium_signs_in_through_the_ingress_nginx_style_block() {
+    browser_signs_in_and_out_through(Variant::IngressNginxStyle, Claims::InIdToken).await;
 }

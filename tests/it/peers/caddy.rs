@@ -124,17 +124,48 @@ async fn caddy_gives_the_app_empty_identity_headers_on_a_public_path() {
 }
 
 #[tokio::test]
-async fn client_spoofed_forwarded_uri_cannot_choose_the_path_caddy_asks_about() {
+async fn client_spoofed_original_and_forwarded_headers_cannot_choose_the_path_caddy_asks_about() {
     let stack = Stack::start(&file_issuer_config("rsa1")).await;
-    let response = stack
-        .get("/admin/")
-        .header("X-Forwarded-Uri", "/public/a")
-        .header("X-Forwarded-Method", "GET")
-        .header("X-Original-URL", "http://app.example.com/public/a")
+    let spoofs: [&[(&str, &str)]; 3] = [
+        &[("X-Forwarded-Uri", "/public/a"), ("X-Forwarded-Method", "GET")],
+        &[
+            ("X-Original-URL", "http://app.example.com/public/a"),
+            ("X-Original-Method", "GET"),
+        ],
+        &[("X-Original-URI", "/public/a"), ("X-Original-Method", "GET")],
+    ];
+    for spoof in spoofs {
+        for (path, expected) in [("/admin/", 401), ("/closed/x", 403)] {
+            let mut request = stack.get(path);
+            for (name, value) in spoof {
+                request = request.header(*name, *value);
+            }
+            let response = request.send().await.expect("send");
+            assert_eq!(response.status(), expected, "{spoof:?} must be judged as {path}");
+        }
+    }
+    assert_eq!(stack.upstream.hits(), 0);
+}
+
+#[tokio::test]
+async fn caddy_overwrites_a_templated_header_the_client_sent() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let public = stack
+        .get("/public/a")
+        .header("X-Auth-Request-Tenant", "evil")
         .send()
         .await;
-    assert_eq!(response.expect("send").status(), 401);
-    assert_eq!(stack.upstream.hits(), 0);
+    let seen = Seen::from(public.expect("send")).await;
+    assert_eq!(seen.header("X-Auth-Request-Tenant").as_deref(), Some(""));
+    let token = rsa1(json!({ "tenant": "acme" }));
+    let admin = stack
+        .get("/admin/x")
+        .header("Authorization", format!("Bearer {token}"))
+        .header("X-Auth-Request-Tenant", "evil")
+        .send()
+        .await;
+    let seen = Seen::from(admin.expect("send")).await;
+    assert_eq!(seen.header("X-Auth-Request-Tenant").as_deref(), Some("acme"));
 }
 
 #[tokio::test]

@@ -10,20 +10,21 @@ use crate::decisions::RULES;
 /// Which server block of the example answers.
 #[derive(Clone, Copy, Debug)]
 enum Variant {
-    /// Port 8000: `X-Original-URI` + `X-Forwarded-Host`.
-    OriginalUri,
-    /// Port 8001: `X-Original-URL`.
-    OriginalUrl,
+    /// Port 8000: the recommended auth location (`X-Original-URL`, `X-Original-Method`).
+    Recommended,
+    /// Port 8001: the auth location as ingress-nginx generates it: every client header passed
+    /// into the subrequest, none cleared.
+    IngressNginxStyle,
 }
 
-const BOTH: [Variant; 2] = [Variant::OriginalUri, Variant::OriginalUrl];
+const BOTH: [Variant; 2] = [Variant::Recommended, Variant::IngressNginxStyle];
 
 /// Portcullis, the app and nginx running the example config.
 struct Stack {
     _nginx: PeerProcess,
     upstream: Upstream,
-    original_uri_port: u16,
-    original_url_port: u16,
+    recommended_port: u16,
+    ingress_style_port: u16,
     portcullis: Portcullis,
 }
 
@@ -31,9 +32,9 @@ impl Stack {
     async fn start(config: &str) -> Stack {
         let portcullis = Portcullis::start(Setup::new(config, RULES)).await;
         let upstream = Upstream::start().await;
-        let original_uri_port = free_port();
-        let original_url_port = std::iter::repeat_with(free_port)
-            .find(|p| *p != original_uri_port)
+        let recommended_port = free_port();
+        let ingress_style_port = std::iter::repeat_with(free_port)
+            .find(|p| *p != recommended_port)
             .expect("port");
         let dir = tempfile::tempdir().expect("tempdir");
         let prefix = format!("{}/", dir.path().display());
@@ -42,17 +43,17 @@ impl Stack {
             &[
                 ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
                 ("127.0.0.1:8080", format!("127.0.0.1:{}", upstream.port)),
-                ("127.0.0.1:8000", format!("127.0.0.1:{original_uri_port}")),
-                ("127.0.0.1:8001", format!("127.0.0.1:{original_url_port}")),
+                ("127.0.0.1:8000", format!("127.0.0.1:{recommended_port}")),
+                ("127.0.0.1:8001", format!("127.0.0.1:{ingress_style_port}")),
                 ("/var/log/nginx/", prefix.clone()),
             ],
         );
-        let nginx = super::run_nginx(dir, &conf, &prefix, &[original_uri_port, original_url_port]).await;
+        let nginx = super::run_nginx(dir, &conf, &prefix, &[recommended_port, ingress_style_port]).await;
         Stack {
             _nginx: nginx,
             upstream,
-            original_uri_port,
-            original_url_port,
+            recommended_port,
+            ingress_style_port,
             portcullis,
         }
     }
@@ -60,8 +61,8 @@ impl Stack {
     /// `GET http://app.example.com<uri>` through the server block of `variant`.
     fn get(&self, variant: Variant, uri: &str) -> reqwest::RequestBuilder {
         let port = match variant {
-            Variant::OriginalUri => self.original_uri_port,
-            Variant::OriginalUrl => self.original_url_port,
+            Variant::Recommended => self.recommended_port,
+            Variant::IngressNginxStyle => self.ingress_style_port,
         };
         client()
             .get(format!("http://127.0.0.1:{port}{uri}"))
@@ -236,10 +237,12 @@ async fn client_spoofed_identity_header_never_reaches_the_app_through_nginx() {
         let public = stack
             .get(variant, "/public/a")
             .header("X-Auth-Request-User", "mallory")
+            .header("X-Auth-Request-Tenant", "evil")
             .send()
             .await;
         let seen = Seen::from(public.expect("send")).await;
         assert_eq!(seen.header("X-Auth-Request-User"), None, "{variant:?}");
+        assert_eq!(seen.header("X-Auth-Request-Tenant"), None, "{variant:?}");
         let protected = stack
             .get(variant, "/admin/")
             .header("X-Auth-Request-User", "mallory")
@@ -264,27 +267,43 @@ async fn client_spoofed_identity_header_never_reaches_the_app_through_nginx() {
 #[tokio::test]
 async fn client_spoofed_forwarded_headers_cannot_choose_the_path_nginx_asks_about() {
     let stack = Stack::start(&file_issuer_config("rsa1")).await;
-    let spoofs: [&[(&str, &str)]; 3] = [
+    // What a client adds so that a request for a protected or denied path would be judged as a
+    // public one (CVE-2026-40575 in oauth2-proxy): ingress-nginx passes all of it on.
+    let spoofs: [&[(&str, &str)]; 6] = [
         &[
             ("X-Forwarded-Uri", "/public/a"),
             ("X-Forwarded-Method", "GET"),
             ("X-Forwarded-Proto", "http"),
         ],
+        &[("X-Forwarded-Host", "public.example.com")],
         &[("X-Original-URL", "http://app.example.com/public/a")],
+        &[
+            ("X-Original-URL", "http://app.example.com/public/a"),
+            ("X-Original-URL", "http://app.example.com/public/b"),
+        ],
         &[("X-Original-URI", "/public/a"), ("X-Original-Method", "GET")],
+        &[
+            ("X-Forwarded-Uri", "/public/a"),
+            ("X-Forwarded-Method", "GET"),
+            ("X-Forwarded-Host", "app.example.com"),
+            ("X-Original-URI", "/public/a"),
+            ("X-Original-Method", "GET"),
+        ],
     ];
     for variant in BOTH {
         for spoof in spoofs {
-            let mut request = stack.get(variant, "/admin/");
-            for (name, value) in spoof {
-                request = request.header(*name, *value);
+            for (path, expected) in [("/admin/", 401), ("/closed/x", 403)] {
+                let mut request = stack.get(variant, path);
+                for (name, value) in spoof {
+                    request = request.header(*name, *value);
+                }
+                let response = request.send().await.expect("send");
+                assert_eq!(
+                    response.status(),
+                    expected,
+                    "{variant:?} {spoof:?} must be judged as {path}"
+                );
             }
-            let response = request.send().await.expect("send");
-            assert_eq!(
-                response.status(),
-                401,
-                "{variant:?} {spoof:?} must be judged as /admin/"
-            );
         }
     }
     assert_eq!(stack.upstream.hits(), 0);
