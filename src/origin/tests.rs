@@ -167,7 +167,7 @@ fn forward_auth_ignores_the_original_family() {
     let req = read(&pairs).unwrap();
     assert_eq!((req.method, req.path.as_str()), (Method::POST, "/admin/x"));
     assert_eq!(
-        invalid_header(read(&INGRESS_NGINX.to_vec())),
+        invalid_header(read(INGRESS_NGINX)),
         ("X-Forwarded-Method", "missing".to_owned())
     );
 }
