@@ -185,7 +185,7 @@ fn check(args: ConfigArg) -> ExitCode {
     };
     match RuleSet::load(&config.rules.paths) {
         Ok(rules) => {
-            for warning in rules.shadow_warnings() {
+            for warning in rules.warnings() {
                 println!("warning: {warning}");
             }
             println!("ok: {} and {} rules", config.source.display(), rules.len());

@@ -8,6 +8,7 @@ mod matcher;
 mod parse;
 pub mod reload;
 mod shadow;
+mod spelling;
 mod template;
 #[cfg(test)]
 mod tests;
@@ -210,6 +211,14 @@ impl RuleSet {
     /// Warnings for rules that an earlier rule shadows completely.
     pub fn shadow_warnings(&self) -> Vec<String> {
         shadow::shadow_warnings(&self.rules, &self.index)
+    }
+
+    /// Every warning `check` prints: path globs that never match as written (with the
+    /// normalised spelling requests are matched on), then rules shadowed by earlier ones.
+    pub fn warnings(&self) -> Vec<String> {
+        let mut warnings = spelling::spelling_warnings(&self.rules);
+        warnings.extend(self.shadow_warnings());
+        warnings
     }
 
     /// Every header name that some rule's `headers:` can emit. A 200 carries all of them (empty

@@ -471,7 +471,8 @@ def test_notes_print_the_ingress_nginx_annotations_and_traefik_middleware(chart)
     )
     assert (
         'nginx.ingress.kubernetes.io/auth-response-headers: '
-        '"X-Auth-Request-User,X-Auth-Request-Email,X-Auth-Request-Groups,X-Auth-Request-Preferred-Username"' in text
+        '"X-Auth-Request-User,X-Auth-Request-Email,X-Auth-Request-Groups,X-Auth-Request-Preferred-Username,'
+        'X-Auth-Request-Tenant"' in text
     )
     start = text.rindex("\n", 0, text.index("apiVersion: traefik.io/v1alpha1")) + 1
     middleware = text[start:].split("\n\n")[0]
@@ -489,10 +490,27 @@ def test_notes_print_the_ingress_nginx_annotations_and_traefik_middleware(chart)
                     "X-Auth-Request-Email",
                     "X-Auth-Request-Groups",
                     "X-Auth-Request-Preferred-Username",
+                    "X-Auth-Request-Tenant",
                 ],
             }
         },
     }
+    # Headers of the rules' templates are listed too, once each; the access token when passed.
+    custom = notes(
+        chart,
+        {
+            "config": {"headers": {"pass_access_token": True}},
+            "rules": [
+                {"id": "a", "paths": ["/a/**"], "policy": "authenticated", "headers": {"X-Team": "{claims.team}"}},
+                {"id": "b", "paths": ["/b/**"], "policy": "authenticated", "headers": {"X-Team": "{user}"}},
+                {"id": "c", "paths": ["/**"], "policy": "allow"},
+            ],
+        },
+    )
+    assert (
+        'auth-response-headers: "X-Auth-Request-User,X-Auth-Request-Email,X-Auth-Request-Groups,'
+        'X-Auth-Request-Preferred-Username,X-Auth-Request-Access-Token,X-Team"' in custom
+    )
     # Without login there is nowhere to sign in: no auth-signin line.
     assert "auth-signin" not in notes(chart)
     # The release name shapes the service name.
@@ -611,6 +629,9 @@ IDENTITY_HEADERS = [
     "X-Auth-Request-Groups",
     "X-Auth-Request-Preferred-Username",
 ]
+# What the examples copy upstream: the identity headers and the one templated header of the
+# reference rules (rules/ and the chart's default `rules`).
+UPSTREAM_HEADERS = IDENTITY_HEADERS + ["X-Auth-Request-Tenant"]
 
 
 def example_values(name: str) -> dict:
@@ -676,7 +697,7 @@ def test_traefik_examples_match_the_middleware_notes_print(chart):
     file_mw = dynamic["http"]["middlewares"]["portcullis"]["forwardAuth"]
     assert file_mw["address"] == "http://127.0.0.1:4180/forward-auth"
     assert file_mw["trustForwardHeader"] is False
-    assert file_mw["authResponseHeaders"] == IDENTITY_HEADERS
+    assert file_mw["authResponseHeaders"] == UPSTREAM_HEADERS
     assert dynamic["http"]["routers"]["app"]["middlewares"] == ["portcullis"]
     static = yaml.safe_load((EXAMPLES / "traefik" / "traefik.yml").read_text())
     assert static["providers"]["file"]["filename"] == "examples/traefik/dynamic.yml"
@@ -687,7 +708,7 @@ def test_envoy_examples_call_ext_authz_with_the_needed_headers():
     policy = one(docs, "SecurityPolicy")["spec"]["extAuth"]
     assert policy["http"]["path"] == "/ext-authz"
     assert policy["http"]["backendRefs"] == [{"name": "portcullis", "namespace": "auth", "port": 4180}]
-    assert policy["http"]["headersToBackend"] == IDENTITY_HEADERS
+    assert policy["http"]["headersToBackend"] == UPSTREAM_HEADERS
     needed = {"authorization", "cookie", "accept", "x-requested-with"}
     assert needed <= set(policy["headersToExtAuth"])
     grant = one(docs, "ReferenceGrant")["spec"]
@@ -699,7 +720,7 @@ def test_envoy_examples_call_ext_authz_with_the_needed_headers():
     http = provider["envoyExtAuthzHttp"]
     assert (http["service"], http["port"], http["pathPrefix"]) == ("portcullis.auth.svc.cluster.local", 4180, "/ext-authz")
     assert needed <= set(http["includeRequestHeadersInCheck"])
-    assert http["headersToUpstreamOnAllow"] == [h.lower() for h in IDENTITY_HEADERS]
+    assert http["headersToUpstreamOnAllow"] == [h.lower() for h in UPSTREAM_HEADERS]
     assert {"location", "set-cookie", "www-authenticate"} <= set(http["headersToDownstreamOnDeny"])
     istio_docs = list(yaml.safe_load_all((EXAMPLES / "istio" / "app.yaml").read_text()))
     policy = one(istio_docs, "AuthorizationPolicy")["spec"]

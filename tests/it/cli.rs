@@ -229,4 +229,47 @@ fn explain_matches_the_path_the_server_would() {
     let (code, _, stderr) = run_explain("https://app.example.com/a%2Fb");
     assert_eq!(code, 1, "refused like the server refuses it");
     assert!(stderr.contains("encoded slash"), "{stderr}");
+    let (_, stdout, _) = run_explain("https://app.example.com/ADMIN;jsessionid=1/users");
+    assert!(
+        stdout.contains("(path matched as /ADMIN/users)") && stdout.contains("rule admin: MATCH"),
+        "{stdout}"
+    );
+    let (code, _, stderr) = run_explain("https://app.example.com/admin./");
+    assert_eq!(code, 1);
+    assert!(stderr.contains("dot"), "{stderr}");
+}
+
+#[test]
+fn explain_refuses_a_relative_url_and_says_what_to_give() {
+    let args = [
+        "explain",
+        "--config",
+        "examples/quickstart/portcullis.toml",
+        "--url",
+        "/admin/",
+    ];
+    let (code, _, stderr) = run(&args, &root());
+    assert_eq!(code, 1);
+    assert!(
+        stderr.contains("relative") && stderr.contains("https://app.example.com/admin/"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn check_shows_the_normalised_path_a_misspelled_glob_would_need() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(dir.path().join("portcullis.toml"), "[rules]\npaths = [\"r.yaml\"]\n").expect("write");
+    std::fs::write(
+        dir.path().join("r.yaml"),
+        "- id: tomcat\n  paths: [\"/app;v=1/**\"]\n  policy: deny\n- id: fine\n  paths: [\"/ok/**\"]\n  policy: allow\n",
+    )
+    .expect("write");
+    let (code, stdout, _) = run(&["check", "--config", "portcullis.toml"], dir.path());
+    assert_eq!(code, 0);
+    assert!(
+        stdout.contains("warning") && stdout.contains("`tomcat`") && stdout.contains("`/app/x`"),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("`fine`"), "{stdout}");
 }
