@@ -292,3 +292,19 @@ async fn logs_are_json_lines_when_asked() {
         assert!(entry["level"].is_string() && entry["fields"].is_object(), "{line}");
     }
 }
+
+#[tokio::test]
+async fn a_group_with_a_comma_is_left_out_of_the_groups_header_but_counts_for_require() {
+    let p = start().await;
+    // `admins` is needed by the admin rule; `admins,ops` would read as two groups upstream.
+    let token = rsa1(json!({"groups": ["dev", "admins,ops"]}));
+    let refused = ask(&p, "/ops/x", &[("Authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(refused.status(), 403, "a comma group is not split into `ops`");
+    let token = rsa1(json!({"groups": ["admins,ops", "admins", "dev"]}));
+    let response = ask(&p, "/admin/x", &[("Authorization", &format!("Bearer {token}"))]).await;
+    assert_eq!(response.status(), 200);
+    assert_eq!(header(&response, "X-Auth-Request-Groups"), Some("admins,dev"));
+    let only_comma = rsa1(json!({"groups": ["ops,admins"]}));
+    let ops = ask(&p, "/ops/x", &[("Authorization", &format!("Bearer {only_comma}"))]).await;
+    assert_eq!(ops.status(), 403);
+}

@@ -4,7 +4,7 @@
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
-use crate::common::tokens::{b64, claims, raw, rsa1, sign};
+use crate::common::tokens::{b64, claims, now, raw, rsa1, rsa1_with_payload_text, sign};
 use crate::common::{Portcullis, Setup, client, file_issuer_config, fixture};
 use crate::decisions::RULES;
 
@@ -212,4 +212,22 @@ async fn a_far_future_exp_is_accepted_without_breaking_the_cache() {
     assert_eq!(status_of(&p, &token).await.0, 200);
     assert_eq!(status_of(&p, &token).await.0, 200, "served from the cache");
     assert_eq!(p.metric("portcullis_token_cache_hits_total").await, 1.0);
+}
+
+#[tokio::test]
+async fn a_payload_that_repeats_a_claim_name_is_refused() {
+    let p = start().await;
+    let (exp, iat) = (now() + 600, now());
+    let base = format!(r#""iss":"https://issuer.test/","aud":"api","sub":"alice","exp":{exp},"iat":{iat}"#);
+    // The same payload without the repetition is accepted: the refusal is for the repetition.
+    let single = rsa1_with_payload_text(&format!(r#"{{{base},"groups":["admins"],"tenant":"acme"}}"#));
+    assert_eq!(status_of(&p, &single).await.0, 200);
+    for payload in [
+        format!(r#"{{{base},"groups":["admins"],"tenant":"acme","tenant":"evil"}}"#),
+        format!(r#"{{{base},"groups":["dev"],"groups":["admins"]}}"#),
+        format!(r#"{{{base},"groups":["admins"],"sub":"mallory"}}"#),
+        format!(r#"{{{base},"groups":["admins"],"n":{{"a":1,"a":2}}}}"#),
+    ] {
+        assert_refused(&p, &payload, &rsa1_with_payload_text(&payload)).await;
+    }
 }

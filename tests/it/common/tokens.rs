@@ -73,3 +73,12 @@ pub fn raw(header: &Value, claims: &Value, signature: &[u8]) -> String {
         b64(signature)
     )
 }
+
+/// An RS256 token from `rsa1` over a payload given as raw JSON text (which may repeat a member
+/// name, something a `serde_json::Value` cannot hold), correctly signed.
+pub fn rsa1_with_payload_text(payload: &str) -> String {
+    let header = json!({"alg": "RS256", "typ": "JWT", "kid": "rsa1"});
+    let message = format!("{}.{}", b64(header.to_string().as_bytes()), b64(payload.as_bytes()));
+    let signature = jsonwebtoken::crypto::sign(message.as_bytes(), &key("rsa1"), Algorithm::RS256).expect("sign");
+    format!("{message}.{signature}")
+}
