@@ -10,7 +10,7 @@ mod cache;
 mod identity;
 #[cfg(test)]
 pub(crate) mod tests;
-mod token;
+pub mod token;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, Once};
