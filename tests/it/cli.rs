@@ -198,7 +198,9 @@ async fn explain_reads_a_session_cookie() {
         stdout.contains("user=carol") && stdout.contains("decision: allow"),
         "{stdout}"
     );
-    let tampered = format!("{}A", &value[..value.len() - 1]);
+    // Change the last character to another one (appending `A` after dropping an `A` would not).
+    let last = if value.ends_with('A') { "B" } else { "A" };
+    let tampered = format!("{}{last}", &value[..value.len() - 1]);
     let (_, stdout, _) = explain(&tampered);
     assert!(
         stdout.contains("session cookie refused") && stdout.contains("unauthenticated"),
