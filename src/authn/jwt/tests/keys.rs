@@ -12,9 +12,9 @@ async fn rotated_key_is_found_through_one_refetch() {
     let (verifier, _) = idp_verifier(&idp, false).await;
     assert_eq!(idp.fetches(), 1);
     idp.serve(jwks(&["rsa1", "rsa2"]));
-    assert!(verifier.verify(&mint("RS256", "rsa2", &idp_claims(&idp))).await.is_ok());
+    assert_accepted(verifier.verify(&mint("RS256", "rsa2", &idp_claims(&idp))).await, "idp");
     assert_eq!(idp.fetches(), 2);
-    assert!(verifier.verify(&mint("RS256", "rsa1", &idp_claims(&idp))).await.is_ok());
+    assert_accepted(verifier.verify(&mint("RS256", "rsa1", &idp_claims(&idp))).await, "idp");
     assert_eq!(idp.fetches(), 2, "known kids need no fetch");
 }
 
@@ -53,7 +53,7 @@ async fn keys_keep_working_when_the_jwks_endpoint_goes_down() {
     verifier.load_keys().await;
     assert_eq!(fetch_count(&metrics, "idp", "error"), 1);
     assert!(verifier.is_ready());
-    assert!(verifier.verify(&mint("RS256", "rsa1", &idp_claims(&idp))).await.is_ok());
+    assert_accepted(verifier.verify(&mint("RS256", "rsa1", &idp_claims(&idp))).await, "idp");
     let unknown = mint("RS256", "rsa2", &idp_claims(&idp));
     assert_refused(verifier.verify(&unknown).await, "unknown kid", &unknown);
     assert_eq!(
@@ -69,7 +69,7 @@ async fn keys_are_found_through_discovery() {
     let (verifier, metrics) = idp_verifier(&idp, true).await;
     assert!(verifier.is_ready());
     assert_eq!(fetch_count(&metrics, "idp", "ok"), 1);
-    assert!(verifier.verify(&mint("ES256", "ec1", &idp_claims(&idp))).await.is_ok());
+    assert_accepted(verifier.verify(&mint("ES256", "ec1", &idp_claims(&idp))).await, "idp");
 }
 
 #[tokio::test]

@@ -21,6 +21,7 @@ use jsonwebtoken::EncodingKey;
 use serde_json::{Value, json};
 
 use super::{MAX_TOKEN_BYTES, TokenError, Verifier, install_crypto_provider, unix_now};
+use crate::authn::Identity;
 use crate::config::{Algorithm, IssuerConfig};
 use crate::metrics::Metrics;
 
@@ -268,6 +269,13 @@ pub fn fetch_count(metrics: &Metrics, issuer: &str, result: &str) -> u64 {
 
 /// Asserts that `result` is a refusal whose reason contains `reason`, and not the token.
 #[track_caller]
+/// Asserts that `result` accepted alice's token as the identity of issuer `issuer` (not merely
+/// that something was accepted).
+pub fn assert_accepted(result: Result<Arc<Identity>, TokenError>, issuer: &str) {
+    let identity = result.expect("the token must be accepted");
+    assert_eq!((&*identity.issuer, identity.user.as_str()), (issuer, "alice"));
+}
+
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, TokenError>, reason: &str, token: &str) {
     let error = result.expect_err("the token must be refused");
     let text = error.to_string();
