@@ -178,19 +178,31 @@ impl Portcullis {
         self.dir.path().join("rules")
     }
 
-    /// A metric's value from `/metrics` (the line starting with `series`), 0 when absent.
+    /// A metric's value from `/metrics` (the line starting with `series`). A missing series
+    /// fails the test (a misspelled name must not read as zero); see [`Self::metric_if_present`].
     pub async fn metric(&self, series: &str) -> f64 {
-        let text = client()
+        match self.metric_if_present(series).await {
+            Some(value) => value,
+            None => panic!("no series `{series}` in /metrics:\n{}", self.metrics_text().await),
+        }
+    }
+
+    /// A metric's value, `None` when the series has not been exported (yet).
+    pub async fn metric_if_present(&self, series: &str) -> Option<f64> {
+        let text = self.metrics_text().await;
+        text.lines()
+            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
+    }
+
+    async fn metrics_text(&self) -> String {
+        client()
             .get(self.url("/metrics"))
             .send()
             .await
             .expect("metrics")
             .text()
             .await
-            .expect("text");
-        text.lines()
-            .find_map(|line| line.strip_prefix(series).and_then(|rest| rest.trim().parse().ok()))
-            .unwrap_or(0.0)
+            .expect("text")
     }
 
     /// Sends SIGTERM and waits for the exit status.

@@ -75,7 +75,10 @@ impl Outcome {
     /// The cookies the browser held after sign-in (`cookies`) or after sign-out
     /// (`cookies_after_sign_out`), without values.
     pub fn cookies(&self, when: &str) -> Vec<Value> {
-        self.0[when].as_array().cloned().unwrap_or_default()
+        match self.0[when].as_array() {
+            Some(cookies) => cookies.clone(),
+            None => panic!("the browser driver reported no `{when}`: {}", self.0),
+        }
     }
 }
 
