@@ -193,16 +193,10 @@ async fn complete(
         merge_userinfo(login, &provider, &access_token, &mut claims).await;
     }
     let now = unix_now();
-    let mut session = Session {
+    let session = Session {
         id: new_session_id(),
         issuer: login.issuer.name.clone(),
-        user: String::new(),
-        email: None,
-        groups: Vec::new(),
-        preferred_username: None,
-        claims: String::new(),
-        sub: String::new(),
-        sid: None,
+        claims,
         id_token,
         access_token: Some(access_token),
         refresh_token: response.refresh_token().map(|token| token.secret().clone()),
@@ -210,8 +204,7 @@ async fn complete(
         refreshed_at: now,
         expires_at: now.saturating_add(login.sessions.ttl().as_secs()),
     };
-    login.apply_claims(&mut session, &claims);
-    tracing::info!(user = %session.user, "signed in");
+    tracing::info!(user = %session.identity(&login.issuer).user, "signed in");
     login.sessions.save(&session, headers).await.map_err(|error| {
         tracing::warn!(%error, "session cannot be saved");
         (

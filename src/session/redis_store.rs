@@ -65,11 +65,7 @@ impl RedisStore {
         let ttl = ttl_secs.max(1);
         let mut pipe = redis::pipe();
         pipe.atomic().set_ex(session_key(&session.id), json, ttl).ignore();
-        let mut indexes = vec![index_key("sub", &session.issuer, &session.sub)];
-        if let Some(sid) = &session.sid {
-            indexes.push(index_key("sid", &session.issuer, sid));
-        }
-        for index in indexes {
+        for index in indexes_of(session) {
             pipe.sadd(&index, &session.id).ignore();
             let index_ttl = ttl.max(index_ttl_secs);
             pipe.expire(&index, i64::try_from(index_ttl).unwrap_or(i64::MAX))
@@ -77,6 +73,26 @@ impl RedisStore {
         }
         let mut connection = self.connection().await?;
         bounded(pipe.query_async::<()>(&mut connection)).await
+    }
+
+    /// Replaces the stored session of `session.id` with `session`, valid `ttl_ms` more, only
+    /// while the entry still exists (`SET ... XX PX`): `Ok(false)`, and nothing written, when a
+    /// logout or sign-out deleted it meanwhile. The `sid`/`sub` indexes already hold the id
+    /// (a refresh keeps `sid` and `sub`), so they are not touched.
+    pub async fn update(&self, session: &Session, ttl_ms: u64) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(session).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut connection = self.connection().await?;
+        let written: Option<String> = bounded(
+            redis::cmd("SET")
+                .arg(session_key(&session.id))
+                .arg(json)
+                .arg("XX")
+                .arg("PX")
+                .arg(ttl_ms.max(1))
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(written.is_some())
     }
 
     /// The session with this id, if Redis still has it.
@@ -119,6 +135,15 @@ impl RedisStore {
         }
         Ok(())
     }
+}
+
+/// The `sub` and (when there is one) `sid` index keys of `session`.
+fn indexes_of(session: &Session) -> Vec<String> {
+    let mut indexes = vec![index_key("sub", &session.issuer, session.sub())];
+    if let Some(sid) = session.sid() {
+        indexes.push(index_key("sid", &session.issuer, sid));
+    }
+    indexes
 }
 
 fn session_key(id: &str) -> String {

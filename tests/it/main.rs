@@ -13,5 +13,6 @@ mod jwks;
 mod jwt_attacks;
 mod login;
 mod peers;
+mod refresh_races;
 mod reload;
 mod sessions;

@@ -3,6 +3,8 @@
 #![allow(dead_code)]
 
 pub mod jwks_server;
+pub mod provider;
+pub mod redis;
 pub mod tokens;
 
 use std::io::Read;
