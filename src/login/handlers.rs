@@ -92,23 +92,13 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
 
 /// `/oauth2/callback`: state against the sealed cookie, code exchange with the PKCE verifier, ID
 /// token verified (nonce included), session saved, 302 to `rd`.
+///
+/// The state is checked before anything else: the provider's error page (`error=`) is shown only
+/// for a callback of a login this browser started, so nobody can make us display their text
+/// with a crafted link; any other callback gets a plain 400.
 pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
     let state = params.get("state").map_or("", String::as_str);
     let state_cookie = login.state_cookie_name(state);
-    let clear_state: Vec<HeaderValue> = login.sessions.expire_sealed(&state_cookie).into_iter().collect();
-    if let Some(error) = params.get("error") {
-        let status = if error == "access_denied" {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        let description = params.get("error_description").map_or("", String::as_str);
-        tracing::info!(error = %error, "the provider refused the login");
-        return with_cookies(
-            page(status, "Sign-in did not complete", &format!("{error} {description}")),
-            clear_state,
-        );
-    }
     let Some(saved) = login
         .sessions
         .open(&state_cookie, &headers)
@@ -126,6 +116,7 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
             "login state does not match: start the login again",
         );
     }
+    let clear_state: Vec<HeaderValue> = login.sessions.expire_sealed(&state_cookie).into_iter().collect();
     // One atomic check-and-mark, so two concurrent callbacks with the same state cannot both pass.
     if !login
         .used_states
@@ -137,8 +128,21 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
         tracing::info!("replayed callback refused");
         return text(StatusCode::BAD_REQUEST, "this login was already completed");
     }
+    if let Some(error) = params.get("error") {
+        let status = if error == "access_denied" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let description = params.get("error_description").map_or("", String::as_str);
+        tracing::info!(error = %error, "the provider refused the login");
+        return with_cookies(
+            page(status, "Sign-in did not complete", &format!("{error} {description}")),
+            clear_state,
+        );
+    }
     let Some(code) = params.get("code") else {
-        return text(StatusCode::BAD_REQUEST, "no authorization code");
+        return with_cookies(text(StatusCode::BAD_REQUEST, "no authorization code"), clear_state);
     };
     match complete(&login, code, &saved, &headers).await {
         Ok(mut cookies) => {

@@ -383,9 +383,9 @@ async fn forged_missing_and_replayed_state_get_no_session() {
         .send()
         .await
         .expect("send");
-    assert_eq!(denied.status(), 403);
-    let page = denied.text().await.expect("page");
-    assert!(page.contains("access_denied") && !page.contains("<script>"), "{page}");
+    assert_eq!(denied.status(), 400, "no state: the provider's text is not shown");
+    let body = denied.text().await.expect("body");
+    assert!(!body.contains("access_denied") && !body.contains("script"), "{body}");
 }
 
 #[tokio::test]

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod callback_errors;
 mod cli;
 mod config_errors;
 mod decisions;
