@@ -281,8 +281,9 @@ pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, he
     redirect_to(&target, cookies)
 }
 
-/// `POST /oauth2/backchannel_logout`: OIDC Back-Channel Logout 1.0. Verifies `logout_token` and
-/// revokes the sessions of its `sid` or `sub`.
+/// `POST /oauth2/backchannel_logout`: OIDC Back-Channel Logout 1.0. Verifies `logout_token`,
+/// refuses a token whose `jti` was used before (until it expires), and revokes the sessions of
+/// its `sid` or `sub`.
 pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) -> Response {
     let invalid = || {
         let mut response = (
@@ -308,13 +309,37 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     };
     let text_claim = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
     let (sid, sub) = (text_claim("sid"), text_claim("sub"));
-    if let Err(reason) = login.sessions.revoke(&login.issuer.name, sid, sub).await {
-        tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
-        return (
+    let jti = text_claim("jti").unwrap_or_default();
+    let unavailable = || {
+        let mut response = (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({ "error": "temporarily_unavailable" })),
         )
             .into_response();
+        no_store(&mut response);
+        response
+    };
+    let issuer = &login.issuer.name;
+    match login
+        .sessions
+        .first_use_of_logout_token(issuer, jti, replay_window(&claims, login.issuer.leeway))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("replayed logout token refused");
+            return invalid();
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "back-channel logout cannot check the token for replay");
+            return unavailable();
+        }
+    }
+    if let Err(reason) = login.sessions.revoke(issuer, sid, sub).await {
+        tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
+        // The provider may deliver it again: that delivery must not count as a replay.
+        login.sessions.forget_logout_token(issuer, jti).await;
+        return unavailable();
     }
     tracing::info!(
         by_sid = sid.is_some(),
@@ -324,6 +349,15 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
     response
+}
+
+/// How long a used logout token must be remembered: as long as it could still be accepted, until
+/// its `exp` (required, already checked) plus the issuer's leeway; at least one second.
+fn replay_window(claims: &Map<String, Value>, leeway: std::time::Duration) -> std::time::Duration {
+    let exp = claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0);
+    let until = if exp.is_finite() && exp > 0.0 { exp as u64 } else { 0 };
+    let remaining = until.saturating_add(leeway.as_secs()).saturating_sub(unix_now());
+    std::time::Duration::from_secs(remaining.max(1))
 }
 
 /// `/oauth2/userinfo`: the identity of a bearer token or session cookie as JSON, else 401.

@@ -160,7 +160,8 @@ pub struct Sessions {
     config: SessionConfig,
     keys: Keys,
     redis: Option<RedisStore>,
-    /// Cookie store only: signed-out and back-channel-revoked sessions.
+    /// Cookie store only: signed-out and back-channel-revoked sessions; without Redis also the
+    /// used logout tokens.
     revocations: Revocations,
     metrics: Metrics,
 }
@@ -351,6 +352,34 @@ impl Sessions {
         }
     }
 
+    /// Marks the logout token `jti` of `issuer` as used until `ttl` from now: `Ok(false)` when it
+    /// was used before (a replay). In Redis (`SET ... NX PX`, shared by every instance) with the
+    /// Redis store, else in this process (bounded).
+    pub async fn first_use_of_logout_token(&self, issuer: &str, jti: &str, ttl: Duration) -> Result<bool, String> {
+        let key = logout_token_key(issuer, jti);
+        match &self.redis {
+            Some(redis) => redis.set_once(&key, ttl).await.map_err(|error| {
+                self.store_error("logout token", &error);
+                error.to_string()
+            }),
+            None => Ok(self.revocations.first_use_of_logout_token(&key, ttl).await),
+        }
+    }
+
+    /// Forgets a logout token marked by [`Sessions::first_use_of_logout_token`] (its logout
+    /// could not be done, so the provider's retry must pass). Best effort.
+    pub async fn forget_logout_token(&self, issuer: &str, jti: &str) {
+        let key = logout_token_key(issuer, jti);
+        match &self.redis {
+            Some(redis) => {
+                if let Err(error) = redis.delete_key(&key).await {
+                    self.store_error("logout token", &error);
+                }
+            }
+            None => self.revocations.forget_logout_token(&key).await,
+        }
+    }
+
     /// A `Set-Cookie` value that removes cookie `name`.
     pub fn expire(&self, name: &str) -> Option<HeaderValue> {
         let mut cookie = self.cookie(name, "");
@@ -392,6 +421,17 @@ impl Sessions {
         self.metrics.session_store_errors_total.inc();
         tracing::warn!(operation, %error, "session store error");
     }
+}
+
+/// The key of a used logout token: its issuer and a hash of its `jti` (bounded length, whatever
+/// the provider sends).
+fn logout_token_key(issuer: &str, jti: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(jti.as_bytes());
+    format!(
+        "{issuer}:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 /// Shared handle on the session service.

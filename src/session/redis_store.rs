@@ -1,6 +1,7 @@
 //! Server-side sessions in Redis: `portcullis:session:<id>` holds the session JSON with a TTL of
 //! its remaining lifetime; `portcullis:sid:<issuer>:<sid>` and `portcullis:sub:<issuer>:<sub>` are
-//! sets of session ids for back-channel logout.
+//! sets of session ids for back-channel logout; `portcullis:logout-jti:<issuer>:<hash>` marks a
+//! used back-channel logout token until it expires.
 //!
 //! The connection is a self-reconnecting `ConnectionManager`, made on first use. Every command is
 //! bounded by [`COMMAND_TIMEOUT`], so a Redis that is down or stuck costs a request at most that.
@@ -95,6 +96,30 @@ impl RedisStore {
         Ok(written.is_some())
     }
 
+    /// Sets `portcullis:once:<key>` for `ttl` unless it exists (`SET ... NX PX`): `Ok(true)` the
+    /// first time, `Ok(false)` while it lives.
+    pub async fn set_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut connection = self.connection().await?;
+        let written: Option<String> = bounded(
+            redis::cmd("SET")
+                .arg(once_key(key))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(written.is_some())
+    }
+
+    /// Deletes a key set by [`RedisStore::set_once`].
+    pub async fn delete_key(&self, key: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        bounded(redis::cmd("DEL").arg(once_key(key)).query_async::<()>(&mut connection)).await
+    }
+
     /// The session with this id, if Redis still has it.
     pub async fn get(&self, id: &str) -> Result<Option<Session>, StoreError> {
         let mut connection = self.connection().await?;
@@ -144,6 +169,10 @@ fn indexes_of(session: &Session) -> Vec<String> {
         indexes.push(index_key("sid", &session.issuer, sid));
     }
     indexes
+}
+
+fn once_key(key: &str) -> String {
+    format!("{PREFIX}:logout-jti:{key}")
 }
 
 fn session_key(id: &str) -> String {

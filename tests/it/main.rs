@@ -13,6 +13,7 @@ mod header_families;
 mod jwks;
 mod jwt_attacks;
 mod login;
+mod logout_replay;
 mod peers;
 mod refresh_races;
 mod reload;
