@@ -256,3 +256,40 @@ async fn a_signed_out_cookie_is_refused_even_when_replayed() {
     let other = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
     found(sessions.load(&browser(&other)).await);
 }
+
+#[tokio::test]
+async fn a_refresh_of_a_signed_out_or_revoked_session_is_not_stored() {
+    let sessions = sessions(&[ONE]);
+    let live = session(0);
+    let set = sessions.save(&live, &HeaderMap::new()).await.expect("saved");
+    let mut refreshed = live.clone();
+    refreshed.refreshed_at += 1;
+    sessions
+        .save_refreshed(&refreshed)
+        .await
+        .expect("a live session takes its refresh");
+    sessions.clear(&browser(&set)).await;
+    assert!(matches!(
+        sessions.save_refreshed(&refreshed).await,
+        Err(SaveError::Ended)
+    ));
+    let cookies = sessions.cookies(&refreshed, &HeaderMap::new()).expect("cookies");
+    assert!(matches!(
+        sessions.load(&browser(&cookies)).await,
+        Lookup::Refused("session revoked")
+    ));
+    let other = session(0);
+    sessions.revoke("main", Some("sid-1"), None).await.expect("revoked");
+    assert!(matches!(sessions.save_refreshed(&other).await, Err(SaveError::Ended)));
+}
+
+#[tokio::test]
+async fn a_logout_token_is_used_once_until_forgotten() {
+    let sessions = sessions(&[ONE]);
+    let ttl = Duration::from_secs(60);
+    assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(true));
+    assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(false));
+    assert_eq!(sessions.first_use_of_logout_token("other", "j1", ttl).await, Ok(true));
+    sessions.forget_logout_token("main", "j1").await;
+    assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(true));
+}
