@@ -3,10 +3,11 @@
 //! never brings back a session that ended meanwhile, and concurrent requests of one session share
 //! one refresh and one store write.
 
+use crate::common::browser::{Browser, Jar, auth_at, header, with_rd};
 use crate::common::provider::{self, Provider, SID};
 use crate::common::redis::Redis;
 use crate::common::{Portcullis, Setup, client};
-use crate::login::{Browser, Jar, RULES, SECRET_ONE, config, with_rd};
+use crate::login::{RULES, SECRET_ONE, config};
 use crate::sessions::redis_session;
 
 /// Every request refreshes (`refresh = "0s"`), so the race needs no waiting.
@@ -26,30 +27,10 @@ async fn auth_with_held_refresh(
 ) -> tokio::task::JoinHandle<reqwest::Response> {
     provider.hold_refreshes();
     let before = provider.refreshes();
-    let (p_base, browser) = (p.base.clone(), browser.clone());
-    let in_flight = tokio::spawn(async move {
-        let p = PortcullisAt(p_base);
-        browser_auth(&p, &browser).await
-    });
+    let (base, jar) = (p.base.clone(), browser.portcullis.clone());
+    let in_flight = tokio::spawn(async move { auth_at(&base, &jar, "/private/x").await });
     provider.wait_for_refreshes(before + 1).await;
     in_flight
-}
-
-/// Just the address of a running Portcullis, for requests from a spawned task.
-struct PortcullisAt(String);
-
-async fn browser_auth(p: &PortcullisAt, browser: &Browser) -> reqwest::Response {
-    client()
-        .get(format!("{}/auth", p.0))
-        .header("X-Original-URI", "/private/x")
-        .header("X-Original-Method", "GET")
-        .header("X-Forwarded-Host", "app.example.com")
-        .header("X-Forwarded-Proto", "https")
-        .header("Accept", "text/html")
-        .header("cookie", browser.portcullis.header())
-        .send()
-        .await
-        .expect("auth")
 }
 
 fn sets_a_session_cookie(response: &reqwest::Response) -> bool {
@@ -135,8 +116,8 @@ async fn concurrent_requests_share_one_refresh_and_one_store_write() {
     provider.hold_refreshes();
     let requests: Vec<_> = (0..REQUESTS)
         .map(|_| {
-            let (base, browser) = (p.base.clone(), browser.clone());
-            tokio::spawn(async move { browser_auth(&PortcullisAt(base), &browser).await })
+            let (base, jar) = (p.base.clone(), browser.portcullis.clone());
+            tokio::spawn(async move { auth_at(&base, &jar, "/private/x").await })
         })
         .collect();
     // Every request has read the session before the refresh may answer: each of them holds the
@@ -152,7 +133,7 @@ async fn concurrent_requests_share_one_refresh_and_one_store_write() {
         let answer = request.await.expect("request task");
         assert_eq!(answer.status(), 200, "{}", p.log_text());
         assert_eq!(
-            crate::login::header(&answer, "x-auth-request-access-token"),
+            header(&answer, "x-auth-request-access-token"),
             "access-1",
             "every request has the refreshed session"
         );

@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod jwks_server;
 pub mod provider;
 pub mod redis;

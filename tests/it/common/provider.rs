@@ -163,7 +163,7 @@ async fn token(State(control): State<Arc<Control>>, body: Bytes) -> Response {
 /// `nonce` it sent to the provider.
 pub struct Started {
     /// The browser's cookies for Portcullis.
-    pub jar: crate::login::Jar,
+    pub jar: super::browser::Jar,
     /// `state` of the authorization request.
     pub state: String,
     /// `nonce` of the authorization request.
@@ -173,14 +173,14 @@ pub struct Started {
 /// `/oauth2/start` on `p` for the usual application URL.
 pub async fn start_login(p: &super::Portcullis) -> Started {
     let start = super::client()
-        .get(crate::login::with_rd(&p.url("/oauth2/start"), crate::login::APP))
+        .get(super::browser::with_rd(&p.url("/oauth2/start"), crate::login::APP))
         .send()
         .await
         .expect("start");
     assert_eq!(start.status(), 302, "{}", p.log_text());
-    let mut jar = crate::login::Jar::default();
+    let mut jar = super::browser::Jar::default();
     jar.update(&start);
-    let location = crate::login::location_of(&start).expect("Location");
+    let location = super::browser::location_of(&start).expect("Location");
     let url = url::Url::parse(&location).expect("authorize URL");
     let param = |name: &str| {
         url.query_pairs()
@@ -196,7 +196,7 @@ pub async fn start_login(p: &super::Portcullis) -> Started {
 }
 
 /// A whole login at `p` (whose provider is a [`Provider`]): the browser with its session.
-pub async fn login(p: &super::Portcullis) -> crate::login::Browser {
+pub async fn login(p: &super::Portcullis) -> super::browser::Browser {
     let mut started = start_login(p).await;
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("state", &started.state)
@@ -210,8 +210,8 @@ pub async fn login(p: &super::Portcullis) -> crate::login::Browser {
         .expect("callback");
     assert_eq!(callback.status(), 302, "{}", p.log_text());
     started.jar.update(&callback);
-    crate::login::Browser {
+    super::browser::Browser {
         portcullis: started.jar,
-        idp: crate::login::Jar::default(),
+        idp: super::browser::Jar::default(),
     }
 }
