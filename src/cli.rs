@@ -316,7 +316,10 @@ async fn explain_cookie(config: &Config, cookie: &str) -> Credential {
         Err(_) => return invalid("--cookie holds characters a cookie cannot".into()),
     };
     match sessions.load(&headers).await {
-        crate::session::Lookup::Found(session) => Credential::Valid(std::sync::Arc::new(session.identity())),
+        crate::session::Lookup::Found(session) => match config.issuers.iter().find(|i| i.name == session.issuer) {
+            Some(issuer) => Credential::Valid(std::sync::Arc::new(session.identity(issuer))),
+            None => invalid(format!("the session's issuer `{}` is not configured", session.issuer)),
+        },
         crate::session::Lookup::Refused(reason) => invalid(format!("session cookie refused: {reason}")),
         crate::session::Lookup::Absent => Credential::Missing,
     }

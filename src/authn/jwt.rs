@@ -20,6 +20,7 @@ use jsonwebtoken::errors::ErrorKind;
 use serde::de::IgnoredAny;
 
 pub use cache::{CACHE_CAPACITY, TokenCache, TokenKey, unix_now};
+pub use identity::groups;
 pub use token::MAX_TOKEN_BYTES;
 
 use super::Identity;

@@ -92,23 +92,13 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
 
 /// `/oauth2/callback`: state against the sealed cookie, code exchange with the PKCE verifier, ID
 /// token verified (nonce included), session saved, 302 to `rd`.
+///
+/// The state is checked before anything else: the provider's error page (`error=`) is shown only
+/// for a callback of a login this browser started, so nobody can make us display their text
+/// with a crafted link; any other callback gets a plain 400.
 pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
     let state = params.get("state").map_or("", String::as_str);
     let state_cookie = login.state_cookie_name(state);
-    let clear_state: Vec<HeaderValue> = login.sessions.expire_sealed(&state_cookie).into_iter().collect();
-    if let Some(error) = params.get("error") {
-        let status = if error == "access_denied" {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        let description = params.get("error_description").map_or("", String::as_str);
-        tracing::info!(error = %error, "the provider refused the login");
-        return with_cookies(
-            page(status, "Sign-in did not complete", &format!("{error} {description}")),
-            clear_state,
-        );
-    }
     let Some(saved) = login
         .sessions
         .open(&state_cookie, &headers)
@@ -126,6 +116,7 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
             "login state does not match: start the login again",
         );
     }
+    let clear_state: Vec<HeaderValue> = login.sessions.expire_sealed(&state_cookie).into_iter().collect();
     // One atomic check-and-mark, so two concurrent callbacks with the same state cannot both pass.
     if !login
         .used_states
@@ -137,8 +128,21 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
         tracing::info!("replayed callback refused");
         return text(StatusCode::BAD_REQUEST, "this login was already completed");
     }
+    if let Some(error) = params.get("error") {
+        let status = if error == "access_denied" {
+            StatusCode::FORBIDDEN
+        } else {
+            StatusCode::BAD_REQUEST
+        };
+        let description = params.get("error_description").map_or("", String::as_str);
+        tracing::info!(error = %error, "the provider refused the login");
+        return with_cookies(
+            page(status, "Sign-in did not complete", &format!("{error} {description}")),
+            clear_state,
+        );
+    }
     let Some(code) = params.get("code") else {
-        return text(StatusCode::BAD_REQUEST, "no authorization code");
+        return with_cookies(text(StatusCode::BAD_REQUEST, "no authorization code"), clear_state);
     };
     match complete(&login, code, &saved, &headers).await {
         Ok(mut cookies) => {
@@ -193,16 +197,10 @@ async fn complete(
         merge_userinfo(login, &provider, &access_token, &mut claims).await;
     }
     let now = unix_now();
-    let mut session = Session {
+    let session = Session {
         id: new_session_id(),
         issuer: login.issuer.name.clone(),
-        user: String::new(),
-        email: None,
-        groups: Vec::new(),
-        preferred_username: None,
-        claims: String::new(),
-        sub: String::new(),
-        sid: None,
+        claims,
         id_token,
         access_token: Some(access_token),
         refresh_token: response.refresh_token().map(|token| token.secret().clone()),
@@ -210,8 +208,7 @@ async fn complete(
         refreshed_at: now,
         expires_at: now.saturating_add(login.sessions.ttl().as_secs()),
     };
-    login.apply_claims(&mut session, &claims);
-    tracing::info!(user = %session.user, "signed in");
+    tracing::info!(user = %session.identity(&login.issuer).user, "signed in");
     login.sessions.save(&session, headers).await.map_err(|error| {
         tracing::warn!(%error, "session cannot be saved");
         (
@@ -284,8 +281,9 @@ pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, he
     redirect_to(&target, cookies)
 }
 
-/// `POST /oauth2/backchannel_logout`: OIDC Back-Channel Logout 1.0. Verifies `logout_token` and
-/// revokes the sessions of its `sid` or `sub`.
+/// `POST /oauth2/backchannel_logout`: OIDC Back-Channel Logout 1.0. Verifies `logout_token`,
+/// refuses a token whose `jti` was used before (until it expires), and revokes the sessions of
+/// its `sid` or `sub`.
 pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) -> Response {
     let invalid = || {
         let mut response = (
@@ -311,13 +309,37 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     };
     let text_claim = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
     let (sid, sub) = (text_claim("sid"), text_claim("sub"));
-    if let Err(reason) = login.sessions.revoke(&login.issuer.name, sid, sub).await {
-        tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
-        return (
+    let jti = text_claim("jti").unwrap_or_default();
+    let unavailable = || {
+        let mut response = (
             StatusCode::BAD_REQUEST,
             axum::Json(json!({ "error": "temporarily_unavailable" })),
         )
             .into_response();
+        no_store(&mut response);
+        response
+    };
+    let issuer = &login.issuer.name;
+    match login
+        .sessions
+        .first_use_of_logout_token(issuer, jti, replay_window(&claims, login.issuer.leeway))
+        .await
+    {
+        Ok(true) => {}
+        Ok(false) => {
+            tracing::info!("replayed logout token refused");
+            return invalid();
+        }
+        Err(reason) => {
+            tracing::warn!(%reason, "back-channel logout cannot check the token for replay");
+            return unavailable();
+        }
+    }
+    if let Err(reason) = login.sessions.revoke(issuer, sid, sub).await {
+        tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
+        // The provider may deliver it again: that delivery must not count as a replay.
+        login.sessions.forget_logout_token(issuer, jti).await;
+        return unavailable();
     }
     tracing::info!(
         by_sid = sid.is_some(),
@@ -327,6 +349,15 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
     response
+}
+
+/// How long a used logout token must be remembered: as long as it could still be accepted, until
+/// its `exp` (required, already checked) plus the issuer's leeway; at least one second.
+fn replay_window(claims: &Map<String, Value>, leeway: std::time::Duration) -> std::time::Duration {
+    let exp = claims.get("exp").and_then(Value::as_f64).unwrap_or(0.0);
+    let until = if exp.is_finite() && exp > 0.0 { exp as u64 } else { 0 };
+    let remaining = until.saturating_add(leeway.as_secs()).saturating_sub(unix_now());
+    std::time::Duration::from_secs(remaining.max(1))
 }
 
 /// `/oauth2/userinfo`: the identity of a bearer token or session cookie as JSON, else 401.

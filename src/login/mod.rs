@@ -21,11 +21,11 @@ use axum::routing::{any, post};
 use openidconnect::{OAuth2TokenResponse, RefreshToken};
 use serde_json::{Map, Value};
 
+use crate::authn::Identity;
 use crate::authn::jwt::Verifier;
-use crate::authn::{Identity, lookup};
 use crate::config::{Config, IssuerConfig, LoginConfig};
 use crate::metrics::Metrics;
-use crate::session::{Lookup, Session, Sessions, unix_now};
+use crate::session::{Lookup, SaveError, Session, Sessions, unix_now};
 use provider::{Discovery, Http};
 use tokens::{Expect, TokenChecker};
 
@@ -48,8 +48,8 @@ pub struct Login {
     http: reqwest::Client,
     /// States of completed callbacks: a replayed callback is refused even with its cookie.
     used_states: moka::future::Cache<String, ()>,
-    /// Single flight of refreshes, by session id and last refresh; `None` is a failed refresh.
-    refreshing: moka::future::Cache<String, Option<Arc<Session>>>,
+    /// Single flight of refreshes, by session id and last refresh.
+    refreshing: moka::future::Cache<String, Refresh>,
 }
 
 /// What the session cookie of a decision request gives.
@@ -131,44 +131,66 @@ impl Login {
             Lookup::Found(session) => *session,
         };
         let (session, set_cookies) = if self.sessions.needs_refresh(&session) {
-            self.refreshed(session, headers).await
+            match self.refreshed(session, headers).await {
+                Some(refreshed) => refreshed,
+                None => return SessionCredential::Refused("session ended while it was refreshed"),
+            }
         } else {
             (session, Vec::new())
         };
         SessionCredential::Valid {
-            identity: Arc::new(session.identity()),
+            identity: Arc::new(session.identity(&self.issuer)),
             access_token: session.access_token.clone(),
             set_cookies,
         }
     }
 
-    /// The session after a refresh (shared by concurrent requests of the same session), with
-    /// the cookies that carry it; the old session and no cookies when the refresh failed.
-    async fn refreshed(&self, session: Session, headers: &HeaderMap) -> (Session, Vec<HeaderValue>) {
-        let result = self
-            .refreshing
-            .get_with(format!("{}@{}", session.id, session.refreshed_at), async {
-                match tokio::time::timeout(REFRESH_TIMEOUT, self.refresh(&session)).await {
-                    Ok(Ok(new)) => Some(Arc::new(new)),
-                    Ok(Err(reason)) => {
-                        tracing::warn!(user = %session.user, %reason, "session refresh failed; the session serves until it expires");
-                        None
-                    }
-                    Err(_) => {
-                        tracing::warn!(user = %session.user, "session refresh timed out; the session serves until it expires");
-                        None
-                    }
+    /// The session after a refresh, with the cookies that carry it; the old session and no
+    /// cookies when the refresh failed; `None` when the session ended (sign-out, back-channel
+    /// logout) while it was refreshed.
+    ///
+    /// Concurrent requests of one session share one refresh: the first runs it and stores the
+    /// result, once; the others (and later requests with the old cookie, for
+    /// [`REFRESH_RESULT_TTL`]) take that result and only build their cookies from it.
+    async fn refreshed(&self, session: Session, headers: &HeaderMap) -> Option<(Session, Vec<HeaderValue>)> {
+        let key = format!("{}@{}", session.id, session.refreshed_at);
+        let outcome = self.refreshing.get_with(key, self.refresh_and_store(&session)).await;
+        match outcome {
+            Refresh::Stored(new) => match self.sessions.cookies(&new, headers) {
+                Ok(cookies) => Some(((*new).clone(), cookies)),
+                Err(error) => {
+                    tracing::warn!(%error, "refreshed session cannot be put in cookies");
+                    Some(((*new).clone(), Vec::new()))
                 }
-            })
-            .await;
-        let Some(new) = result else {
-            return (session, Vec::new());
+            },
+            Refresh::Failed => Some((session, Vec::new())),
+            Refresh::Ended => None,
+        }
+    }
+
+    /// The single-flight body: one refresh at the provider, then one store write that never
+    /// brings back a session that ended meanwhile.
+    async fn refresh_and_store(&self, session: &Session) -> Refresh {
+        let new = match tokio::time::timeout(REFRESH_TIMEOUT, self.refresh(session)).await {
+            Ok(Ok(new)) => new,
+            Ok(Err(reason)) => {
+                tracing::warn!(%reason, "session refresh failed; the session serves until it expires");
+                return Refresh::Failed;
+            }
+            Err(_) => {
+                tracing::warn!("session refresh timed out; the session serves until it expires");
+                return Refresh::Failed;
+            }
         };
-        match self.sessions.save(&new, headers).await {
-            Ok(cookies) => ((*new).clone(), cookies),
+        match self.sessions.save_refreshed(&new).await {
+            Ok(()) => Refresh::Stored(Arc::new(new)),
+            Err(SaveError::Ended) => {
+                tracing::info!("session ended while it was refreshed; the refresh is dropped");
+                Refresh::Ended
+            }
             Err(error) => {
-                tracing::warn!(%error, "refreshed session cannot be saved");
-                ((*new).clone(), Vec::new())
+                tracing::warn!(%error, "refreshed session cannot be saved; the session serves until it expires");
+                Refresh::Failed
             }
         }
     }
@@ -192,55 +214,41 @@ impl Login {
         if let Some(id_token) = response.extra_fields().id_token() {
             let raw = id_token.to_string();
             let claims = self.tokens.verify(&raw, Expect::RefreshedIdToken).await?;
-            if claims.get("sub").and_then(Value::as_str) != Some(session.sub.as_str()) {
+            if claims.get("sub").and_then(Value::as_str) != Some(session.sub()) {
                 return Err("refreshed ID token is for another subject".into());
             }
-            self.apply_claims(&mut new, &merged_claims(&session.claims, claims));
+            new.claims = merged_claims(&session.claims, claims);
             new.id_token = raw;
         }
         new.refreshed_at = unix_now();
         Ok(new)
     }
+}
 
-    /// Sets the identity fields of `session` from ID token (and userinfo) claims, per the
-    /// issuer's claim names.
-    fn apply_claims(&self, session: &mut Session, claims: &Map<String, Value>) {
-        let text = |name: &str| match lookup(claims, name) {
-            Some(Value::String(s)) => Some(s.clone()),
-            Some(Value::Number(n)) => Some(n.to_string()),
-            _ => None,
-        };
-        session.sub = text("sub").unwrap_or_default();
-        session.sid = text("sid");
-        session.user = text(&self.issuer.user_claim).unwrap_or_else(|| session.sub.clone());
-        session.email = text(&self.issuer.email_claim);
-        session.preferred_username = text(&self.issuer.preferred_username_claim);
-        session.groups = groups(lookup(claims, &self.issuer.groups_claim));
-        session.claims = Value::Object(claims.clone()).to_string();
-    }
+/// What the single flight of a refresh gives every request that waited for it.
+#[derive(Clone)]
+enum Refresh {
+    /// Refreshed and stored.
+    Stored(Arc<Session>),
+    /// The provider did not refresh it (down, refused, timed out) or the store did not take
+    /// it: the old session serves until it expires.
+    Failed,
+    /// The session ended meanwhile: nothing was stored, the request is refused.
+    Ended,
 }
 
 /// The claims of a refreshed session: the refreshed ID token's claims over the session's
 /// previous ones. A refreshed ID token often lacks what the login had (`sid`, or the groups that
 /// came from userinfo); dropping those would break back-channel logout by `sid` and turn group
-/// rules into 403s after the first refresh.
-fn merged_claims(previous: &str, refreshed: Map<String, Value>) -> Map<String, Value> {
-    let mut merged: Map<String, Value> = serde_json::from_str(previous).unwrap_or_default();
+/// rules into 403s after the first refresh. The login's `sid` stays, so the session stays
+/// findable (and revocable) under the `sid` it was indexed by.
+fn merged_claims(previous: &Map<String, Value>, refreshed: Map<String, Value>) -> Map<String, Value> {
+    let mut merged = previous.clone();
     merged.extend(refreshed);
-    merged
-}
-
-/// Groups from a claim: an array of strings, or a space or comma separated string.
-fn groups(value: Option<&Value>) -> Vec<String> {
-    match value {
-        Some(Value::Array(items)) => items.iter().filter_map(Value::as_str).map(String::from).collect(),
-        Some(Value::String(text)) => text
-            .split([' ', ','])
-            .filter(|group| !group.is_empty())
-            .map(String::from)
-            .collect(),
-        _ => Vec::new(),
+    if let Some(sid) = previous.get("sid") {
+        merged.insert("sid".into(), sid.clone());
     }
+    merged
 }
 
 /// The `/oauth2/*` routes with the login service as their state.
@@ -260,9 +268,12 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn refreshed_claims_keep_what_the_new_id_token_lacks() {
-        let previous = json!({ "sub": "u", "sid": "s1", "groups": ["admins"], "email": "old@x" }).to_string();
-        let refreshed = json!({ "sub": "u", "email": "new@x" })
+    fn refreshed_claims_keep_what_the_new_id_token_lacks_and_the_login_sid() {
+        let previous = json!({ "sub": "u", "sid": "s1", "groups": ["admins"], "email": "old@x" })
+            .as_object()
+            .cloned()
+            .expect("object");
+        let refreshed = json!({ "sub": "u", "email": "new@x", "sid": "s2" })
             .as_object()
             .cloned()
             .expect("object");
@@ -270,12 +281,5 @@ mod tests {
         assert_eq!(merged["sid"], "s1");
         assert_eq!(merged["groups"], json!(["admins"]));
         assert_eq!(merged["email"], "new@x");
-    }
-
-    #[test]
-    fn groups_come_from_arrays_and_separated_strings() {
-        assert_eq!(groups(Some(&json!(["a", "b", 3]))), vec!["a", "b"]);
-        assert_eq!(groups(Some(&json!("a b,c"))), vec!["a", "b", "c"]);
-        assert!(groups(None).is_empty());
     }
 }

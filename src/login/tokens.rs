@@ -138,7 +138,8 @@ fn check_raw_header(token: &str, expect: Expect<'_>) -> Result<(), String> {
     }
 }
 
-/// OIDC Back-Channel Logout 1.0, section 2.6: the `events` member, no `nonce`, `sid` or `sub`.
+/// OIDC Back-Channel Logout 1.0, section 2.4 and 2.6: the `events` member, a `jti` (replays are
+/// refused by it), no `nonce`, `sid` or `sub`.
 pub fn check_logout_claims(claims: &Map<String, Value>) -> Result<(), String> {
     let has_event = claims
         .get("events")
@@ -151,6 +152,9 @@ pub fn check_logout_claims(claims: &Map<String, Value>) -> Result<(), String> {
         return Err("logout token must not have a nonce".into());
     }
     let text = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
+    if text("jti").is_none() {
+        return Err("logout token has no jti".into());
+    }
     if text("sid").is_none() && text("sub").is_none() {
         return Err("logout token has neither sid nor sub".into());
     }
@@ -241,9 +245,9 @@ mod tests {
         let checker = fixture_checker();
         checker.keys.load().await.expect("fixture keys load");
         let events = json!({ BACKCHANNEL_LOGOUT_EVENT: {} });
-        let with_exp = id_token(json!({ "events": events, "sid": "s1" }));
+        let with_exp = id_token(json!({ "events": events, "sid": "s1", "jti": "j1" }));
         assert!(checker.verify(&with_exp, Expect::Logout).await.is_ok());
-        let mut without = json!({ "events": events, "sid": "s1" });
+        let mut without = json!({ "events": events, "sid": "s1", "jti": "j1" });
         without["exp"] = Value::Null;
         let without_exp = id_token(without);
         assert!(
@@ -255,12 +259,22 @@ mod tests {
     #[test]
     fn logout_claims_need_the_event_no_nonce_and_sid_or_sub() {
         let event = json!({ BACKCHANNEL_LOGOUT_EVENT: {} });
-        assert!(check_logout_claims(&claims(json!({ "events": event, "sid": "s" }))).is_ok());
-        assert!(check_logout_claims(&claims(json!({ "events": event, "sub": "u" }))).is_ok());
-        assert!(check_logout_claims(&claims(json!({ "sid": "s" }))).is_err());
-        assert!(check_logout_claims(&claims(json!({ "events": event }))).is_err());
-        assert!(check_logout_claims(&claims(json!({ "events": event, "sid": "s", "nonce": "n" }))).is_err());
-        assert!(check_logout_claims(&claims(json!({ "events": { "other": {} }, "sid": "s" }))).is_err());
+        assert!(check_logout_claims(&claims(json!({ "events": event, "jti": "j", "sid": "s" }))).is_ok());
+        assert!(check_logout_claims(&claims(json!({ "events": event, "jti": "j", "sub": "u" }))).is_ok());
+        assert!(check_logout_claims(&claims(json!({ "jti": "j", "sid": "s" }))).is_err());
+        assert!(check_logout_claims(&claims(json!({ "events": event, "jti": "j" }))).is_err());
+        assert!(
+            check_logout_claims(&claims(
+                json!({ "events": event, "jti": "j", "sid": "s", "nonce": "n" })
+            ))
+            .is_err()
+        );
+        assert!(check_logout_claims(&claims(json!({ "events": { "other": {} }, "jti": "j", "sid": "s" }))).is_err());
+        assert!(
+            check_logout_claims(&claims(json!({ "events": event, "sid": "s" }))).is_err(),
+            "no jti"
+        );
+        assert!(check_logout_claims(&claims(json!({ "events": event, "jti": "", "sid": "s" }))).is_err());
     }
 
     #[test]

@@ -9,6 +9,8 @@
 
 pub mod codec;
 pub mod redis_store;
+pub mod revocation;
+mod state_cookie;
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -17,34 +19,28 @@ use axum::http::{HeaderMap, HeaderValue};
 use base64::Engine;
 use cookie::Cookie;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 
-use crate::authn::{Claims, Identity};
-use crate::config::{SameSite, SessionConfig, SessionStore, decode_session_secret};
+use crate::authn::jwt::groups;
+use crate::authn::{Claims, Identity, lookup};
+use crate::config::{IssuerConfig, SameSite, SessionConfig, SessionStore, decode_session_secret};
 use crate::metrics::Metrics;
 use codec::Keys;
 use redis_store::RedisStore;
+use revocation::Revocations;
 
 /// A signed-in user's session. Holds tokens: never logged, never sent anywhere but the provider.
+///
+/// The identity is kept once, as the claims of the ID token (and userinfo); the user, e-mail and
+/// groups are read from them with the issuer's claim names ([`Session::identity`]).
 #[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// A random 256-bit id (base64url); the cookie's only content with the Redis store.
     pub id: String,
     /// The `name` of the `[[issuers]]` block of the login provider.
     pub issuer: String,
-    /// The user, from the issuer's `user_claim`.
-    pub user: String,
-    /// The e-mail address, from the issuer's `email_claim`.
-    pub email: Option<String>,
-    /// The groups, from the issuer's `groups_claim` (ID token, else userinfo).
-    pub groups: Vec<String>,
-    /// The preferred user name.
-    pub preferred_username: Option<String>,
-    /// Every claim of the ID token (and userinfo), as JSON object text.
-    pub claims: String,
-    /// The ID token's `sub` (back-channel logout by subject).
-    pub sub: String,
-    /// The ID token's `sid`, when the provider sends one (back-channel logout by session).
-    pub sid: Option<String>,
+    /// Every claim of the ID token (and userinfo).
+    pub claims: Map<String, Value>,
     /// The raw ID token (the `id_token_hint` of sign-out).
     pub id_token: String,
     /// The access token, for `pass_access_token`.
@@ -63,7 +59,6 @@ impl std::fmt::Debug for Session {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Session")
             .field("issuer", &self.issuer)
-            .field("user", &self.user)
             .field("created_at", &self.created_at)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
@@ -71,16 +66,36 @@ impl std::fmt::Debug for Session {
 }
 
 impl Session {
-    /// The identity this session vouches for, as the decision path needs it.
-    pub fn identity(&self) -> Identity {
+    /// The ID token's `sub` (back-channel logout by subject); empty when missing.
+    pub fn sub(&self) -> &str {
+        self.claims.get("sub").and_then(Value::as_str).unwrap_or_default()
+    }
+
+    /// The ID token's `sid`, when the provider sends one (back-channel logout by session).
+    pub fn sid(&self) -> Option<&str> {
+        self.claims
+            .get("sid")
+            .and_then(Value::as_str)
+            .filter(|sid| !sid.is_empty())
+    }
+
+    /// The identity this session vouches for, read from its claims with the claim names of
+    /// `issuer` (the login provider's `[[issuers]]` block); the user is `sub` when the
+    /// `user_claim` is missing.
+    pub fn identity(&self, issuer: &IssuerConfig) -> Identity {
+        let text = |name: &str| match lookup(&self.claims, name) {
+            Some(Value::String(text)) => Some(text.clone()),
+            Some(Value::Number(number)) => Some(number.to_string()),
+            _ => None,
+        };
         Identity {
             issuer: self.issuer.as_str().into(),
-            user: self.user.clone(),
-            email: self.email.clone(),
-            groups: self.groups.clone(),
-            preferred_username: self.preferred_username.clone(),
+            user: text(&issuer.user_claim).unwrap_or_else(|| self.sub().to_string()),
+            email: text(&issuer.email_claim),
+            groups: groups(&self.claims, &issuer.groups_claim),
+            preferred_username: text(&issuer.preferred_username_claim),
             scopes: Vec::new(),
-            claims: Claims::from_json(&self.claims),
+            claims: Claims::from_json(&Value::Object(self.claims.clone()).to_string()),
             expires_at: self.expires_at,
         }
     }
@@ -89,6 +104,13 @@ impl Session {
 /// A fresh random 256-bit session id, base64url.
 pub fn new_session_id() -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(rand::random::<[u8; 32]>())
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn unix_now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX))
 }
 
 /// Seconds since the Unix epoch.
@@ -119,13 +141,6 @@ struct Envelope {
     id: Option<String>,
 }
 
-/// Sealed payloads of other cookies ([`Sessions::seal`]): the bytes and their expiry.
-#[derive(Serialize, Deserialize)]
-struct Sealed {
-    exp: u64,
-    value: String,
-}
-
 /// Why a session could not be saved.
 #[derive(Debug, thiserror::Error)]
 pub enum SaveError {
@@ -135,6 +150,9 @@ pub enum SaveError {
     /// Redis did not take it.
     #[error("session store: {0}")]
     Store(String),
+    /// The session ended (signed out, revoked, expired) before a refresh of it was stored.
+    #[error("the session ended while it was refreshed")]
+    Ended,
 }
 
 /// The session service: cookie attributes, keys, the store and the revocation list.
@@ -142,9 +160,9 @@ pub struct Sessions {
     config: SessionConfig,
     keys: Keys,
     redis: Option<RedisStore>,
-    /// Cookie store only: back-channel revocations, `sid:<issuer>:<sid>` or `sub:<issuer>:<sub>`
-    /// to the Unix second of the revocation; sessions created until then are refused.
-    revoked: moka::future::Cache<String, u64>,
+    /// Cookie store only: signed-out and back-channel-revoked sessions; without Redis also the
+    /// used logout tokens.
+    revocations: Revocations,
     metrics: Metrics,
 }
 
@@ -167,10 +185,7 @@ impl Sessions {
             config: config.clone(),
             keys: Keys::derive(&secrets),
             redis,
-            revoked: moka::future::Cache::builder()
-                .max_capacity(1_000_000)
-                .time_to_live(config.ttl)
-                .build(),
+            revocations: Revocations::new(config.ttl),
             metrics,
         })
     }
@@ -198,12 +213,11 @@ impl Sessions {
         let Some(sealed) = codec::join(&cookies, name) else {
             return Lookup::Absent;
         };
-        let Some(envelope) = self
-            .keys
-            .open(name, &sealed)
-            .and_then(|json| serde_json::from_str::<Envelope>(&json).ok())
-        else {
+        let Some(json) = self.keys.open(name, &sealed) else {
             return Lookup::Refused("session cookie does not decrypt");
+        };
+        let Ok(envelope) = serde_json::from_str::<Envelope>(&json) else {
+            return Lookup::Refused("session cookie cannot be read (older format?)");
         };
         let now = unix_now();
         if envelope.exp <= now {
@@ -214,6 +228,9 @@ impl Sessions {
             (_, Some(id), Some(redis)) => match redis.get(&id).await {
                 Ok(Some(session)) => session,
                 Ok(None) => return Lookup::Refused("session not found in the store"),
+                Err(redis_store::StoreError::Corrupt(_)) => {
+                    return Lookup::Refused("stored session cannot be read (older format?)");
+                }
                 Err(error) => {
                     self.store_error("load", &error);
                     return Lookup::Refused("session store unavailable");
@@ -224,36 +241,55 @@ impl Sessions {
         if session.expires_at <= now {
             return Lookup::Refused("session expired");
         }
-        if self.is_revoked(&session).await {
+        if self.redis.is_none() && self.revocations.is_revoked(&session).await {
             return Lookup::Refused("session revoked");
         }
         Lookup::Found(Box::new(session))
     }
 
-    /// Stores `session` and returns the `Set-Cookie` values that carry it, including the removal
-    /// of chunk cookies of `request` that the new value no longer uses.
+    /// Stores a new `session` (a login) and returns the `Set-Cookie` values that carry it,
+    /// including the removal of chunk cookies of `request` that the new value no longer uses.
     pub async fn save(&self, session: &Session, request: &HeaderMap) -> Result<Vec<HeaderValue>, SaveError> {
-        let remaining = session.expires_at.saturating_sub(unix_now());
-        let envelope = match &self.redis {
-            Some(redis) => {
-                redis
-                    .put(session, remaining, self.config.ttl.as_secs())
-                    .await
-                    .map_err(|error| {
-                        self.store_error("save", &error);
-                        SaveError::Store(error.to_string())
-                    })?;
-                Envelope {
-                    exp: session.expires_at,
-                    session: None,
-                    id: Some(session.id.clone()),
-                }
-            }
-            None => Envelope {
-                exp: session.expires_at,
-                session: Some(session.clone()),
-                id: None,
+        if let Some(redis) = &self.redis {
+            let remaining = session.expires_at.saturating_sub(unix_now());
+            redis
+                .put(session, remaining, self.config.ttl.as_secs())
+                .await
+                .map_err(|error| self.save_error(&error))?;
+        }
+        self.cookies(session, request)
+    }
+
+    /// Stores the refreshed `session` in place of the session it renews, unless that one has
+    /// ended meanwhile (signed out, revoked by a back-channel logout, expired): then
+    /// [`SaveError::Ended`], and nothing is written. With Redis the write happens only while the
+    /// entry still exists (`SET ... XX`), so a refresh in flight cannot bring back a session that
+    /// a logout deleted; in cookie mode the revocation list is checked.
+    pub async fn save_refreshed(&self, session: &Session) -> Result<(), SaveError> {
+        let remaining_ms = session.expires_at.saturating_mul(1000).saturating_sub(unix_now_ms());
+        if remaining_ms == 0 {
+            return Err(SaveError::Ended);
+        }
+        match &self.redis {
+            Some(redis) => match redis.update(session, remaining_ms).await {
+                Ok(true) => Ok(()),
+                Ok(false) => Err(SaveError::Ended),
+                Err(error) => Err(self.save_error(&error)),
             },
+            None if self.revocations.is_revoked(session).await => Err(SaveError::Ended),
+            None => Ok(()),
+        }
+    }
+
+    /// The `Set-Cookie` values that carry `session` (the whole session in cookie mode, its id
+    /// with Redis), including the removal of chunk cookies of `request` the value no longer
+    /// uses. Writes nothing to the store.
+    pub fn cookies(&self, session: &Session, request: &HeaderMap) -> Result<Vec<HeaderValue>, SaveError> {
+        let remaining = session.expires_at.saturating_sub(unix_now());
+        let envelope = Envelope {
+            exp: session.expires_at,
+            session: self.redis.is_none().then(|| session.clone()),
+            id: self.redis.is_some().then(|| session.id.clone()),
         };
         let json = serde_json::to_string(&envelope).map_err(|e| SaveError::Store(e.to_string()))?;
         let name = self.cookie_name();
@@ -290,7 +326,7 @@ impl Sessions {
                 }
                 // Cookie mode: a copy of the sealed cookie would stay valid until it expires;
                 // remember the id as signed out (on this instance, for the session ttl).
-                None => self.revoked.insert(format!("id:{}", session.id), unix_now()).await,
+                None => self.revocations.revoke_id(&session.id, unix_now()).await,
             }
         }
         let name = self.cookie_name();
@@ -310,76 +346,38 @@ impl Sessions {
                 error.to_string()
             }),
             None => {
-                let now = unix_now();
-                if let Some(sid) = sid {
-                    self.revoked.insert(format!("sid:{issuer}:{sid}"), now).await;
-                }
-                if let Some(sub) = sub {
-                    self.revoked.insert(format!("sub:{issuer}:{sub}"), now).await;
-                }
+                self.revocations.revoke(issuer, sid, sub, unix_now()).await;
                 Ok(())
             }
         }
     }
 
-    async fn is_revoked(&self, session: &Session) -> bool {
-        let mut keys = vec![
-            format!("id:{}", session.id),
-            format!("sub:{}:{}", session.issuer, session.sub),
-        ];
-        if let Some(sid) = &session.sid {
-            keys.push(format!("sid:{}:{sid}", session.issuer));
+    /// Marks the logout token `jti` of `issuer` as used until `ttl` from now: `Ok(false)` when it
+    /// was used before (a replay). In Redis (`SET ... NX PX`, shared by every instance) with the
+    /// Redis store, else in this process (bounded).
+    pub async fn first_use_of_logout_token(&self, issuer: &str, jti: &str, ttl: Duration) -> Result<bool, String> {
+        let key = logout_token_key(issuer, jti);
+        match &self.redis {
+            Some(redis) => redis.set_once(&key, ttl).await.map_err(|error| {
+                self.store_error("logout token", &error);
+                error.to_string()
+            }),
+            None => Ok(self.revocations.first_use_of_logout_token(&key, ttl).await),
         }
-        for key in keys {
-            if self.revoked.get(&key).await.is_some_and(|at| session.created_at <= at) {
-                return true;
+    }
+
+    /// Forgets a logout token marked by [`Sessions::first_use_of_logout_token`] (its logout
+    /// could not be done, so the provider's retry must pass). Best effort.
+    pub async fn forget_logout_token(&self, issuer: &str, jti: &str) {
+        let key = logout_token_key(issuer, jti);
+        match &self.redis {
+            Some(redis) => {
+                if let Err(error) = redis.delete_key(&key).await {
+                    self.store_error("logout token", &error);
+                }
             }
+            None => self.revocations.forget_logout_token(&key).await,
         }
-        false
-    }
-
-    /// A `Set-Cookie` value for cookie `name` holding `value` sealed, valid for `max_age`
-    /// (short-lived state such as the login cookie).
-    pub fn seal(&self, name: &str, value: &str, max_age: Duration) -> Option<HeaderValue> {
-        let sealed = Sealed {
-            exp: unix_now().saturating_add(max_age.as_secs()),
-            value: value.to_string(),
-        };
-        let json = serde_json::to_string(&sealed).ok()?;
-        let mut cookie = Self::sealed_cookie(name, &self.keys.seal(name, &json)?, self.config.secure);
-        cookie.set_max_age(cookie::time::Duration::seconds(
-            i64::try_from(max_age.as_secs()).unwrap_or(i64::MAX),
-        ));
-        HeaderValue::from_str(&cookie.to_string()).ok()
-    }
-
-    /// A `Set-Cookie` value that removes a cookie set by [`Sessions::seal`].
-    pub fn expire_sealed(&self, name: &str) -> Option<HeaderValue> {
-        let mut cookie = Self::sealed_cookie(name, "", self.config.secure);
-        cookie.make_removal();
-        HeaderValue::from_str(&cookie.to_string()).ok()
-    }
-
-    /// A sealed short-lived cookie (the login state): host-only (no `Domain`, so a sibling
-    /// subdomain cannot plant one), HttpOnly, `SameSite=Lax` whatever the session's setting (the
-    /// provider's redirect back is a cross-site top-level navigation: `Strict` would lose it), and
-    /// `Secure` as configured.
-    fn sealed_cookie(name: &str, value: &str, secure: bool) -> Cookie<'static> {
-        let mut cookie = Cookie::new(name.to_string(), value.to_string());
-        cookie.set_path("/");
-        cookie.set_http_only(true);
-        cookie.set_secure(secure);
-        cookie.set_same_site(cookie::SameSite::Lax);
-        cookie
-    }
-
-    /// The value sealed by [`Sessions::seal`] in cookie `name` of `request`, when it opens and
-    /// has not expired.
-    pub fn open(&self, name: &str, request: &HeaderMap) -> Option<String> {
-        let cookies = codec::request_cookies(request);
-        let json = self.keys.open(name, codec::find(&cookies, name)?)?;
-        let sealed: Sealed = serde_json::from_str(&json).ok()?;
-        (sealed.exp > unix_now()).then_some(sealed.value)
     }
 
     /// A `Set-Cookie` value that removes cookie `name`.
@@ -414,10 +412,26 @@ impl Sessions {
         cookie
     }
 
+    fn save_error(&self, error: &redis_store::StoreError) -> SaveError {
+        self.store_error("save", error);
+        SaveError::Store(error.to_string())
+    }
+
     fn store_error(&self, operation: &str, error: &redis_store::StoreError) {
         self.metrics.session_store_errors_total.inc();
         tracing::warn!(operation, %error, "session store error");
     }
+}
+
+/// The key of a used logout token: its issuer and a hash of its `jti` (bounded length, whatever
+/// the provider sends).
+fn logout_token_key(issuer: &str, jti: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(jti.as_bytes());
+    format!(
+        "{issuer}:{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
+    )
 }
 
 /// Shared handle on the session service.

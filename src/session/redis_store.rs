@@ -1,6 +1,7 @@
 //! Server-side sessions in Redis: `portcullis:session:<id>` holds the session JSON with a TTL of
 //! its remaining lifetime; `portcullis:sid:<issuer>:<sid>` and `portcullis:sub:<issuer>:<sub>` are
-//! sets of session ids for back-channel logout.
+//! sets of session ids for back-channel logout; `portcullis:logout-jti:<issuer>:<hash>` marks a
+//! used back-channel logout token until it expires.
 //!
 //! The connection is a self-reconnecting `ConnectionManager`, made on first use. Every command is
 //! bounded by [`COMMAND_TIMEOUT`], so a Redis that is down or stuck costs a request at most that.
@@ -65,11 +66,7 @@ impl RedisStore {
         let ttl = ttl_secs.max(1);
         let mut pipe = redis::pipe();
         pipe.atomic().set_ex(session_key(&session.id), json, ttl).ignore();
-        let mut indexes = vec![index_key("sub", &session.issuer, &session.sub)];
-        if let Some(sid) = &session.sid {
-            indexes.push(index_key("sid", &session.issuer, sid));
-        }
-        for index in indexes {
+        for index in indexes_of(session) {
             pipe.sadd(&index, &session.id).ignore();
             let index_ttl = ttl.max(index_ttl_secs);
             pipe.expire(&index, i64::try_from(index_ttl).unwrap_or(i64::MAX))
@@ -77,6 +74,50 @@ impl RedisStore {
         }
         let mut connection = self.connection().await?;
         bounded(pipe.query_async::<()>(&mut connection)).await
+    }
+
+    /// Replaces the stored session of `session.id` with `session`, valid `ttl_ms` more, only
+    /// while the entry still exists (`SET ... XX PX`): `Ok(false)`, and nothing written, when a
+    /// logout or sign-out deleted it meanwhile. The `sid`/`sub` indexes already hold the id
+    /// (a refresh keeps `sid` and `sub`), so they are not touched.
+    pub async fn update(&self, session: &Session, ttl_ms: u64) -> Result<bool, StoreError> {
+        let json = serde_json::to_string(session).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let mut connection = self.connection().await?;
+        let written: Option<String> = bounded(
+            redis::cmd("SET")
+                .arg(session_key(&session.id))
+                .arg(json)
+                .arg("XX")
+                .arg("PX")
+                .arg(ttl_ms.max(1))
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(written.is_some())
+    }
+
+    /// Sets `portcullis:once:<key>` for `ttl` unless it exists (`SET ... NX PX`): `Ok(true)` the
+    /// first time, `Ok(false)` while it lives.
+    pub async fn set_once(&self, key: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let ttl_ms = u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1);
+        let mut connection = self.connection().await?;
+        let written: Option<String> = bounded(
+            redis::cmd("SET")
+                .arg(once_key(key))
+                .arg(1)
+                .arg("NX")
+                .arg("PX")
+                .arg(ttl_ms)
+                .query_async(&mut connection),
+        )
+        .await?;
+        Ok(written.is_some())
+    }
+
+    /// Deletes a key set by [`RedisStore::set_once`].
+    pub async fn delete_key(&self, key: &str) -> Result<(), StoreError> {
+        let mut connection = self.connection().await?;
+        bounded(redis::cmd("DEL").arg(once_key(key)).query_async::<()>(&mut connection)).await
     }
 
     /// The session with this id, if Redis still has it.
@@ -119,6 +160,19 @@ impl RedisStore {
         }
         Ok(())
     }
+}
+
+/// The `sub` and (when there is one) `sid` index keys of `session`.
+fn indexes_of(session: &Session) -> Vec<String> {
+    let mut indexes = vec![index_key("sub", &session.issuer, session.sub())];
+    if let Some(sid) = session.sid() {
+        indexes.push(index_key("sid", &session.issuer, sid));
+    }
+    indexes
+}
+
+fn once_key(key: &str) -> String {
+    format!("{PREFIX}:logout-jti:{key}")
 }
 
 fn session_key(id: &str) -> String {

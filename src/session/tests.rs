@@ -20,16 +20,15 @@ fn sessions(secrets: &[&str]) -> Sessions {
 
 pub(crate) fn session(groups: usize) -> Session {
     let now = unix_now();
+    let groups: Vec<String> = (0..groups).map(|i| format!("group-number-{i:05}")).collect();
+    let claims = serde_json::json!({
+        "sub": "alice", "sid": "sid-1", "email": "alice@example.com", "preferred_username": "alice",
+        "groups": groups,
+    });
     Session {
         id: new_session_id(),
         issuer: "main".into(),
-        user: "alice".into(),
-        email: Some("alice@example.com".into()),
-        groups: (0..groups).map(|i| format!("group-number-{i:05}")).collect(),
-        preferred_username: Some("alice".into()),
-        claims: r#"{"sub":"alice"}"#.into(),
-        sub: "alice".into(),
-        sid: Some("sid-1".into()),
+        claims: claims.as_object().cloned().expect("object"),
         id_token: "header.payload.signature".into(),
         access_token: Some("access".into()),
         refresh_token: Some("refresh".into()),
@@ -80,7 +79,47 @@ async fn saved_session_loads_back_with_its_identity() {
     }
     let loaded = found(sessions.load(&browser(&set)).await);
     assert_eq!(loaded, original);
-    assert_eq!(loaded.identity().groups, original.groups);
+    let identity = loaded.identity(&issuer());
+    assert_eq!(identity.user, "alice");
+    assert_eq!(identity.email.as_deref(), Some("alice@example.com"));
+    assert_eq!(identity.groups, vec!["group-number-00000", "group-number-00001"]);
+    assert_eq!(identity.preferred_username.as_deref(), Some("alice"));
+    assert_eq!(identity.claims.get("sid"), Some(serde_json::json!("sid-1")));
+}
+
+fn issuer() -> IssuerConfig {
+    serde_json::from_value(serde_json::json!({ "name": "main", "issuer": "https://idp.test/" })).expect("issuer")
+}
+
+#[tokio::test]
+async fn claims_are_stored_once_as_a_json_object() {
+    let sessions = sessions(&[ONE]);
+    let set = sessions.save(&session(1), &HeaderMap::new()).await.expect("saved");
+    let cookie = Cookie::parse(set[0].to_str().expect("ascii").to_string()).expect("cookie");
+    let json = sessions.keys.open("_portcullis", cookie.value()).expect("opens");
+    let envelope: Value = serde_json::from_str(&json).expect("json");
+    let stored = envelope["session"].as_object().expect("session object");
+    for duplicate in ["user", "email", "groups", "preferred_username", "sub", "sid"] {
+        assert!(
+            !stored.contains_key(duplicate),
+            "{duplicate} kept beside the claims: {json}"
+        );
+    }
+    assert_eq!(stored["claims"]["groups"], serde_json::json!(["group-number-00000"]));
+    assert_eq!(json.matches("group-number-00000").count(), 1, "{json}");
+}
+
+#[tokio::test]
+async fn a_session_of_the_old_format_is_refused_not_an_error() {
+    let sessions = sessions(&[ONE]);
+    let old = serde_json::json!({ "exp": unix_now() + 3600, "session": {
+        "id": "x", "issuer": "main", "user": "alice", "email": null, "groups": [], "preferred_username": null,
+        "claims": "{\"sub\":\"alice\"}", "sub": "alice", "sid": null, "id_token": "a.b.c", "access_token": null,
+        "refresh_token": null, "created_at": 1, "refreshed_at": 1, "expires_at": unix_now() + 3600 } });
+    let sealed = sessions.keys.seal("_portcullis", &old.to_string()).expect("sealed");
+    let mut headers = HeaderMap::new();
+    headers.insert(header::COOKIE, format!("_portcullis={sealed}").parse().expect("value"));
+    assert!(matches!(sessions.load(&headers).await, Lookup::Refused(_)));
 }
 
 #[tokio::test]
@@ -151,7 +190,7 @@ async fn revocation_refuses_sessions_created_before_it() {
         Lookup::Refused("session revoked")
     ));
     let mut later = session(0);
-    later.sid = Some("other".into());
+    later.claims.insert("sid".into(), "other".into());
     later.created_at += 10;
     let set = sessions.save(&later, &HeaderMap::new()).await.expect("saved");
     found(sessions.load(&browser(&set)).await);
@@ -216,4 +255,41 @@ async fn a_signed_out_cookie_is_refused_even_when_replayed() {
     assert!(matches!(sessions.load(&copy).await, Lookup::Refused("session revoked")));
     let other = sessions.save(&session(0), &HeaderMap::new()).await.expect("saved");
     found(sessions.load(&browser(&other)).await);
+}
+
+#[tokio::test]
+async fn a_refresh_of_a_signed_out_or_revoked_session_is_not_stored() {
+    let sessions = sessions(&[ONE]);
+    let live = session(0);
+    let set = sessions.save(&live, &HeaderMap::new()).await.expect("saved");
+    let mut refreshed = live.clone();
+    refreshed.refreshed_at += 1;
+    sessions
+        .save_refreshed(&refreshed)
+        .await
+        .expect("a live session takes its refresh");
+    sessions.clear(&browser(&set)).await;
+    assert!(matches!(
+        sessions.save_refreshed(&refreshed).await,
+        Err(SaveError::Ended)
+    ));
+    let cookies = sessions.cookies(&refreshed, &HeaderMap::new()).expect("cookies");
+    assert!(matches!(
+        sessions.load(&browser(&cookies)).await,
+        Lookup::Refused("session revoked")
+    ));
+    let other = session(0);
+    sessions.revoke("main", Some("sid-1"), None).await.expect("revoked");
+    assert!(matches!(sessions.save_refreshed(&other).await, Err(SaveError::Ended)));
+}
+
+#[tokio::test]
+async fn a_logout_token_is_used_once_until_forgotten() {
+    let sessions = sessions(&[ONE]);
+    let ttl = Duration::from_secs(60);
+    assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(true));
+    assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(false));
+    assert_eq!(sessions.first_use_of_logout_token("other", "j1", ttl).await, Ok(true));
+    sessions.forget_logout_token("main", "j1").await;
+    assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(true));
 }

@@ -4,6 +4,7 @@
 
 mod common;
 
+mod callback_errors;
 mod cli;
 mod config_errors;
 mod decisions;
@@ -12,7 +13,9 @@ mod header_families;
 mod jwks;
 mod jwt_attacks;
 mod login;
+mod logout_replay;
 mod path_spellings;
 mod peers;
+mod refresh_races;
 mod reload;
 mod sessions;

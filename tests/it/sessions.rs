@@ -2,43 +2,14 @@
 //! back-channel logout from the real provider, sign-out deleting the entry, and Redis stopped
 //! in the middle (401 within the bounded timeout, bearer tokens unaffected).
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use crate::common::redis::Redis;
 use crate::common::{Portcullis, Setup, client, free_port, tokens};
 use crate::login::{APP, Browser, Idp, RULES, SECRET_ONE, config, with_rd};
-use crate::peers::{PeerProcess, program};
 
-/// A private `redis-server` on a free port, no persistence.
-struct Redis {
-    process: Option<PeerProcess>,
-    url: String,
-}
-
-impl Redis {
-    async fn start() -> Redis {
-        let port = free_port();
-        let mut command = Command::new(program("redis-server"));
-        command.args([
-            "--port",
-            &port.to_string(),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-        ]);
-        let mut process = PeerProcess::spawn("redis-server", command, tempfile::tempdir().expect("tempdir"));
-        process.wait_for_port(port).await;
-        Redis {
-            process: Some(process),
-            url: format!("redis://127.0.0.1:{port}/0"),
-        }
-    }
-}
-
-fn redis_session(redis: &Redis) -> String {
+/// The `[session]` body for sessions in `redis`.
+pub fn redis_session(redis: &Redis) -> String {
     format!(
         "secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"\nstore = \"redis\"\nredis_url = \"{}\"",
         redis.url

@@ -2,7 +2,10 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod jwks_server;
+pub mod provider;
+pub mod redis;
 pub mod tokens;
 
 use std::io::Read;

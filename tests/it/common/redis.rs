@@ -1,0 +1,69 @@
+//! A private `redis-server` for a test, and what the tests ask it directly (keys, command counts).
+
+use std::process::Command;
+
+use crate::peers::{PeerProcess, program};
+
+/// A private `redis-server` on a free port of 127.0.0.1, no persistence.
+pub struct Redis {
+    /// The server; `take()` it to stop Redis.
+    pub process: Option<PeerProcess>,
+    /// `redis://127.0.0.1:PORT/0`.
+    pub url: String,
+}
+
+impl Redis {
+    /// Starts it and waits until it listens.
+    pub async fn start() -> Redis {
+        let port = super::free_port();
+        let mut command = Command::new(program("redis-server"));
+        command.args([
+            "--port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ]);
+        let mut process = PeerProcess::spawn("redis-server", command, tempfile::tempdir().expect("tempdir"));
+        process.wait_for_port(port).await;
+        Redis {
+            process: Some(process),
+            url: format!("redis://127.0.0.1:{port}/0"),
+        }
+    }
+
+    /// Runs one command and returns its answer.
+    pub async fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
+        let client = redis::Client::open(self.url.as_str()).expect("redis url");
+        let mut connection = client
+            .get_multiplexed_async_connection()
+            .await
+            .expect("connect to redis");
+        command.query_async(&mut connection).await.expect("redis command")
+    }
+
+    /// The keys matching `pattern`.
+    pub async fn keys(&self, pattern: &str) -> Vec<String> {
+        self.query(redis::cmd("KEYS").arg(pattern)).await
+    }
+
+    /// Zeroes the command statistics (`CONFIG RESETSTAT`).
+    pub async fn reset_stats(&self) {
+        self.query::<()>(redis::cmd("CONFIG").arg("RESETSTAT")).await;
+    }
+
+    /// How often `command` (lower case, e.g. `set`) ran since the last reset, from
+    /// `INFO commandstats`.
+    pub async fn calls(&self, command: &str) -> u64 {
+        let info: String = self.query(redis::cmd("INFO").arg("commandstats")).await;
+        let prefix = format!("cmdstat_{command}:calls=");
+        info.lines()
+            .find_map(|line| line.strip_prefix(&prefix))
+            .and_then(|rest| rest.split(',').next())
+            .and_then(|calls| calls.parse().ok())
+            .unwrap_or(0)
+    }
+}
