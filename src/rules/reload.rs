@@ -34,20 +34,61 @@ pub fn spawn_reloader(
     metrics: Metrics,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut last = read(&paths).await.0;
-        metrics.rules_loaded.set(gauge(rules.load().len()));
+        let mut reloader = Reloader::start(paths, rules, metrics).await;
         let mut ticks = tokio::time::interval(POLL_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            let (fingerprint, sources) = read(&paths).await;
-            if fingerprint == last {
-                continue;
-            }
-            last = fingerprint;
-            apply(sources, &rules, &metrics).await;
+            reloader.poll().await;
         }
     })
+}
+
+/// What one look at the rule files did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Polled {
+    /// The files are as they were at the last look: nothing was loaded.
+    Unchanged,
+    /// They changed and the new set is in force.
+    Applied,
+    /// They changed and do not load: the last good set stays.
+    Failed,
+}
+
+/// The reload step by step: remembers what the files looked like at the last look.
+pub struct Reloader {
+    paths: Vec<PathBuf>,
+    rules: Arc<ArcSwap<RuleSet>>,
+    metrics: Metrics,
+    last: Fingerprint,
+}
+
+impl Reloader {
+    /// Takes the set in `rules` as loaded from the files as they are now.
+    pub async fn start(paths: Vec<PathBuf>, rules: Arc<ArcSwap<RuleSet>>, metrics: Metrics) -> Reloader {
+        let last = read(&paths).await.0;
+        metrics.rules_loaded.set(gauge(rules.load().len()));
+        Reloader {
+            paths,
+            rules,
+            metrics,
+            last,
+        }
+    }
+
+    /// Looks at the files once; loads and swaps in a new set when they changed.
+    pub async fn poll(&mut self) -> Polled {
+        let (fingerprint, sources) = read(&self.paths).await;
+        if fingerprint == self.last {
+            return Polled::Unchanged;
+        }
+        self.last = fingerprint;
+        if apply(sources, &self.rules, &self.metrics).await {
+            Polled::Applied
+        } else {
+            Polled::Failed
+        }
+    }
 }
 
 /// Reads the files off the async workers.
@@ -61,8 +102,8 @@ async fn read(paths: &[PathBuf]) -> (Fingerprint, Result<Vec<Source>, Vec<RuleEr
     .unwrap_or_else(|e| ([0; 32], Err(vec![join_error(&e)])))
 }
 
-/// Compiles what was read and swaps it in, or keeps the old set and reports why.
-async fn apply(sources: Result<Vec<Source>, Vec<RuleError>>, rules: &ArcSwap<RuleSet>, metrics: &Metrics) {
+/// Compiles what was read and swaps it in (true), or keeps the old set and reports why (false).
+async fn apply(sources: Result<Vec<Source>, Vec<RuleError>>, rules: &ArcSwap<RuleSet>, metrics: &Metrics) -> bool {
     let loaded = match sources {
         Ok(sources) => tokio::task::spawn_blocking(move || RuleSet::from_sources(&sources))
             .await
@@ -76,6 +117,7 @@ async fn apply(sources: Result<Vec<Source>, Vec<RuleError>>, rules: &ArcSwap<Rul
             metrics.rules_reload_total.with_label_values(&["ok"]).inc();
             metrics.rules_loaded.set(gauge(count));
             tracing::info!(rules = count, "rule files changed: new rule set in force");
+            true
         }
         Err(errors) => {
             metrics.rules_reload_total.with_label_values(&["error"]).inc();
@@ -86,6 +128,7 @@ async fn apply(sources: Result<Vec<Source>, Vec<RuleError>>, rules: &ArcSwap<Rul
                 errors = errors.len(),
                 "rule files changed but do not load: the last good rule set stays"
             );
+            false
         }
     }
 }

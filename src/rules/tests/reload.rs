@@ -8,7 +8,7 @@ use arc_swap::ArcSwap;
 
 use crate::metrics::Metrics;
 use crate::rules::RuleSet;
-use crate::rules::reload::spawn_reloader;
+use crate::rules::reload::{Polled, Reloader, spawn_reloader};
 
 /// Waits up to `limit` for `done`, polling.
 async fn within(limit: Duration, done: impl Fn() -> bool) -> bool {
@@ -61,21 +61,28 @@ async fn a_good_change_is_in_force_within_two_seconds() {
 async fn a_bad_file_keeps_the_last_good_set_and_counts_one_error() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("a.yaml"), "- { id: one, policy: allow }\n").expect("write");
-    let (rules, metrics, task) = start(dir.path());
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    let paths = vec![dir.path().to_path_buf()];
+    let rules = Arc::new(ArcSwap::from_pointee(
+        RuleSet::load(&paths).expect("initial rules load"),
+    ));
+    let metrics = Metrics::new();
+    // Step by step, without the timer: each `poll` is one look at the files.
+    let mut reloader = Reloader::start(paths, rules.clone(), metrics.clone()).await;
+    assert_eq!(reloader.poll().await, Polled::Unchanged);
     fs::write(dir.path().join("a.yaml"), "- { id: one, policy: sometimes }\n").expect("write");
-    assert!(within(Duration::from_secs(2), || reloads(&metrics, "error") == 1).await);
-    tokio::time::sleep(Duration::from_millis(1200)).await;
-    assert_eq!(reloads(&metrics, "error"), 1, "the same failing files are not retried");
+    assert_eq!(reloader.poll().await, Polled::Failed);
+    assert_eq!(reloads(&metrics, "error"), 1);
+    assert_eq!(
+        reloader.poll().await,
+        Polled::Unchanged,
+        "the same failing files are not retried"
+    );
+    assert_eq!(reloads(&metrics, "error"), 1);
     assert_eq!(ids(&rules), ["one"]);
     fs::remove_dir_all(dir.path()).expect("remove folder");
-    assert!(
-        within(Duration::from_secs(2), || reloads(&metrics, "error") == 2).await,
-        "a missing folder fails"
-    );
+    assert_eq!(reloader.poll().await, Polled::Failed, "a missing folder fails");
+    assert_eq!(reloads(&metrics, "error"), 2);
     assert_eq!(ids(&rules), ["one"]);
-    assert!(!task.is_finished());
-    task.abort();
 }
 
 #[tokio::test]
