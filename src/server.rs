@@ -61,7 +61,9 @@ impl App {
     /// Builds the application state from a validated config and an initial rule set.
     pub fn new(config: Config, rules: RuleSet, metrics: Metrics) -> anyhow::Result<App> {
         metrics.rules_loaded.set(rules.len() as i64);
-        let verifier = Arc::new(Verifier::new(&config.issuers, jwks::http_client(), metrics.clone()));
+        let verifier = Verifier::new(&config.issuers, jwks::http_client(), metrics.clone())
+            .with_cache_memory(config.server.token_cache_memory);
+        let verifier = Arc::new(verifier);
         let identity_headers = IdentityHeaders::new(&config.headers).map_err(anyhow::Error::msg)?;
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         Ok(App {
