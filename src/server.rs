@@ -1,7 +1,10 @@
-//! The axum router, the shared state, the tower layers and graceful shutdown.
+//! The axum router, the shared state, the tower layers and graceful shutdown; the connections
+//! themselves are accepted and bounded in [`listen`].
 //!
 //! Each decision endpoint only reads shared state: the rule set through an `ArcSwap` snapshot,
 //! the key sets through the verifier; reloads and key refreshes happen in background tasks.
+
+pub mod listen;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,12 +108,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (server.listen): {e}"))?;
     tracing::info!(%listen, rules = app.rules.load().len(), "portcullis serving");
-    axum::serve(
-        listener,
-        router(AppState(app)).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = listen::Limits::of(&app.config.server);
+    listen::serve(listener, router(AppState(app)), limits, shutdown_signal()).await;
     tracing::info!("drained; bye");
     Ok(())
 }
