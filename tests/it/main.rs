@@ -6,6 +6,7 @@ mod common;
 
 mod cli;
 mod config_errors;
+mod connections;
 mod decisions;
 mod e2e;
 mod header_families;
