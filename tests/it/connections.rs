@@ -115,6 +115,15 @@ async fn a_silent_connection_and_a_stalled_http2_preface_are_closed() {
 }
 
 #[tokio::test]
+async fn an_idle_keep_alive_connection_is_closed_after_the_timeout_too() {
+    let p = start_with(&[("header_read_timeout", "1s")]).await;
+    let mut idle = connect(&p).await;
+    let status = healthz_on(&mut idle).await.expect("answered");
+    assert!(status.contains(" 200 "), "{status}");
+    assert_eq!(read_until_closed(&mut idle).await, b"");
+}
+
+#[tokio::test]
 async fn http2_without_tls_is_served_with_the_peer_address() {
     let p = start_with(&[("header_read_timeout", "1s")]).await;
     let h2 = reqwest::Client::builder()
