@@ -1,5 +1,6 @@
 //! Bearer JWT verification: a cache hit, uncached RS256 and ES256 verifications (keys from a
-//! JWKS file, no network), and the memory held by 100,000 cached identities.
+//! JWKS file, no network), the memory held by 100,000 cached identities against what the cache
+//! weighs them at, and the heap held by 20,000 large (8 KiB) tokens under a memory budget.
 //!
 //! Run with `cargo bench --bench jwt -- --warm-up-time 1 --measurement-time 2`.
 
@@ -11,7 +12,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use criterion::{Criterion, criterion_group};
 use jsonwebtoken::{EncodingKey, Header};
 use portcullis::authn::jwks::http_client;
-use portcullis::authn::jwt::{Verifier, install_crypto_provider};
+use portcullis::authn::jwt::{Verifier, entry_weight, install_crypto_provider};
 use portcullis::config::{Algorithm, IssuerConfig};
 use portcullis::metrics::Metrics;
 use serde_json::{Value, json};
@@ -84,8 +85,14 @@ fn token(alg: jsonwebtoken::Algorithm, name: &str, serial: u64) -> String {
 }
 
 fn sign(alg: jsonwebtoken::Algorithm, kid: &str, key: &EncodingKey, serial: u64) -> String {
+    sign_padded(alg, kid, key, serial, 0)
+}
+
+/// A token like [`sign`]'s with a `pad` claim of `pad` bytes (large tokens: many roles, a
+/// certificate, a big custom claim).
+fn sign_padded(alg: jsonwebtoken::Algorithm, kid: &str, key: &EncodingKey, serial: u64, pad: usize) -> String {
     let now = SystemTime::now().duration_since(UNIX_EPOCH).expect("clock").as_secs();
-    let claims = json!({
+    let mut claims = json!({
         "iss": ISSUER, "aud": ["my-api", "account"], "azp": "web-frontend",
         "sub": format!("5f0c1b6e-8d3a-4c2e-9a1f-{serial:012}"), "sid": "3f2a9c1e-6b7d-4e8f-a0b1-c2d3e4f5a6b7",
         "jti": format!("onrtac:{serial:016x}-1c2d-4e5f-8a9b"), "iat": now, "exp": now + 3600,
@@ -94,6 +101,9 @@ fn sign(alg: jsonwebtoken::Algorithm, kid: &str, key: &EncodingKey, serial: u64)
         "groups": ["admins", "ops", "developers"], "scope": "openid email profile",
         "realm_access": { "roles": ["offline_access", "uma_authorization", "default-roles-bench"] },
     });
+    if pad > 0 {
+        claims["pad"] = Value::String("p".repeat(pad));
+    }
     let mut header = Header::new(alg);
     header.kid = Some(kid.into());
     jsonwebtoken::encode(&header, &claims, key).expect("signs")
@@ -138,7 +148,8 @@ fn cache_memory() {
         .build()
         .expect("runtime");
     let dir = tempfile::tempdir().expect("temp dir");
-    let verifier = verifier(&runtime, &dir);
+    // A budget far above what they take: this measures the identities, not the eviction.
+    let verifier = verifier(&runtime, &dir).with_cache_memory(1 << 30);
     let pem = std::fs::read(keys_dir().join("ed1.pem")).expect("fixture key");
     let key = EncodingKey::from_ed_pem(&pem).expect("key");
     let tokens: Vec<String> = (0..100_000)
@@ -168,6 +179,43 @@ fn cache_memory() {
         held / 100_000,
         started.elapsed(),
     );
+    println!(
+        "token cache: each entry is weighed at {} bytes (key, identity, cache overhead, allocator headers)",
+        entry_weight(&identity)
+    );
+}
+
+/// Prints the heap held after 20,000 distinct 8 KiB tokens were verified under a 16 MiB budget
+/// (without a budget they would hold about 170 MiB).
+fn cache_budget() {
+    const BUDGET: u64 = 16 * 1024 * 1024;
+    const TOKENS: u64 = 20_000;
+    install_crypto_provider();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let verifier = verifier(&runtime, &dir).with_cache_memory(BUDGET);
+    let pem = std::fs::read(keys_dir().join("ed1.pem")).expect("fixture key");
+    let key = EncodingKey::from_ed_pem(&pem).expect("key");
+    let before = LIVE_BYTES.load(Ordering::Relaxed);
+    let mut token_bytes = 0;
+    for serial in 0..TOKENS {
+        let token = sign_padded(jsonwebtoken::Algorithm::EdDSA, "ed1", &key, serial, 8 * 1024);
+        token_bytes = token.len();
+        runtime.block_on(verifier.verify(&token)).expect("valid");
+    }
+    // One more verification lets the cache apply its pending evictions.
+    let last = sign_padded(jsonwebtoken::Algorithm::EdDSA, "ed1", &key, 0, 8 * 1024);
+    runtime.block_on(verifier.verify(&last)).expect("valid");
+    drop(last);
+    let held = LIVE_BYTES.load(Ordering::Relaxed) - before;
+    println!(
+        "token cache: {TOKENS} tokens of {token_bytes} bytes under a {} MiB budget hold {:.1} MiB of heap",
+        BUDGET >> 20,
+        held as f64 / (1024.0 * 1024.0),
+    );
 }
 
 criterion_group!(benches, verification);
@@ -176,6 +224,7 @@ fn main() {
     benches();
     if std::env::args().all(|arg| arg != "--list") {
         cache_memory();
+        cache_budget();
     }
     Criterion::default().configure_from_args().final_summary();
 }

@@ -2,6 +2,8 @@
 //! TOML file, then `PORTCULLIS_<SECTION>__<KEY>` environment overrides) and the one validation pass
 //! that refuses a bad configuration before anything starts.
 
+mod size;
+
 use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -11,6 +13,8 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use ipnet::IpNet;
 use serde::{Deserialize, Deserializer};
+
+pub use size::{byte_size, parse_byte_size};
 
 /// The whole configuration, one field per `[section]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -47,7 +51,20 @@ pub struct ServerConfig {
     pub listen: SocketAddr,
     /// Peers whose forwarded headers are read; from any other peer they are ignored.
     pub trusted_proxies: Vec<IpNet>,
+    /// A connection that has not sent a complete request head within this is closed (also an
+    /// idle keep-alive connection between two requests).
+    #[serde(deserialize_with = "duration")]
+    pub header_read_timeout: Duration,
+    /// At most this many connections are open at once; further ones are accepted and closed.
+    pub max_connections: u32,
+    /// The memory budget, in bytes, of the cache of verified tokens (`"64MiB"` in the file).
+    #[serde(deserialize_with = "byte_size")]
+    pub token_cache_memory: u64,
 }
+
+/// The longest `server.header_read_timeout` accepted: longer is a typo, and timers that far out
+/// overflow.
+pub const MAX_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(3600);
 
 impl Default for ServerConfig {
     fn default() -> Self {
@@ -61,6 +78,9 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4180)),
             trusted_proxies: private.iter().map(|net| net.parse().expect("valid CIDR")).collect(),
+            header_read_timeout: Duration::from_secs(10),
+            max_connections: 10_000,
+            token_cache_memory: 64 * 1024 * 1024,
         }
     }
 }
@@ -384,6 +404,7 @@ impl Config {
 
     /// The single validation pass: everything that parses but cannot work is refused here.
     fn validate(&mut self) -> Result<(), ConfigError> {
+        self.validate_server()?;
         self.validate_issuers()?;
         self.validate_headers()?;
         if self.rules.paths.is_empty() {
@@ -391,6 +412,23 @@ impl Config {
         }
         self.validate_login()?;
         self.validate_session()?;
+        Ok(())
+    }
+
+    fn validate_server(&self) -> Result<(), ConfigError> {
+        let server = &self.server;
+        if server.header_read_timeout.is_zero() {
+            return Err(self.error("server.header_read_timeout", "must be longer than 0s"));
+        }
+        if server.header_read_timeout > MAX_HEADER_READ_TIMEOUT {
+            return Err(self.error("server.header_read_timeout", "must be at most 1h"));
+        }
+        if server.max_connections == 0 {
+            return Err(self.error("server.max_connections", "must be at least 1"));
+        }
+        if server.token_cache_memory == 0 {
+            return Err(self.error("server.token_cache_memory", "must be more than 0B"));
+        }
         Ok(())
     }
 

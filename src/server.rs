@@ -1,7 +1,10 @@
-//! The axum router, the shared state, the tower layers and graceful shutdown.
+//! The axum router, the shared state, the tower layers and graceful shutdown; the connections
+//! themselves are accepted and bounded in [`listen`].
 //!
 //! Each decision endpoint only reads shared state: the rule set through an `ArcSwap` snapshot,
 //! the key sets through the verifier; reloads and key refreshes happen in background tasks.
+
+pub mod listen;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -61,7 +64,9 @@ impl App {
     /// Builds the application state from a validated config and an initial rule set.
     pub fn new(config: Config, rules: RuleSet, metrics: Metrics) -> anyhow::Result<App> {
         metrics.rules_loaded.set(rules.len() as i64);
-        let verifier = Arc::new(Verifier::new(&config.issuers, jwks::http_client(), metrics.clone()));
+        let verifier = Verifier::new(&config.issuers, jwks::http_client(), metrics.clone())
+            .with_cache_memory(config.server.token_cache_memory);
+        let verifier = Arc::new(verifier);
         let identity_headers = IdentityHeaders::new(&config.headers).map_err(anyhow::Error::msg)?;
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         Ok(App {
@@ -103,12 +108,8 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (server.listen): {e}"))?;
     tracing::info!(%listen, rules = app.rules.load().len(), "portcullis serving");
-    axum::serve(
-        listener,
-        router(AppState(app)).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await?;
+    let limits = listen::Limits::of(&app.config.server);
+    listen::serve(listener, router(AppState(app)), limits, shutdown_signal()).await;
     tracing::info!("drained; bye");
     Ok(())
 }

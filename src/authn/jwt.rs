@@ -19,7 +19,7 @@ use jsonwebtoken::Validation;
 use jsonwebtoken::errors::ErrorKind;
 use serde::de::IgnoredAny;
 
-pub use cache::{CACHE_CAPACITY, TokenCache, TokenKey, unix_now};
+pub use cache::{DEFAULT_CACHE_MEMORY, TokenCache, TokenKey, entry_weight, unix_now};
 pub use identity::groups;
 pub use token::MAX_TOKEN_BYTES;
 
@@ -153,10 +153,17 @@ impl Verifier {
                 .iter()
                 .map(|config| IssuerVerifier::new(config, http.clone(), metrics.clone()))
                 .collect(),
-            cache: TokenCache::new(CACHE_CAPACITY),
+            cache: TokenCache::new(DEFAULT_CACHE_MEMORY),
             metrics,
             refresh_tasks: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Bounds the verified-token cache by `bytes` (`server.token_cache_memory`) instead of
+    /// [`DEFAULT_CACHE_MEMORY`]; call it before the first verification.
+    pub fn with_cache_memory(mut self, bytes: u64) -> Verifier {
+        self.cache = TokenCache::new(bytes);
+        self
     }
 
     /// Loads every issuer's keys once (discovery, `jwks_uri` or `jwks_file`); failures are logged

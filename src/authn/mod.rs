@@ -45,6 +45,11 @@ impl Claims {
         Claims(text.into())
     }
 
+    /// The length in bytes of the JSON text (what the claims cost in memory).
+    pub fn json_len(&self) -> usize {
+        self.0.len()
+    }
+
     /// Parses the claims object (empty when the text is not an object).
     pub fn parse(&self) -> Map<String, Value> {
         serde_json::from_str(&self.0).unwrap_or_default()

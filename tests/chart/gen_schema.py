@@ -43,6 +43,7 @@ ANYOBJ = {"type": "object"}
 OBJLIST = {"type": "array", "items": {"type": "object"}}
 STRLIST = {"type": "array", "items": {"type": "string"}}
 DURATION = s("A duration like 30s, 5m, 12h or 1h 30m", pattern=r"^\s*[0-9]+\s*[a-z]+(\s*[0-9]+\s*[a-z]+)*\s*$")
+SIZE = s("A size like 64MiB, 512KB or 1GiB", pattern=r"^\s*[0-9]+\s*([kKmMgG][iI]?[bB]|[bB])?\s*$")
 INT_OR_PERCENT = {"oneOf": [{"type": "integer", "minimum": 0}, {"type": "string", "pattern": "^([0-9]+%?)?$"}]}
 HEADER = s(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 POLICY = {"enum": ["allow", "deny", "authenticated"]}
@@ -121,7 +122,15 @@ headers = obj(
 
 config = obj(
     {
-        "server": obj({"trusted_proxies": STRLIST}, desc="`listen` is set by the chart from containerPort."),
+        "server": obj(
+            {
+                "trusted_proxies": STRLIST,
+                "header_read_timeout": DURATION,
+                "max_connections": i(1, 4294967295),
+                "token_cache_memory": SIZE,
+            },
+            desc="`listen` is set by the chart from containerPort.",
+        ),
         "issuers": {"type": "array", "items": issuer},
         "login": login_schema,
         "session": session,

@@ -203,6 +203,8 @@ BAD_VALUES = {
     "bool as string": ("networkPolicy.enabled", "yes", "/networkPolicy/enabled"),
     "bad log format": ("logFormat", "xml", "/logFormat"),
     "bad duration": ("config.session.ttl", "twelve hours", "/config/session/ttl"),
+    "no connections allowed": ("config.server.max_connections", 0, "/config/server/max_connections"),
+    "bad size": ("config.server.token_cache_memory", "64 megs", "/config/server/token_cache_memory"),
 }
 
 

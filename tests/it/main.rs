@@ -7,6 +7,7 @@ mod common;
 mod callback_errors;
 mod cli;
 mod config_errors;
+mod connections;
 mod decisions;
 mod e2e;
 mod header_families;

@@ -111,6 +111,10 @@ the rule file, and the *_file paths of mounted secrets.
 {{- $c := deepCopy .Values.config }}
 {{- $server := default (dict) $c.server }}
 {{- $_ := set $server "listen" (printf "0.0.0.0:%d" (int .Values.containerPort)) }}
+{{- /* Numbers from values files are floats to Helm; TOML needs this one as an integer. */}}
+{{- if hasKey $server "max_connections" }}
+{{- $_ := set $server "max_connections" (int64 $server.max_connections) }}
+{{- end }}
 {{- $_ := set $c "server" $server }}
 {{- $rules := default (dict) $c.rules }}
 {{- $_ := set $rules "paths" (list "rules.yaml") }}

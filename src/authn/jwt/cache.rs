@@ -1,5 +1,12 @@
-//! Verified identities by the SHA-256 of their token, each kept no longer than its `exp`.
+//! Verified identities by the SHA-256 of their token, each kept no longer than its `exp`, all
+//! of them within a memory budget (`server.token_cache_memory`).
+//!
+//! The budget counts bytes, not entries: each entry weighs what it really holds (the key, the
+//! identity's strings and lists, the claims' JSON text) plus a fixed overhead for the cache's own
+//! bookkeeping, so large tokens cannot grow the process past the budget. The weight is computed
+//! once, on insert; a cache hit does not pay for it.
 
+use std::mem::size_of;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -9,11 +16,20 @@ use sha2::{Digest, Sha256};
 
 use crate::authn::Identity;
 
-/// At most this many verified tokens are cached.
-pub const CACHE_CAPACITY: u64 = 200_000;
+/// The default memory budget of the cache: 64 MiB.
+pub const DEFAULT_CACHE_MEMORY: u64 = 64 * 1024 * 1024;
 
 /// The cache key of a token: its SHA-256, so the cache never holds a token.
 pub type TokenKey = [u8; 32];
+
+/// What one entry costs beyond the key and the identity: moka's own blocks (the `Arc`ed key
+/// and value entry, deque and timer-wheel nodes, the hash-table slot). Measured with
+/// `benches/jwt.rs`: about 260 bytes requested per entry in about seven blocks, so about 320
+/// with the allocator's headers.
+pub const ENTRY_OVERHEAD: usize = 320;
+
+/// What the allocator adds to each heap block (glibc malloc: an 8-byte header, 16-byte rounding).
+const PER_ALLOCATION: usize = 16;
 
 /// A cache of verified identities; only successes go in.
 pub struct TokenCache {
@@ -42,11 +58,45 @@ impl Expiry<TokenKey, Arc<Identity>> for UntilExp {
     }
 }
 
+/// The bytes one cached entry holds: the key, the identity (in its `Arc`) and everything it
+/// owns on the heap, plus [`ENTRY_OVERHEAD`]. The issuer name is shared by all identities of an
+/// issuer and is not counted.
+pub fn entry_weight(identity: &Identity) -> u32 {
+    let arc = 2 * size_of::<usize>() + size_of::<Identity>() + PER_ALLOCATION;
+    let bytes = ENTRY_OVERHEAD
+        + size_of::<TokenKey>()
+        + arc
+        + string(&identity.user)
+        + identity.email.as_ref().map_or(0, string)
+        + list(&identity.groups)
+        + identity.preferred_username.as_ref().map_or(0, string)
+        + list(&identity.scopes)
+        + block(identity.claims.json_len());
+    u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// A heap block of `bytes` (nothing when empty: no allocation is made).
+fn block(bytes: usize) -> usize {
+    if bytes == 0 { 0 } else { bytes + PER_ALLOCATION }
+}
+
+fn string(text: &String) -> usize {
+    block(text.capacity())
+}
+
+fn list(items: &Vec<String>) -> usize {
+    block(items.capacity() * size_of::<String>()) + items.iter().map(string).sum::<usize>()
+}
+
 impl TokenCache {
-    /// An empty cache holding at most `capacity` identities.
-    pub fn new(capacity: u64) -> TokenCache {
+    /// An empty cache whose entries weigh at most `budget` bytes in all.
+    pub fn new(budget: u64) -> TokenCache {
         TokenCache {
-            cache: Cache::builder().max_capacity(capacity).expire_after(UntilExp).build(),
+            cache: Cache::builder()
+                .max_capacity(budget)
+                .weigher(|_: &TokenKey, identity: &Arc<Identity>| entry_weight(identity))
+                .expire_after(UntilExp)
+                .build(),
         }
     }
 
@@ -71,6 +121,12 @@ impl TokenCache {
     pub fn clear(&self) {
         self.cache.invalidate_all();
     }
+
+    /// The summed weight of the cached entries, in bytes (after pending evictions have run).
+    pub async fn weighed_bytes(&self) -> u64 {
+        self.cache.run_pending_tasks().await;
+        self.cache.weighted_size()
+    }
 }
 
 /// The current Unix time in seconds.
@@ -79,4 +135,83 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::authn::Claims;
+
+    /// An identity whose claims text is `claims_bytes` long, with `groups` groups of 16 bytes.
+    fn identity(claims_bytes: usize, groups: usize) -> Identity {
+        let padding = "x".repeat(claims_bytes.saturating_sub(12));
+        Identity {
+            issuer: "main".into(),
+            user: "alice".into(),
+            email: Some("alice@example.com".into()),
+            groups: (0..groups).map(|i| format!("group-{i:010}")).collect(),
+            preferred_username: None,
+            scopes: Vec::new(),
+            claims: Claims::from_json(&format!(r#"{{"pad":"{padding}"}}"#)),
+            expires_at: unix_now() + 3600,
+        }
+    }
+
+    #[test]
+    fn an_entry_weighs_its_claims_text_strings_and_lists() {
+        let small = identity(100, 0);
+        let base = ENTRY_OVERHEAD + 32 + 16 + size_of::<Identity>() + PER_ALLOCATION;
+        let strings = (5 + 16) + (17 + 16);
+        assert_eq!(
+            entry_weight(&small) as usize,
+            base + strings + small.claims.json_len() + 16
+        );
+
+        let large = identity(8 * 1024, 0);
+        let grown = entry_weight(&large) - entry_weight(&small);
+        assert_eq!(grown as usize, large.claims.json_len() - small.claims.json_len());
+
+        let grouped = identity(100, 10);
+        let texts: usize = grouped.groups.iter().map(|g| g.capacity() + PER_ALLOCATION).sum();
+        let vec = 10 * size_of::<String>() + PER_ALLOCATION;
+        assert_eq!((entry_weight(&grouped) - entry_weight(&small)) as usize, vec + texts);
+    }
+
+    #[tokio::test]
+    async fn many_large_tokens_stay_within_the_budget() {
+        let budget = 1024 * 1024;
+        let cache = TokenCache::new(budget);
+        let now = unix_now();
+        let mut inserted_bytes = 0u64;
+        for i in 0..1000u32 {
+            let entry = Arc::new(identity(8 * 1024, 3));
+            inserted_bytes += u64::from(entry_weight(&entry));
+            cache.insert(TokenCache::key(&i.to_string()), entry, now).await;
+        }
+        assert!(
+            inserted_bytes > 5 * budget,
+            "the test fills the cache well past its budget"
+        );
+        cache.cache.run_pending_tasks().await;
+        let held: u64 = cache
+            .cache
+            .iter()
+            .map(|(_, identity)| u64::from(entry_weight(&identity)))
+            .sum();
+        assert!(held <= budget, "{held} bytes held, budget {budget}");
+        assert_eq!(held, cache.weighed_bytes().await);
+        // Not empty either: the budget is used, about 8.5 KiB per entry.
+        assert!(cache.cache.entry_count() >= 50, "{} entries", cache.cache.entry_count());
+    }
+
+    #[tokio::test]
+    async fn a_cached_identity_is_found_again_by_its_token() {
+        let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        let entry = Arc::new(identity(100, 1));
+        let key = TokenCache::key("token");
+        cache.insert(key, entry.clone(), unix_now()).await;
+        let found = cache.get(&key, unix_now()).await.expect("cached");
+        assert!(Arc::ptr_eq(&found, &entry));
+        assert!(cache.get(&TokenCache::key("other"), unix_now()).await.is_none());
+    }
 }

@@ -1,0 +1,130 @@
+#!/usr/bin/env bash
+# Memory of the real binary under many distinct large bearer tokens: RSS idle, after every token
+# was verified once (and cached), and after a second pass, for each token cache budget
+# (`server.token_cache_memory`). The second pass counts cache hits: tokens still cached when
+# asked again in the same order.
+#
+#   benches/token_memory.sh     # TOKENS=20000 PAD=8192 BUDGETS="64MiB 1GiB" CONCURRENCY=20 PORT=4191
+#
+# PAD is the size of an extra claim, so each token is about PAD * 4/3 + 500 bytes. A budget far
+# above what the tokens take (1GiB) shows what the cache would hold without a budget.
+# Uses the quickstart config (examples/quickstart) with the listen address and budget overridden.
+# Needs node and curl; builds the release binary unless BIN names one.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+TOKENS=${TOKENS:-20000}
+PAD=${PAD:-8192}
+BUDGETS=${BUDGETS:-64MiB 1GiB}
+CONCURRENCY=${CONCURRENCY:-20}
+PORT=${PORT:-4191}
+BASE="http://127.0.0.1:$PORT"
+
+for tool in node curl; do
+    command -v "$tool" >/dev/null || { echo "$tool is not installed (tests/run.sh installs it)" >&2; exit 1; }
+done
+
+bin=${BIN:-}
+if [ -z "$bin" ]; then
+    echo "==> cargo build --release"
+    cargo build --release --locked --quiet
+    bin=target/release/portcullis
+fi
+
+work=$(mktemp -d)
+pid=""
+stop() {
+    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
+    pid=""
+}
+trap 'stop; rm -rf "$work"' EXIT
+
+cat >"$work/tokens.mjs" <<'JS'
+// Mints N distinct RS256 tokens with a `pad` claim of PAD bytes to stdout.
+import { createPrivateKey, sign } from 'node:crypto';
+import { openSync, readFileSync, writeSync } from 'node:fs';
+const [keyFile, count, pad] = process.argv.slice(2);
+const key = createPrivateKey(readFileSync(keyFile));
+const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
+const header = b64({ typ: 'JWT', alg: 'RS256', kid: 'demo-key' });
+const now = Math.floor(Date.now() / 1000);
+const padding = 'p'.repeat(Number(pad));
+const out = openSync('/dev/stdout', 'w');
+for (let i = 0; i < Number(count); i++) {
+  const claims = b64({ iss: 'portcullis-demo', aud: 'demo', sub: `user${i}`, groups: ['admins'], iat: now, exp: now + 3600, jti: String(i), pad: padding });
+  const input = `${header}.${claims}`;
+  writeSync(out, `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}\n`);
+}
+JS
+cat >"$work/send.mjs" <<'JS'
+// Sends one /auth request per token, CONCURRENCY at a time on keep-alive connections; prints
+// "<requests> <seconds> <non-200 count>".
+import { createReadStream } from 'node:fs';
+import http from 'node:http';
+import { createInterface } from 'node:readline';
+const [base, file, concurrency] = process.argv.slice(2);
+// Line by line: the whole file may be longer than a string can be.
+const tokens = [];
+for await (const line of createInterface({ input: createReadStream(file) })) {
+  if (line) tokens.push(line);
+}
+const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
+const ask = (token) => new Promise((resolve, reject) => {
+  const request = http.get(`${base}/auth`, {
+    agent,
+    headers: { 'X-Original-URL': 'https://app.example.com/admin/', 'X-Original-Method': 'GET', Authorization: `Bearer ${token}` },
+  }, (response) => { response.resume(); response.on('end', () => resolve(response.statusCode)); });
+  request.on('error', reject);
+});
+let next = 0;
+let failures = 0;
+const start = process.hrtime.bigint();
+await Promise.all(Array.from({ length: Number(concurrency) }, async () => {
+  while (next < tokens.length) {
+    if ((await ask(tokens[next++])) !== 200) failures++;
+  }
+}));
+const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+console.log(tokens.length, seconds.toFixed(2), failures);
+agent.destroy();
+JS
+
+echo "==> minting $TOKENS tokens with a $PAD-byte claim"
+node "$work/tokens.mjs" examples/quickstart/demo-key.pem "$TOKENS" "$PAD" >"$work/tokens.txt"
+token_bytes=$(head -n 1 "$work/tokens.txt" | tr -d '\n' | wc -c)
+
+rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+metric() { curl -s "$BASE/metrics" | awk -v name="$1" '$1 == name { printf "%d", $2 }'; }
+send() {
+    local sent seconds failures
+    read -r sent seconds failures < <(node "$work/send.mjs" "$BASE" "$work/tokens.txt" "$CONCURRENCY")
+    [ "$failures" = 0 ] || { echo "$failures of $sent requests were not 200" >&2; cat "$work/portcullis.log" >&2; exit 1; }
+}
+
+declare -a rows
+for budget in $BUDGETS; do
+    PORTCULLIS_SERVER__LISTEN="127.0.0.1:$PORT" PORTCULLIS_SERVER__TOKEN_CACHE_MEMORY="$budget" RUST_LOG=warn \
+        "$bin" serve --config examples/quickstart/portcullis.toml >"$work/portcullis.log" 2>&1 &
+    pid=$!
+    for _ in $(seq 200); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
+        kill -0 "$pid" 2>/dev/null || { cat "$work/portcullis.log" >&2; exit 1; }
+        sleep 0.05
+    done
+    idle=$(rss_kib)
+    echo "==> budget $budget: first pass"
+    send
+    first=$(rss_kib)
+    hits_before=$(metric portcullis_token_cache_hits_total)
+    echo "==> budget $budget: second pass"
+    send
+    second=$(rss_kib)
+    hits=$(( $(metric portcullis_token_cache_hits_total) - hits_before ))
+    rows+=("$(printf '%-10s %10s %12s %12s %14s' "$budget" "$((idle / 1024))" "$((first / 1024))" "$((second / 1024))" "$hits")")
+    stop
+done
+
+echo
+echo "Portcullis $("$bin" --version | awk '{ print $NF }'), $TOKENS distinct tokens of $token_bytes bytes, $CONCURRENCY at a time"
+printf '%-10s %10s %12s %12s %14s\n' budget "idle MiB" "1st pass MiB" "2nd pass MiB" "2nd pass hits"
+printf '%s\n' "${rows[@]}"
