@@ -157,6 +157,26 @@ mod tests {
         }
     }
 
+    #[tokio::test]
+    async fn a_cached_identity_is_never_served_at_or_after_its_expiry() {
+        // The clock is the `now` each call is given, not a sleep. (moka's own expiry, at the
+        // real `exp`, is only housekeeping: it is a minute away here.)
+        let base = unix_now();
+        let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        let key = TokenCache::key("token");
+        let identity = Arc::new(Identity {
+            expires_at: base + 60,
+            ..identity(100, 1)
+        });
+        cache.insert(key, identity.clone(), base).await;
+        assert_eq!(cache.get(&key, base + 59).await, Some(identity.clone()));
+        assert_eq!(cache.get(&key, base + 60).await, None, "not at exp");
+        assert_eq!(cache.get(&key, base + 3_600).await, None, "not after exp");
+        let late = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        late.insert(key, identity, base + 60).await;
+        assert_eq!(late.get(&key, base).await, None, "an expired identity is never cached");
+    }
+
     #[test]
     fn an_entry_weighs_its_claims_text_strings_and_lists() {
         let small = identity(100, 0);
