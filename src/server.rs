@@ -107,7 +107,10 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (server.listen): {e}"))?;
-    tracing::info!(%listen, rules = app.rules.load().len(), "portcullis serving");
+    // The bound address, not the configured one: with port 0 the kernel picks it, and tests
+    // and scripts read it from this line.
+    let bound = listener.local_addr().unwrap_or(listen);
+    tracing::info!(listen = %bound, rules = app.rules.load().len(), "portcullis serving");
     let limits = listen::Limits::of(&app.config.server);
     listen::serve(listener, router(AppState(app)), limits, shutdown_signal()).await;
     tracing::info!("drained; bye");

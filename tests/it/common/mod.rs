@@ -29,13 +29,29 @@ pub fn fixture(name: &str) -> PathBuf {
     root().join("tests/fixtures").join(name)
 }
 
-/// A free TCP port on 127.0.0.1.
+/// A free TCP port on 127.0.0.1 for a peer that cannot bind port 0 and report it (nginx,
+/// Caddy, Redis, node). Ports come from a range below the kernel's ephemeral range (32768 and
+/// up here), so no port-0 bind or outgoing connection is ever given one, and each is handed out
+/// once per test process, so two tests (or two calls of one test) never get the same port.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind")
-        .local_addr()
-        .expect("addr")
-        .port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    const FIRST: u16 = 20_000;
+    const LAST: u16 = 32_000;
+    // Start at a place that depends on the process, so two test processes rarely overlap.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let _ = NEXT.compare_exchange(
+        0,
+        FIRST + (std::process::id() % 97) as u16 * 100,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    loop {
+        let port = NEXT.fetch_add(1, Ordering::SeqCst);
+        assert!(port < LAST, "the test port range {FIRST}..{LAST} is used up");
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// A running `portcullis serve` with its own temporary folder holding the config and rules.
@@ -46,7 +62,7 @@ pub struct Portcullis {
     pub port: u16,
     /// The temporary folder (config at `portcullis.toml`, rules in `rules/`).
     pub dir: tempfile::TempDir,
-    child: Child,
+    child: std::sync::Mutex<Child>,
     log: PathBuf,
 }
 
@@ -119,10 +135,10 @@ impl Portcullis {
         for (name, yaml) in &setup.rules {
             std::fs::write(dir.path().join("rules").join(name), yaml).expect("write rules");
         }
-        let port = free_port();
+        // Port 0: the kernel picks a free port and Portcullis logs it (no port race).
         let trusted: Vec<String> = setup.trusted_proxies.iter().map(|p| format!("\"{p}\"")).collect();
         let config = format!(
-            "[server]\nlisten = \"127.0.0.1:{port}\"\ntrusted_proxies = [{}]\n{}",
+            "[server]\nlisten = \"127.0.0.1:0\"\ntrusted_proxies = [{}]\n{}",
             trusted.join(", "),
             setup.config
         );
@@ -137,6 +153,8 @@ impl Portcullis {
             .stderr(std::fs::File::create(&log).expect("log file"))
             .spawn()
             .expect("start portcullis");
+        let child = std::sync::Mutex::new(child);
+        let port = bound_port(&child, &log).await;
         let portcullis = Portcullis {
             base: format!("http://127.0.0.1:{port}"),
             port,
@@ -148,6 +166,11 @@ impl Portcullis {
         portcullis
     }
 
+    /// Fails the test at once, with the log, when the process has exited.
+    fn assert_running(&self) {
+        assert_running(&self.child, &self.log);
+    }
+
     /// Waits (up to 10 s) until `path` answers `status`.
     pub async fn wait_for(&self, path: &str, status: u16) {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -157,6 +180,7 @@ impl Portcullis {
             {
                 return;
             }
+            self.assert_running();
             assert!(
                 Instant::now() < deadline,
                 "{path} never answered {status}; log:\n{}",
@@ -210,14 +234,18 @@ impl Portcullis {
 
     /// The process id (to send it signals or change its limits).
     pub fn pid(&self) -> u32 {
-        self.child.id()
+        self.child().id()
+    }
+
+    fn child(&self) -> std::sync::MutexGuard<'_, Child> {
+        self.child.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Waits up to `bound` for the process to exit: its status, or `None` while it still runs.
     pub async fn wait_exit(&mut self, bound: Duration) -> Option<std::process::ExitStatus> {
         let deadline = Instant::now() + bound;
         loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
+            if let Some(status) = self.child().try_wait().expect("try_wait") {
                 return Some(status);
             }
             if Instant::now() >= deadline {
@@ -229,17 +257,57 @@ impl Portcullis {
 
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status();
-        self.child.wait().expect("wait")
+        let _ = Command::new("kill").args(["-TERM", &self.pid().to_string()]).status();
+        self.child().wait().expect("wait")
     }
 }
 
 impl Drop for Portcullis {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        let mut child = self.child();
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// Fails the test, with the log, when the child has exited.
+fn assert_running(child: &std::sync::Mutex<Child>, log: &Path) {
+    let exited = child
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .try_wait()
+        .expect("try_wait");
+    if let Some(status) = exited {
+        panic!(
+            "portcullis exited ({status}); log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+    }
+}
+
+/// The port Portcullis bound, read from its `portcullis serving listen=127.0.0.1:PORT` log line
+/// (human or JSON format); fails fast when it exits first.
+async fn bound_port(child: &std::sync::Mutex<Child>, log: &Path) -> u16 {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = std::fs::read_to_string(log).unwrap_or_default();
+        let port = text
+            .lines()
+            .filter(|line| line.contains("portcullis serving"))
+            .find_map(|line| {
+                let after = line.split("127.0.0.1:").nth(1)?;
+                let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+                digits.parse().ok()
+            });
+        if let Some(port) = port {
+            return port;
+        }
+        assert_running(child, log);
+        assert!(
+            Instant::now() < deadline,
+            "no `portcullis serving` line in 10 s; log:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
 

@@ -109,4 +109,3 @@ async fn refused_tokens_are_not_cached() {
     assert_eq!(setup.metrics.token_cache_hits_total.get(), 0);
     assert_eq!(setup.metrics.token_cache_misses_total.get(), 2);
 }
-
