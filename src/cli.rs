@@ -11,8 +11,9 @@ use rand::RngCore;
 use crate::answer::IdentityHeaders;
 use crate::authn::jwks;
 use crate::authn::jwt::Verifier;
+use crate::authn::{Authenticator, Outcome};
 use crate::config::Config;
-use crate::decision::{self, Credential, Decision};
+use crate::decision::{self, Decision};
 use crate::metrics::Metrics;
 use crate::origin::OriginalRequest;
 use crate::rules::RuleSet;
@@ -251,24 +252,24 @@ async fn explain_request(
     if rule.is_none() {
         out.push(format!("  no rule matches: default policy {:?}", config.rules.default).to_lowercase());
     }
-    let credential = explain_credential(config, args).await;
+    let (credential, access_token) = explain_credential(config, args).await?;
     out.push(match &credential {
-        Credential::Valid(identity) => format!(
+        Outcome::Valid(identity) => format!(
             "identity: user={} email={} groups=[{}] issuer={}",
             identity.user,
             identity.email.as_deref().unwrap_or(""),
             identity.groups.join(", "),
             identity.issuer
         ),
-        Credential::Invalid { reason, .. } => format!("identity: none ({reason})"),
-        _ => "identity: none (no credential given)".into(),
+        Outcome::Invalid { reason, .. } => format!("identity: none ({reason})"),
+        Outcome::Missing => "identity: none (no credential given)".into(),
     });
     let decision = decision::decide(rule, config.rules.default, &credential, config.login.is_some());
     out.push(describe_decision(&decision));
     if let Decision::Allow { identity, headers, .. } = &decision {
         let names = IdentityHeaders::new(&config.headers)?;
         for (name, value) in names
-            .values(identity.as_deref(), args.token.as_deref())
+            .values(identity.as_deref(), access_token.as_deref())
             .iter()
             .chain(headers)
         {
@@ -278,51 +279,38 @@ async fn explain_request(
     Ok(out.join("\n"))
 }
 
-async fn explain_credential(config: &Config, args: &ExplainArgs) -> Credential {
-    if let Some(cookie) = &args.cookie {
-        return explain_cookie(config, cookie).await;
-    }
-    let Some(token) = &args.token else {
-        return Credential::Missing;
-    };
-    let verifier = Verifier::new(&config.issuers, jwks::http_client(), Metrics::new());
-    verifier.load_keys().await;
-    match verifier.verify(token).await {
-        Ok(identity) => Credential::Valid(identity),
-        Err(error) => Credential::Invalid {
-            reason: error.to_string(),
-            bearer: true,
-        },
-    }
-}
-
-/// `--cookie` takes the session cookie's value, or a whole `Cookie` header (`name=value; ...`,
-/// for chunked sessions).
-async fn explain_cookie(config: &Config, cookie: &str) -> Credential {
-    let invalid = |reason: String| Credential::Invalid { reason, bearer: false };
-    let sessions = match crate::session::Sessions::new(&config.session, Metrics::new()) {
-        Ok(sessions) => sessions,
-        Err(error) => return invalid(format!("sessions cannot be read with this config: {error}")),
-    };
-    let name = &config.session.cookie_name;
-    let header = if cookie.starts_with(&format!("{name}=")) || cookie.starts_with(&format!("{name}_")) {
-        cookie.to_string()
-    } else {
-        format!("{name}={cookie}")
-    };
+/// The credential of `--token` or `--cookie`, checked as the server checks it (the same
+/// [`Authenticator`], refresh of a due session included).
+async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<(Outcome, Option<String>), String> {
+    let verifier = std::sync::Arc::new(Verifier::new(&config.issuers, jwks::http_client(), Metrics::new()));
+    let login = crate::login::Login::new(config, verifier.clone(), jwks::http_client(), Metrics::new())
+        .map_err(|e| e.to_string())?
+        .map(std::sync::Arc::new);
     let mut headers = axum::http::HeaderMap::new();
-    match axum::http::HeaderValue::from_str(&header) {
-        Ok(value) => headers.insert(axum::http::header::COOKIE, value),
-        Err(_) => return invalid("--cookie holds characters a cookie cannot".into()),
+    let value = |text: String, flag: &str| {
+        axum::http::HeaderValue::from_str(&text).map_err(|_| format!("{flag} holds characters a header cannot"))
     };
-    match sessions.load(&headers).await {
-        crate::session::Lookup::Found(session) => match config.issuers.iter().find(|i| i.name == session.issuer) {
-            Some(issuer) => Credential::Valid(std::sync::Arc::new(session.identity(issuer))),
-            None => invalid(format!("the session's issuer `{}` is not configured", session.issuer)),
-        },
-        crate::session::Lookup::Refused(reason) => invalid(format!("session cookie refused: {reason}")),
-        crate::session::Lookup::Absent => Credential::Missing,
+    if let Some(cookie) = &args.cookie {
+        if login.is_none() {
+            return Err("--cookie needs the config's [login] and [session]: sessions come from the login".into());
+        }
+        let name = &config.session.cookie_name;
+        let header = if cookie.starts_with(&format!("{name}=")) || cookie.starts_with(&format!("{name}_")) {
+            cookie.to_string()
+        } else {
+            format!("{name}={cookie}")
+        };
+        headers.insert(axum::http::header::COOKIE, value(header, "--cookie")?);
+    } else if let Some(token) = &args.token {
+        headers.insert(
+            axum::http::header::AUTHORIZATION,
+            value(format!("Bearer {token}"), "--token")?,
+        );
+        verifier.load_keys().await;
     }
+    let authn = Authenticator::new(verifier, login);
+    let checked = authn.authenticate(&headers, authn.kinds()).await;
+    Ok((checked.outcome, checked.upstream.access_token))
 }
 
 fn describe_decision(decision: &Decision<'_>) -> String {

@@ -5,40 +5,12 @@ use std::sync::Arc;
 
 use axum::http::HeaderName;
 
-use crate::authn::Identity;
+use crate::authn::{Identity, Outcome};
 use crate::config::DefaultPolicy;
 use crate::rules::{OnUnauthenticated, Policy, Rule};
 
 /// The rule id reported (metrics, logs, explain) when no rule matched.
 pub const DEFAULT_RULE_ID: &str = "(default)";
-
-/// What the credential check found.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// The rule denies outright: the credential was not looked at.
-    NotChecked,
-    /// No credential was presented.
-    Missing,
-    /// A credential was presented but refused; treated as no credential.
-    Invalid {
-        /// Why (for logs and the answer body; never the credential itself).
-        reason: String,
-        /// Whether it was a bearer token (the 401 then says `error="invalid_token"`).
-        bearer: bool,
-    },
-    /// A verified credential.
-    Valid(Arc<Identity>),
-}
-
-impl Credential {
-    /// The verified identity, if any.
-    pub fn identity(&self) -> Option<&Arc<Identity>> {
-        match self {
-            Credential::Valid(identity) => Some(identity),
-            _ => None,
-        }
-    }
-}
 
 /// The verdict on one request.
 #[derive(Debug, Clone, PartialEq)]
@@ -73,6 +45,15 @@ pub enum Decision<'r> {
 }
 
 impl Decision<'_> {
+    /// The `outcome` label of `portcullis_decisions_total`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Decision::Allow { .. } => "allow",
+            Decision::Unauthenticated { .. } => "unauthenticated",
+            Decision::Forbidden { .. } => "forbidden",
+        }
+    }
+
     /// The id of the rule that decided.
     pub fn rule(&self) -> &str {
         match self {
@@ -81,6 +62,12 @@ impl Decision<'_> {
             | Decision::Forbidden { rule, .. } => rule,
         }
     }
+}
+
+/// Whether the request's credential must be checked: not under a `deny` policy, which refuses
+/// whatever it is (so no token is verified and no session loaded for nothing).
+pub fn needs_identity(rule: Option<&Rule>, default: DefaultPolicy) -> bool {
+    policy_of(rule, default) != Policy::Deny
 }
 
 /// The policy a request is under: its rule's, or the default one when no rule matched.
@@ -98,7 +85,7 @@ pub fn policy_of(rule: Option<&Rule>, default: DefaultPolicy) -> Policy {
 pub fn decide<'r>(
     rule: Option<&'r Rule>,
     default: DefaultPolicy,
-    credential: &Credential,
+    credential: &Outcome,
     login_enabled: bool,
 ) -> Decision<'r> {
     let rule_id = rule.map_or(DEFAULT_RULE_ID, |rule| rule.id.as_str());
@@ -121,10 +108,10 @@ pub fn decide<'r>(
                 rule: rule_id,
                 redirect: redirects(rule, login_enabled),
                 reason: match credential {
-                    Credential::Invalid { reason, .. } => reason.clone(),
+                    Outcome::Invalid { reason, .. } => reason.clone(),
                     _ => "authentication required".into(),
                 },
-                invalid_bearer: matches!(credential, Credential::Invalid { bearer: true, .. }),
+                invalid_bearer: credential.is_invalid_bearer(),
             },
             Some(identity) => match rule.map(|rule| rule.require.check(identity)) {
                 Some(Err(reason)) => Decision::Forbidden { rule: rule_id, reason },
@@ -192,8 +179,8 @@ mod tests {
         set.first_match(&request)
     }
 
-    fn identity(groups: &[&str]) -> Credential {
-        Credential::Valid(Arc::new(Identity {
+    fn identity(groups: &[&str]) -> Outcome {
+        Outcome::Valid(Arc::new(Identity {
             issuer: "main".into(),
             user: "alice".into(),
             email: None,
@@ -215,7 +202,7 @@ mod tests {
     #[test]
     fn allow_rule_passes_anonymous_requests_and_renders_headers_from_a_credential() {
         let set = rules();
-        let anonymous = decide(rule(&set, "open"), DefaultPolicy::Deny, &Credential::Missing, false);
+        let anonymous = decide(rule(&set, "open"), DefaultPolicy::Deny, &Outcome::Missing, false);
         let Decision::Allow {
             identity: None,
             headers,
@@ -240,7 +227,7 @@ mod tests {
     #[test]
     fn missing_credential_on_authenticated_rule_redirects_only_when_login_is_on() {
         let set = rules();
-        let with_login = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Credential::Missing, true);
+        let with_login = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Outcome::Missing, true);
         assert!(matches!(
             with_login,
             Decision::Unauthenticated {
@@ -249,23 +236,23 @@ mod tests {
                 ..
             }
         ));
-        let without = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Credential::Missing, false);
+        let without = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Outcome::Missing, false);
         assert!(matches!(without, Decision::Unauthenticated { redirect: false, .. }));
     }
 
     #[test]
     fn unauthorized_rule_never_redirects() {
         let set = rules();
-        let decision = decide(rule(&set, "api"), DefaultPolicy::Deny, &Credential::Missing, true);
+        let decision = decide(rule(&set, "api"), DefaultPolicy::Deny, &Outcome::Missing, true);
         assert!(matches!(decision, Decision::Unauthenticated { redirect: false, .. }));
     }
 
     #[test]
     fn invalid_bearer_is_unauthenticated_and_marked() {
         let set = rules();
-        let invalid = Credential::Invalid {
+        let invalid = Outcome::Invalid {
+            kind: crate::authn::CredentialKind::Bearer,
             reason: "expired".into(),
-            bearer: true,
         };
         let decision = decide(rule(&set, "admin"), DefaultPolicy::Deny, &invalid, true);
         assert!(
@@ -292,12 +279,12 @@ mod tests {
                 ..
             }
         ));
-        let authenticated = decide(None, DefaultPolicy::Authenticated, &Credential::Missing, true);
+        let authenticated = decide(None, DefaultPolicy::Authenticated, &Outcome::Missing, true);
         assert!(matches!(
             authenticated,
             Decision::Unauthenticated { redirect: true, .. }
         ));
-        let allow = decide(None, DefaultPolicy::Allow, &Credential::Missing, true);
+        let allow = decide(None, DefaultPolicy::Allow, &Outcome::Missing, true);
         assert!(matches!(allow, Decision::Allow { .. }));
     }
 }

@@ -22,10 +22,10 @@ use tower_http::trace::TraceLayer;
 
 use crate::answer::{self, Context, Endpoint, IdentityHeaders};
 use crate::authn::jwt::Verifier;
-use crate::authn::{self, jwks};
+use crate::authn::{self, Authenticated, Authenticator, jwks};
 use crate::config::Config;
-use crate::decision::{self, Credential, Decision};
-use crate::login::{self, Login, SessionCredential};
+use crate::decision::{self, Decision};
+use crate::login::{self, Login};
 use crate::metrics::Metrics;
 use crate::origin::{self, OriginError, OriginalRequest, TrustedProxies};
 use crate::rules::RuleSet;
@@ -44,6 +44,8 @@ pub struct App {
     pub rules: Arc<ArcSwap<RuleSet>>,
     /// Bearer token verification and the issuers' key sets.
     pub verifier: Arc<Verifier>,
+    /// Checks a request's credential, of every configured kind.
+    pub authn: Authenticator,
     /// The Prometheus registry.
     pub metrics: Metrics,
     /// Peers whose forwarded headers are read.
@@ -70,6 +72,7 @@ impl App {
         let identity_headers = IdentityHeaders::new(&config.headers).map_err(anyhow::Error::msg)?;
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         Ok(App {
+            authn: Authenticator::new(verifier.clone(), login.clone()),
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
             login_start: config.login.as_ref().map(|login| login_start_url(&login.redirect_url)),
@@ -155,9 +158,11 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .with_state(state.clone())
+        .route("/oauth2/userinfo", any(userinfo))
+        .with_state(state.clone())
         .merge(match state.0.login.clone() {
             Some(login) => login::router(login),
-            None => Router::new().route("/oauth2/userinfo", any(bearer_userinfo)).with_state(state.clone()),
+            None => Router::new(),
         })
         // Outermost first: an id is set (or the caller's kept), it is put on the trace span and
         // copied to the answer; the timeout wraps the handler only.
@@ -256,25 +261,24 @@ async fn decide(
     let rules = app.rules.load_full();
     let rule = rules.first_match(&request);
     let default = app.config.rules.default;
-    let token = authn::bearer_token(headers);
-    let checked = match decision::policy_of(rule, default) {
-        crate::rules::Policy::Deny => Checked::from(Credential::NotChecked),
-        _ => authenticate(app, token, headers).await,
+    let checked = if decision::needs_identity(rule, default) {
+        app.authn.authenticate(headers, app.authn.kinds()).await
+    } else {
+        Authenticated::missing()
     };
-    let credential = checked.credential;
-    let decision = decision::decide(rule, default, &credential, app.login_start.is_some());
+    let decision = decision::decide(rule, default, &checked.outcome, app.login_start.is_some());
     let context = Context {
         endpoint,
         client,
         request: &request,
         login_start: app.login_start.as_ref(),
         identity_headers: &app.identity_headers,
-        access_token: token.or(checked.session_access_token.as_deref()),
+        access_token: checked.upstream.access_token.as_deref(),
         template_headers: rules.template_headers(),
     };
     let mut response = answer::render(&decision, &context);
-    if response.status() == StatusCode::OK {
-        for cookie in checked.set_cookies {
+    if matches!(decision, Decision::Allow { .. }) {
+        for cookie in checked.upstream.set_cookies {
             response.headers_mut().append(header::SET_COOKIE, cookie);
         }
     }
@@ -282,67 +286,8 @@ async fn decide(
     response
 }
 
-/// A request's credential, with what a session adds to the answer.
-struct Checked {
-    credential: Credential,
-    /// The session's access token (for `pass_access_token`).
-    session_access_token: Option<String>,
-    /// Cookies of a refreshed session, sent with a 200.
-    set_cookies: Vec<HeaderValue>,
-}
-
-impl From<Credential> for Checked {
-    fn from(credential: Credential) -> Checked {
-        Checked {
-            credential,
-            session_access_token: None,
-            set_cookies: Vec::new(),
-        }
-    }
-}
-
-/// Checks the request's credential in the contract's order: an `Authorization: Bearer` token
-/// first, then the session cookie. A bad one of either is no credential, never an error.
-async fn authenticate(app: &App, token: Option<&str>, headers: &HeaderMap) -> Checked {
-    if let Some(token) = token {
-        return Checked::from(match app.verifier.verify(token).await {
-            Ok(identity) => Credential::Valid(identity),
-            Err(error) => {
-                tracing::info!(%error, "bearer token refused");
-                Credential::Invalid {
-                    reason: format!("invalid bearer token: {error}"),
-                    bearer: true,
-                }
-            }
-        });
-    }
-    let Some(login) = &app.login else {
-        return Checked::from(Credential::Missing);
-    };
-    match login.session_credential(headers).await {
-        SessionCredential::Absent => Checked::from(Credential::Missing),
-        SessionCredential::Refused(reason) => Checked::from(Credential::Invalid {
-            reason: format!("invalid session: {reason}"),
-            bearer: false,
-        }),
-        SessionCredential::Valid {
-            identity,
-            access_token,
-            set_cookies,
-        } => Checked {
-            credential: Credential::Valid(identity),
-            session_access_token: access_token,
-            set_cookies,
-        },
-    }
-}
-
 fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &OriginalRequest, started: Instant) {
-    let outcome = match decision {
-        Decision::Allow { .. } => "allow",
-        Decision::Unauthenticated { .. } => "unauthenticated",
-        Decision::Forbidden { .. } => "forbidden",
-    };
+    let outcome = decision.label();
     app.metrics
         .decisions_total
         .with_label_values(&[endpoint.label(), outcome, decision.rule()])
@@ -361,14 +306,12 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
     );
 }
 
-/// `/oauth2/userinfo` without `[login]`: bearer tokens only (with login, `login::router` serves it).
-async fn bearer_userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let identity = match authn::bearer_token(&headers) {
-        Some(token) => state.0.verifier.verify(token).await.ok(),
-        None => None,
-    };
-    match identity {
-        Some(identity) => login::identity_json(&identity, Vec::new()),
+/// `/oauth2/userinfo`: the identity of the request's credential (a bearer token, or the session
+/// cookie with `[login]`) as JSON, with a refreshed session's cookies; else 401.
+async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let checked = state.0.authn.authenticate(&headers, state.0.authn.kinds()).await;
+    match checked.outcome.identity() {
+        Some(identity) => login::identity_json(identity, checked.upstream.set_cookies),
         None => (StatusCode::UNAUTHORIZED, "unauthenticated\n").into_response(),
     }
 }

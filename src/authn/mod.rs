@@ -1,9 +1,16 @@
-//! Credentials to identity: bearer JWTs checked against each issuer's keys ([`jwt`], [`jwks`]).
-//! Session cookies (the browser login) will join here as `session`.
+//! Credentials to identity. [`credential`] is the one model (kinds, outcome, what goes
+//! upstream, the [`Authenticator`] that tries the kinds in order); each kind has its own file:
+//! [`bearer`] (JWTs checked against each issuer's keys: [`jwt`], [`jwks`]) and [`session`]
+//! (Portcullis's own session cookie).
 
+pub mod bearer;
+pub mod credential;
 pub mod jwks;
 pub mod jwt;
+pub mod session;
 pub mod strict_json;
+
+pub use credential::{Authenticated, Authenticator, CredentialKind, Outcome, Upstream};
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};
@@ -139,16 +146,6 @@ pub fn single_authorization(headers: &HeaderMap) -> Result<(), crate::origin::Or
         }),
         _ => Ok(()),
     }
-}
-
-/// The bearer token of an `Authorization: Bearer <token>` header, if there is one.
-pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(axum::http::header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.trim().split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
 }
 
 #[cfg(test)]

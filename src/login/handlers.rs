@@ -18,8 +18,8 @@ use serde_json::{Map, Value, json};
 
 use super::provider::Http;
 use super::tokens::{Expect, constant_time_eq};
-use super::{LOGIN_STATE_TTL, Login, SessionCredential, redirect};
-use crate::authn::{self, Identity, lookup};
+use super::{LOGIN_STATE_TTL, Login, redirect};
+use crate::authn::{Identity, lookup};
 use crate::session::{Session, new_session_id, unix_now};
 
 type Params = Query<HashMap<String, String>>;
@@ -358,22 +358,6 @@ fn replay_window(claims: &Map<String, Value>, leeway: std::time::Duration) -> st
     let until = if exp.is_finite() && exp > 0.0 { exp as u64 } else { 0 };
     let remaining = until.saturating_add(leeway.as_secs()).saturating_sub(unix_now());
     std::time::Duration::from_secs(remaining.max(1))
-}
-
-/// `/oauth2/userinfo`: the identity of a bearer token or session cookie as JSON, else 401.
-pub async fn userinfo(State(login): State<Arc<Login>>, headers: HeaderMap) -> Response {
-    if let Some(token) = authn::bearer_token(&headers) {
-        return match login.verifier.verify(token).await {
-            Ok(identity) => identity_json(&identity, Vec::new()),
-            Err(_) => text(StatusCode::UNAUTHORIZED, "unauthenticated"),
-        };
-    }
-    match login.session_credential(&headers).await {
-        SessionCredential::Valid {
-            identity, set_cookies, ..
-        } => identity_json(&identity, set_cookies),
-        _ => text(StatusCode::UNAUTHORIZED, "unauthenticated"),
-    }
 }
 
 /// The `/oauth2/userinfo` answer for `identity`, with any refreshed session cookies.

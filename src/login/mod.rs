@@ -1,6 +1,6 @@
-//! The OIDC browser login: `/oauth2/start`, `/oauth2/callback`, `/oauth2/sign_out`,
-//! `/oauth2/backchannel_logout` and `/oauth2/userinfo` ([`handlers`]), and the session credential
-//! of the decision path with its refresh ([`Login::session_credential`]).
+//! The OIDC browser login: `/oauth2/start`, `/oauth2/callback`, `/oauth2/sign_out` and
+//! `/oauth2/backchannel_logout` ([`handlers`]), and the session credential of the decision path
+//! and `/oauth2/userinfo` with its refresh ([`Login::session_credential`]).
 //!
 //! The provider is the `[[issuers]]` block named by `[login].issuer`; its metadata comes from
 //! discovery ([`provider`]), its ID and logout tokens are verified with its own key store
@@ -44,7 +44,6 @@ pub struct Login {
     sessions: Arc<Sessions>,
     discovery: Discovery,
     tokens: TokenChecker,
-    verifier: Arc<Verifier>,
     http: reqwest::Client,
     /// States of completed callbacks: a replayed callback is refused even with its cookie.
     used_states: moka::future::Cache<String, ()>,
@@ -101,7 +100,6 @@ impl Login {
             sessions: Arc::new(Sessions::new(&config.session, metrics)?),
             config: login.clone(),
             issuer,
-            verifier,
             http,
             used_states: moka::future::Cache::builder()
                 .max_capacity(100_000)
@@ -124,10 +122,7 @@ impl Login {
     pub async fn session_credential(&self, headers: &HeaderMap) -> SessionCredential {
         let session = match self.sessions.load(headers).await {
             Lookup::Absent => return SessionCredential::Absent,
-            Lookup::Refused(reason) => {
-                tracing::info!(reason, "session cookie refused");
-                return SessionCredential::Refused(reason);
-            }
+            Lookup::Refused(reason) => return SessionCredential::Refused(reason),
             Lookup::Found(session) => *session,
         };
         let (session, set_cookies) = if self.sessions.needs_refresh(&session) {
@@ -257,7 +252,6 @@ pub fn router(login: Arc<Login>) -> Router {
         .route("/oauth2/start", any(handlers::start))
         .route("/oauth2/callback", any(handlers::callback))
         .route("/oauth2/sign_out", any(handlers::sign_out))
-        .route("/oauth2/userinfo", any(handlers::userinfo))
         .route("/oauth2/backchannel_logout", post(handlers::backchannel_logout))
         .with_state(login)
 }

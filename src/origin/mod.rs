@@ -208,21 +208,11 @@ pub fn client_kind(headers: &HeaderMap) -> ClientKind {
             .iter()
             .any(|accept| contains_ignore_case(accept.as_bytes(), b"text/html"))
     };
-    if has_bearer_token(headers) || is_xml_http_request(headers) || !wants_html() {
+    if crate::authn::bearer::presented(headers).is_some() || is_xml_http_request(headers) || !wants_html() {
         ClientKind::Api
     } else {
         ClientKind::Browser
     }
-}
-
-fn has_bearer_token(headers: &HeaderMap) -> bool {
-    headers.get_all(header::AUTHORIZATION).iter().any(|value| {
-        let value = value.as_bytes().trim_ascii_start();
-        value
-            .get(..6)
-            .is_some_and(|scheme| scheme.eq_ignore_ascii_case(b"bearer"))
-            && value.get(6).is_none_or(|&next| next == b' ')
-    })
 }
 
 fn is_xml_http_request(headers: &HeaderMap) -> bool {

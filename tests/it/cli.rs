@@ -137,10 +137,8 @@ async fn explain_reads_a_session_cookie() {
     use portcullis::config::Config;
     use portcullis::session::{Session, Sessions, new_session_id, unix_now};
     let dir = tempfile::tempdir().expect("tempdir");
-    let config = format!(
-        "{}\n[session]\nsecret = \"q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=\"\n",
-        crate::common::file_issuer_config("rsa1")
-    );
+    // Sessions come from the login: `explain --cookie` reads them with the config's [login].
+    let config = crate::common::login_config();
     std::fs::write(dir.path().join("portcullis.toml"), config).expect("write");
     std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
     std::fs::write(

@@ -350,3 +350,25 @@ async fn ext_authz_over_http2_reads_the_host_from_the_authority() {
     let admin = h2.get(url.replace("/public/a", "/admin/")).send().await.expect("send");
     assert_eq!(admin.status(), 401);
 }
+
+#[tokio::test]
+async fn an_empty_bearer_is_a_refused_token_from_an_api_client() {
+    // One parser decides both: `Authorization: Bearer` with no token is a presented, invalid
+    // bearer credential (401 invalid_token), and its sender is an API client (no redirect).
+    let p = start_with_login().await;
+    for value in ["Bearer", "Bearer ", "bearer   "] {
+        let response = forwarded(client().get(p.url("/forward-auth")), "GET", "/admin/")
+            .header("Accept", BROWSER_ACCEPT)
+            .header("Authorization", value)
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 401, "{value:?}");
+        assert!(response.headers().get("location").is_none(), "{value:?}");
+        assert_eq!(
+            response.headers()["www-authenticate"],
+            r#"Bearer error="invalid_token""#,
+            "{value:?}"
+        );
+    }
+}

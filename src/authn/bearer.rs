@@ -1,0 +1,83 @@
+//! The `bearer` credential: an `Authorization: Bearer <token>` header, verified as a JWT.
+//! This is the one parser of that header: the decision, userinfo, `explain` and the
+//! browser-or-API-client test all read it here.
+
+use axum::http::{HeaderMap, header};
+
+use super::credential::{Authenticated, CredentialKind, Outcome, Upstream};
+use super::jwt::Verifier;
+
+/// The token of an `Authorization: Bearer` header: `None` when no such header is there (another
+/// scheme, or no header), `Some("")` when the scheme is there without a token, which is a
+/// presented, invalid credential. The scheme is matched without regard to case.
+pub fn presented(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let scheme = value.get(..6)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return None;
+    }
+    let rest = value.get(6..)?;
+    if !rest.is_empty() && !rest.starts_with([' ', '\t']) {
+        return None;
+    }
+    Some(rest.trim())
+}
+
+/// Checks the bearer token of `headers`; `None` when none is presented (not this kind).
+pub async fn check(verifier: &Verifier, headers: &HeaderMap) -> Option<Authenticated> {
+    let token = presented(headers)?;
+    if token.is_empty() {
+        return Some(invalid("empty bearer token".into()));
+    }
+    Some(match verifier.verify(token).await {
+        Ok(identity) => Authenticated {
+            outcome: Outcome::Valid(identity),
+            upstream: Upstream {
+                access_token: Some(token.to_owned()),
+                set_cookies: Vec::new(),
+            },
+        },
+        Err(error) => invalid(format!("invalid bearer token: {error}")),
+    })
+}
+
+fn invalid(reason: String) -> Authenticated {
+    Authenticated::from(Outcome::Invalid {
+        kind: CredentialKind::Bearer,
+        reason,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::HeaderValue;
+
+    fn with_authorization(value: &'static str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert(header::AUTHORIZATION, HeaderValue::from_static(value));
+        headers
+    }
+
+    #[test]
+    fn the_token_follows_the_scheme_in_any_case() {
+        for value in ["Bearer abc", "bearer abc", "BEARER  abc ", " Bearer\tabc"] {
+            assert_eq!(presented(&with_authorization(value)), Some("abc"), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn an_empty_bearer_is_presented_and_empty() {
+        for value in ["Bearer", "Bearer ", "bearer   "] {
+            assert_eq!(presented(&with_authorization(value)), Some(""), "{value:?}");
+        }
+    }
+
+    #[test]
+    fn other_schemes_are_not_bearer_tokens() {
+        for value in ["Basic dXNlcjpwYXNz", "Bearerx abc", "Bear abc", ""] {
+            assert_eq!(presented(&with_authorization(value)), None, "{value:?}");
+        }
+        assert_eq!(presented(&HeaderMap::new()), None);
+    }
+}

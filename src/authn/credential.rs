@@ -1,0 +1,153 @@
+//! The one credential model: which kinds of credential a request may present, what checking
+//! them found, and what a valid one sends upstream besides the identity headers.
+//!
+//! The contract's rule: kinds are tried in order, and the first one *present* in the request
+//! decides. A present but invalid credential is no credential (401 or a redirect, never 500)
+//! and never falls back to the next kind.
+
+use std::sync::Arc;
+
+use axum::http::{HeaderMap, HeaderValue};
+
+use super::Identity;
+use super::jwt::Verifier;
+use super::{bearer, session};
+use crate::login::Login;
+
+/// A kind of credential a request can present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// `Authorization: Bearer <JWT>`, checked against the issuers' keys.
+    Bearer,
+    /// Portcullis's own session cookie (`[login]`).
+    Session,
+}
+
+impl CredentialKind {
+    /// The name used in logs, answers and (later) rules' `credentials:`.
+    pub fn name(self) -> &'static str {
+        match self {
+            CredentialKind::Bearer => "bearer",
+            CredentialKind::Session => "session",
+        }
+    }
+}
+
+/// What checking the request's credential found.
+#[derive(Debug, Clone)]
+pub enum Outcome {
+    /// No credential of an accepted kind was presented.
+    Missing,
+    /// A credential was presented but refused; treated as no credential.
+    Invalid {
+        /// Which kind it was (a refused bearer token gets `error="invalid_token"`).
+        kind: CredentialKind,
+        /// Why (for logs and the answer body; never the credential itself).
+        reason: String,
+    },
+    /// A verified credential.
+    Valid(Arc<Identity>),
+}
+
+impl Outcome {
+    /// The verified identity, if any.
+    pub fn identity(&self) -> Option<&Arc<Identity>> {
+        match self {
+            Outcome::Valid(identity) => Some(identity),
+            _ => None,
+        }
+    }
+
+    /// Whether a bearer token was presented and refused.
+    pub fn is_invalid_bearer(&self) -> bool {
+        matches!(
+            self,
+            Outcome::Invalid {
+                kind: CredentialKind::Bearer,
+                ..
+            }
+        )
+    }
+}
+
+/// What a valid credential sends along, besides the identity headers.
+#[derive(Debug, Clone, Default)]
+pub struct Upstream {
+    /// The access token (the bearer token, or the session's), for `pass_access_token`.
+    pub access_token: Option<String>,
+    /// Cookies of a refreshed session, for the browser (sent with a 200 only).
+    pub set_cookies: Vec<HeaderValue>,
+}
+
+/// The credential of one request: the outcome and what it sends along.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// What was found.
+    pub outcome: Outcome,
+    /// What goes upstream (empty unless the outcome is valid).
+    pub upstream: Upstream,
+}
+
+impl Authenticated {
+    /// No credential was presented.
+    pub fn missing() -> Authenticated {
+        Authenticated::from(Outcome::Missing)
+    }
+}
+
+impl From<Outcome> for Authenticated {
+    fn from(outcome: Outcome) -> Authenticated {
+        Authenticated {
+            outcome,
+            upstream: Upstream::default(),
+        }
+    }
+}
+
+/// Checks credentials of every configured kind.
+pub struct Authenticator {
+    verifier: Arc<Verifier>,
+    login: Option<Arc<Login>>,
+    kinds: Vec<CredentialKind>,
+}
+
+impl Authenticator {
+    /// The kinds configured: `bearer` always, `session` with `[login]`, in the contract's order.
+    pub fn new(verifier: Arc<Verifier>, login: Option<Arc<Login>>) -> Authenticator {
+        let mut kinds = vec![CredentialKind::Bearer];
+        if login.is_some() {
+            kinds.push(CredentialKind::Session);
+        }
+        Authenticator { verifier, login, kinds }
+    }
+
+    /// Every configured kind, in the order they are tried.
+    pub fn kinds(&self) -> &[CredentialKind] {
+        &self.kinds
+    }
+
+    /// The request's credential: the first of `kinds` present in `headers` decides.
+    pub async fn authenticate(&self, headers: &HeaderMap, kinds: &[CredentialKind]) -> Authenticated {
+        for kind in kinds {
+            let checked = match kind {
+                CredentialKind::Bearer => bearer::check(&self.verifier, headers).await,
+                CredentialKind::Session => match &self.login {
+                    Some(login) => session::check(login, headers).await,
+                    None => None,
+                },
+            };
+            if let Some(checked) = checked {
+                match &checked.outcome {
+                    Outcome::Invalid {
+                        kind: CredentialKind::Bearer,
+                        reason,
+                    } => tracing::info!(reason, "bearer token refused"),
+                    Outcome::Invalid { reason, .. } => tracing::info!(reason, "session cookie refused"),
+                    _ => {}
+                }
+                return checked;
+            }
+        }
+        Authenticated::missing()
+    }
+}
