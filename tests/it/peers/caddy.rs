@@ -1,4 +1,5 @@
-//! Real Caddy (`forward_auth`) running `examples/caddy/Caddyfile` in front of the echo app.
+//! Real Caddy 2.6 (Debian's, `forward_auth`) running `examples/caddy/Caddyfile` in front of the
+//! echo app. Caddy 2.11 runs the same file in `caddy_2_11.rs`.
 
 use serde_json::json;
 
@@ -29,7 +30,7 @@ impl Stack {
                 ("http://:8000", format!("http://:{port}")),
             ],
         );
-        let caddy = super::run_caddy(dir, &caddyfile, port).await;
+        let caddy = super::run_caddy(&super::program("caddy"), dir, &caddyfile, port).await;
         Stack {
             _caddy: caddy,
             upstream,

