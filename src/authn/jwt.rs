@@ -20,10 +20,10 @@ use jsonwebtoken::errors::ErrorKind;
 use serde::de::IgnoredAny;
 
 pub use cache::{DEFAULT_CACHE_MEMORY, TokenCache, TokenKey, entry_weight, unix_now};
-pub use identity::groups;
 pub use token::MAX_TOKEN_BYTES;
 
 use super::Identity;
+use super::claims::ClaimMapper;
 use super::jwks::{KeySet, KeyStore, jsonwebtoken_algorithm};
 use crate::config::{Algorithm, IssuerConfig};
 use crate::metrics::Metrics;
@@ -61,6 +61,7 @@ struct IssuerVerifier {
     config: IssuerConfig,
     keys: Arc<KeyStore>,
     validations: HashMap<Algorithm, Validation>,
+    claims: ClaimMapper,
 }
 
 impl IssuerVerifier {
@@ -75,6 +76,7 @@ impl IssuerVerifier {
             config: config.clone(),
             keys: Arc::new(KeyStore::new(config, http, metrics)),
             validations,
+            claims: ClaimMapper::new(config),
         }
     }
 
@@ -238,13 +240,10 @@ impl Verifier {
         }
         jsonwebtoken::decode::<IgnoredAny>(token, &key.key, validation).map_err(|e| describe(&e))?;
         let expires_at = identity::expiry(&unverified.claims)?;
-        identity::build_identity(
-            &issuer.name,
-            &issuer.config,
-            &unverified.claims,
-            &unverified.payload_text,
-            expires_at,
-        )
+        issuer
+            .claims
+            .identity(&unverified.claims, &unverified.payload_text, expires_at)
+            .map_err(TokenError::Invalid)
     }
 }
 

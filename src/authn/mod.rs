@@ -1,9 +1,11 @@
 //! Credentials to identity. [`credential`] is the one model (kinds, outcome, what goes
 //! upstream, the [`Authenticator`] that tries the kinds in order); each kind has its own file:
 //! [`bearer`] (JWTs checked against each issuer's keys: [`jwt`], [`jwks`]) and [`session`]
-//! (Portcullis's own session cookie).
+//! (Portcullis's own session cookie). [`claims`] turns any credential's claims into an
+//! [`Identity`] with the issuer's claim names.
 
 pub mod bearer;
+pub mod claims;
 pub mod credential;
 pub mod jwks;
 pub mod jwt;

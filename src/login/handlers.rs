@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use super::provider::Http;
 use super::tokens::{Expect, constant_time_eq};
 use super::{LOGIN_STATE_TTL, Login, redirect};
-use crate::authn::{Identity, lookup};
+use crate::authn::Identity;
 use crate::session::{Session, new_session_id, unix_now};
 
 type Params = Query<HashMap<String, String>>;
@@ -193,7 +193,7 @@ async fn complete(
             (StatusCode::BAD_REQUEST, "the ID token was refused")
         })?;
     let access_token = response.access_token().secret().clone();
-    if lookup(&claims, &login.issuer.groups_claim).is_none() {
+    if !login.claims.has_groups(&claims) {
         merge_userinfo(login, &provider, &access_token, &mut claims).await;
     }
     let now = unix_now();
@@ -208,7 +208,13 @@ async fn complete(
         refreshed_at: now,
         expires_at: now.saturating_add(login.sessions.ttl().as_secs()),
     };
-    tracing::info!(user = %session.identity(&login.issuer).user, "signed in");
+    // A session must name its user as a token of this issuer would: refuse it now rather than
+    // at every request.
+    let identity = session.identity(&login.claims).map_err(|reason| {
+        tracing::warn!(%reason, "the provider's claims name no user");
+        (StatusCode::BAD_GATEWAY, "the provider's claims name no user")
+    })?;
+    tracing::info!(user = %identity.user, "signed in");
     login.sessions.save(&session, headers).await.map_err(|error| {
         tracing::warn!(%error, "session cannot be saved");
         (

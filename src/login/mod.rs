@@ -22,6 +22,7 @@ use openidconnect::{OAuth2TokenResponse, RefreshToken};
 use serde_json::{Map, Value};
 
 use crate::authn::Identity;
+use crate::authn::claims::ClaimMapper;
 use crate::authn::jwt::Verifier;
 use crate::config::{Config, IssuerConfig, LoginConfig};
 use crate::metrics::Metrics;
@@ -44,6 +45,8 @@ pub struct Login {
     sessions: Arc<Sessions>,
     discovery: Discovery,
     tokens: TokenChecker,
+    /// The login provider's claim names, as its bearer tokens use them.
+    claims: ClaimMapper,
     http: reqwest::Client,
     /// States of completed callbacks: a replayed callback is refused even with its cookie.
     used_states: moka::future::Cache<String, ()>,
@@ -97,6 +100,7 @@ impl Login {
                 http.clone(),
             ),
             tokens: TokenChecker::new(&issuer, &login.client_id, keys),
+            claims: ClaimMapper::new(&issuer),
             sessions: Arc::new(Sessions::new(&config.session, metrics)?),
             config: login.clone(),
             issuer,
@@ -133,8 +137,15 @@ impl Login {
         } else {
             (session, Vec::new())
         };
+        let identity = match session.identity(&self.claims) {
+            Ok(identity) => identity,
+            Err(reason) => {
+                tracing::info!(%reason, "session names no user");
+                return SessionCredential::Refused("the session's claims name no user");
+            }
+        };
         SessionCredential::Valid {
-            identity: Arc::new(session.identity(&self.issuer)),
+            identity: Arc::new(identity),
             access_token: session.access_token.clone(),
             set_cookies,
         }

@@ -21,9 +21,9 @@ use cookie::Cookie;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::authn::jwt::groups;
-use crate::authn::{Claims, Identity, lookup};
-use crate::config::{IssuerConfig, SameSite, SessionConfig, SessionStore, decode_session_secret};
+use crate::authn::Identity;
+use crate::authn::claims::ClaimMapper;
+use crate::config::{SameSite, SessionConfig, SessionStore, decode_session_secret};
 use crate::metrics::Metrics;
 use codec::Keys;
 use redis_store::RedisStore;
@@ -79,25 +79,12 @@ impl Session {
             .filter(|sid| !sid.is_empty())
     }
 
-    /// The identity this session vouches for, read from its claims with the claim names of
-    /// `issuer` (the login provider's `[[issuers]]` block); the user is `sub` when the
-    /// `user_claim` is missing.
-    pub fn identity(&self, issuer: &IssuerConfig) -> Identity {
-        let text = |name: &str| match lookup(&self.claims, name) {
-            Some(Value::String(text)) => Some(text.clone()),
-            Some(Value::Number(number)) => Some(number.to_string()),
-            _ => None,
-        };
-        Identity {
-            issuer: self.issuer.as_str().into(),
-            user: text(&issuer.user_claim).unwrap_or_else(|| self.sub().to_string()),
-            email: text(&issuer.email_claim),
-            groups: groups(&self.claims, &issuer.groups_claim),
-            preferred_username: text(&issuer.preferred_username_claim),
-            scopes: Vec::new(),
-            claims: Claims::from_json(&Value::Object(self.claims.clone()).to_string()),
-            expires_at: self.expires_at,
-        }
+    /// The identity this session vouches for, read from its claims by the login provider's
+    /// [`ClaimMapper`] (as a bearer token of that issuer would be); `Err` when the user claim is
+    /// missing.
+    pub fn identity(&self, claims: &ClaimMapper) -> Result<Identity, String> {
+        let text = Value::Object(self.claims.clone()).to_string();
+        claims.identity(&self.claims, &text, self.expires_at)
     }
 }
 

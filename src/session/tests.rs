@@ -79,7 +79,9 @@ async fn saved_session_loads_back_with_its_identity() {
     }
     let loaded = found(sessions.load(&browser(&set)).await);
     assert_eq!(loaded, original);
-    let identity = loaded.identity(&issuer());
+    let identity = loaded
+        .identity(&crate::authn::claims::ClaimMapper::new(&issuer()))
+        .expect("identity");
     assert_eq!(identity.user, "alice");
     assert_eq!(identity.email.as_deref(), Some("alice@example.com"));
     assert_eq!(identity.groups, vec!["group-number-00000", "group-number-00001"]);
@@ -87,7 +89,7 @@ async fn saved_session_loads_back_with_its_identity() {
     assert_eq!(identity.claims.get("sid"), Some(serde_json::json!("sid-1")));
 }
 
-fn issuer() -> IssuerConfig {
+fn issuer() -> crate::config::IssuerConfig {
     serde_json::from_value(serde_json::json!({ "name": "main", "issuer": "https://idp.test/" })).expect("issuer")
 }
 
@@ -292,4 +294,19 @@ async fn a_logout_token_is_used_once_until_forgotten() {
     assert_eq!(sessions.first_use_of_logout_token("other", "j1", ttl).await, Ok(true));
     sessions.forget_logout_token("main", "j1").await;
     assert_eq!(sessions.first_use_of_logout_token("main", "j1", ttl).await, Ok(true));
+}
+
+#[test]
+fn a_session_maps_its_claims_as_a_token_of_its_issuer_would() {
+    // Scopes are read like a token's; a missing user claim is an error, not a fallback to `sub`.
+    let mut session = session(0);
+    session.claims.insert("scope".into(), serde_json::json!("read write"));
+    let by_sub = crate::authn::claims::ClaimMapper::new(&issuer());
+    assert_eq!(session.identity(&by_sub).expect("identity").scopes, ["read", "write"]);
+    let mut by_missing: crate::config::IssuerConfig = issuer();
+    by_missing.user_claim = "employee_id".into();
+    let error = session
+        .identity(&crate::authn::claims::ClaimMapper::new(&by_missing))
+        .expect_err("no user");
+    assert!(error.contains("employee_id"), "{error}");
 }
