@@ -1,17 +1,15 @@
-//! A [`Decision`] turned into the HTTP answer each calling proxy expects. The one table of
-//! "401, 302 or 303?" lives in [`unauthenticated`].
+//! A [`Decision`] turned into the answer each calling proxy expects: planned once as an
+//! [`Answer`] (status, headers, body) and rendered for HTTP here; the gRPC ext_authz wire form
+//! renders the same plan. The one table of "401, 302 or 303?" lives in [`unauthenticated`].
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 
-use crate::authn::Identity;
+use crate::authn::{Identity, Upstream};
 use crate::config::HeadersConfig;
 use crate::decision::Decision;
 use crate::origin::{ClientKind, OriginalRequest};
-
-/// The header that carries the bearer token upstream when `pass_access_token` is on.
-pub const ACCESS_TOKEN_HEADER: &str = "X-Auth-Request-Access-Token";
 
 /// Which caller protocol asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -111,33 +109,80 @@ pub struct Context<'a> {
     pub login_start: Option<&'a url::Url>,
     /// Identity header names.
     pub identity_headers: &'a IdentityHeaders,
-    /// The bearer token presented, for `pass_access_token`.
-    pub access_token: Option<&'a str>,
     /// Every header name the rules' `headers:` can emit: sent empty when the rule does not.
     pub template_headers: &'a [HeaderName],
 }
 
-/// The HTTP answer for `decision`.
-pub fn render(decision: &Decision<'_>, context: &Context<'_>) -> Response {
+/// The answer to a decision request, independent of the wire form.
+#[derive(Debug, Clone)]
+pub struct Answer {
+    /// 200, 302, 303, 400, 401, 403 or 503.
+    pub status: StatusCode,
+    /// On a 200 the identity headers for the upstream and the refreshed session's `Set-Cookie`;
+    /// on a refusal `Location` and `WWW-Authenticate` where the table says so.
+    pub headers: HeaderMap,
+    /// A short body.
+    pub body: Body,
+}
+
+/// The body of an [`Answer`]: JSON for API clients, one line of text otherwise.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A line of text.
+    Text(String),
+    /// `{"error": ..., "reason": ...}`.
+    Json(serde_json::Value),
+}
+
+impl IntoResponse for Answer {
+    fn into_response(self) -> Response {
+        let mut response = match self.body {
+            Body::Text(text) => (self.status, text).into_response(),
+            Body::Json(json) => (self.status, axum::Json(json)).into_response(),
+        };
+        response.headers_mut().extend(self.headers);
+        response
+    }
+}
+
+/// The answer for `decision`.
+pub fn plan(decision: Decision<'_>, context: &Context<'_>) -> Answer {
     match decision {
         Decision::Allow {
             identity,
             headers,
             rule,
-        } => allow(identity.as_deref(), headers, rule, context),
-        Decision::Forbidden { reason, .. } => refusal(StatusCode::FORBIDDEN, "forbidden", reason, context.client),
+            upstream,
+        } => allow(identity.as_deref(), &headers, upstream, rule, context),
+        Decision::Forbidden { reason, .. } => refusal(StatusCode::FORBIDDEN, "forbidden", &reason, context.client),
         Decision::Unauthenticated {
             redirect,
             reason,
             invalid_bearer,
             ..
-        } => unauthenticated(*redirect, reason, *invalid_bearer, context),
+        } => unauthenticated(redirect, &reason, invalid_bearer, context),
+        Decision::Unavailable { reason, .. } => {
+            refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", &reason, context.client)
+        }
     }
 }
 
-fn allow(identity: Option<&Identity>, extra: &[(HeaderName, String)], rule: &str, context: &Context<'_>) -> Response {
+/// The answer when the original request cannot be read (a header missing, repeated or bad).
+pub fn invalid_request(reason: &str, client: ClientKind) -> Answer {
+    refusal(StatusCode::BAD_REQUEST, "invalid_request", reason, client)
+}
+
+fn allow(
+    identity: Option<&Identity>,
+    extra: &[(HeaderName, String)],
+    upstream: Upstream,
+    rule: &str,
+    context: &Context<'_>,
+) -> Answer {
     let mut headers = HeaderMap::new();
-    let identity_values = context.identity_headers.values(identity, context.access_token);
+    let identity_values = context
+        .identity_headers
+        .values(identity, upstream.access_token.as_deref());
     for (name, value) in identity_values.into_iter().chain(extra.iter().cloned()) {
         headers.insert(name.clone(), safe_header_value(&name, &value, rule));
     }
@@ -146,7 +191,14 @@ fn allow(identity: Option<&Identity>, extra: &[(HeaderName, String)], rule: &str
             headers.insert(name.clone(), HeaderValue::from_static(""));
         }
     }
-    (StatusCode::OK, headers, "allowed\n").into_response()
+    for cookie in upstream.set_cookies {
+        headers.append(header::SET_COOKIE, cookie);
+    }
+    Answer {
+        status: StatusCode::OK,
+        headers,
+        body: Body::Text("allowed\n".into()),
+    }
 }
 
 /// A header value, or an empty one (logged) when the value holds a control character.
@@ -164,7 +216,7 @@ fn safe_header_value(name: &HeaderName, value: &str, rule: &str) -> HeaderValue 
 }
 
 /// The table: who gets a redirect to login and who gets a 401.
-fn unauthenticated(redirect: bool, reason: &str, invalid_bearer: bool, context: &Context<'_>) -> Response {
+fn unauthenticated(redirect: bool, reason: &str, invalid_bearer: bool, context: &Context<'_>) -> Answer {
     let login = context
         .login_start
         .filter(|_| redirect && context.client == ClientKind::Browser)
@@ -176,31 +228,35 @@ fn unauthenticated(redirect: bool, reason: &str, invalid_bearer: bool, context: 
             } else {
                 StatusCode::SEE_OTHER
             };
-            let mut response = (status, "redirecting to login\n").into_response();
-            insert_location(&mut response, &location);
-            response
+            let mut answer = Answer {
+                status,
+                headers: HeaderMap::new(),
+                body: Body::Text("redirecting to login\n".into()),
+            };
+            insert_location(&mut answer, &location);
+            answer
         }
         (_, login) => {
-            let mut response = refusal(StatusCode::UNAUTHORIZED, "unauthenticated", reason, context.client);
+            let mut answer = refusal(StatusCode::UNAUTHORIZED, "unauthenticated", reason, context.client);
             let challenge = if invalid_bearer {
                 r#"Bearer error="invalid_token""#
             } else {
                 r#"Bearer realm="portcullis""#
             };
-            response
-                .headers_mut()
+            answer
+                .headers
                 .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(challenge));
             if let Some(location) = login {
-                insert_location(&mut response, &location);
+                insert_location(&mut answer, &location);
             }
-            response
+            answer
         }
     }
 }
 
-fn insert_location(response: &mut Response, location: &str) {
+fn insert_location(answer: &mut Answer, location: &str) {
     if let Ok(value) = HeaderValue::from_str(location) {
-        response.headers_mut().insert(header::LOCATION, value);
+        answer.headers.insert(header::LOCATION, value);
     }
 }
 
@@ -213,14 +269,15 @@ pub fn login_url(start: &url::Url, original: &str) -> String {
 }
 
 /// A short refusal: JSON for API clients, text for browsers.
-pub fn refusal(status: StatusCode, error: &str, reason: &str, client: ClientKind) -> Response {
-    match client {
-        ClientKind::Api => (
-            status,
-            axum::Json(serde_json::json!({ "error": error, "reason": reason })),
-        )
-            .into_response(),
-        ClientKind::Browser => (status, format!("{error}: {reason}\n")).into_response(),
+fn refusal(status: StatusCode, error: &str, reason: &str, client: ClientKind) -> Answer {
+    let body = match client {
+        ClientKind::Api => Body::Json(serde_json::json!({ "error": error, "reason": reason })),
+        ClientKind::Browser => Body::Text(format!("{error}: {reason}\n")),
+    };
+    Answer {
+        status,
+        headers: HeaderMap::new(),
+        body,
     }
 }
 
@@ -278,5 +335,70 @@ mod tests {
             .find(|(name, _)| name.as_str() == "x-auth-request-groups")
             .map(|(_, value)| value.as_str());
         assert_eq!(groups, Some("dev,a b"));
+    }
+
+    fn context<'a>(request: &'a OriginalRequest, names: &'a IdentityHeaders) -> Context<'a> {
+        Context {
+            endpoint: Endpoint::ForwardAuth,
+            client: ClientKind::Api,
+            request,
+            login_start: None,
+            identity_headers: names,
+            template_headers: &[],
+        }
+    }
+
+    fn request() -> OriginalRequest {
+        OriginalRequest {
+            method: Method::GET,
+            scheme: "https".into(),
+            host: "app.example.com".into(),
+            authority: "app.example.com".into(),
+            path: "/x".into(),
+            uri: "/x".into(),
+        }
+    }
+
+    #[test]
+    fn a_check_that_cannot_answer_is_503_never_an_allow() {
+        let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+        let request = request();
+        let decision = Decision::Unavailable {
+            rule: "r",
+            reason: "introspection timed out".into(),
+        };
+        let answer = plan(decision, &context(&request, &names));
+        assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(answer.headers.get("x-auth-request-user").is_none());
+        assert_eq!(
+            answer.body,
+            Body::Json(serde_json::json!({"error": "unavailable", "reason": "introspection timed out"}))
+        );
+    }
+
+    #[test]
+    fn an_allow_plans_the_identity_headers_and_the_refreshed_cookies() {
+        let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+        let request = request();
+        let cookie = HeaderValue::from_static("_portcullis=new; Path=/");
+        let decision = Decision::Allow {
+            rule: "r",
+            identity: None,
+            headers: Vec::new(),
+            upstream: Upstream {
+                access_token: None,
+                set_cookies: vec![cookie.clone()],
+            },
+        };
+        let answer = plan(decision, &context(&request, &names));
+        assert_eq!(answer.status, StatusCode::OK);
+        assert_eq!(
+            answer.headers.get("x-auth-request-user").map(HeaderValue::as_bytes),
+            Some(&b""[..])
+        );
+        assert_eq!(
+            answer.headers.get_all(header::SET_COOKIE).iter().collect::<Vec<_>>(),
+            [&cookie]
+        );
     }
 }

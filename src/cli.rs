@@ -11,7 +11,7 @@ use rand::RngCore;
 use crate::answer::IdentityHeaders;
 use crate::authn::jwks;
 use crate::authn::jwt::Verifier;
-use crate::authn::{Authenticator, Outcome};
+use crate::authn::{Authenticated, Authenticator, Outcome};
 use crate::config::Config;
 use crate::decision::{self, Decision};
 use crate::metrics::Metrics;
@@ -252,8 +252,8 @@ async fn explain_request(
     if rule.is_none() {
         out.push(format!("  no rule matches: default policy {:?}", config.rules.default).to_lowercase());
     }
-    let (credential, access_token) = explain_credential(config, args).await?;
-    out.push(match &credential {
+    let checked = explain_credential(config, args).await?;
+    out.push(match &checked.outcome {
         Outcome::Valid(identity) => format!(
             "identity: user={} email={} groups=[{}] issuer={}",
             identity.user,
@@ -264,12 +264,18 @@ async fn explain_request(
         Outcome::Invalid { reason, .. } => format!("identity: none ({reason})"),
         Outcome::Missing => "identity: none (no credential given)".into(),
     });
-    let decision = decision::decide(rule, config.rules.default, &credential, config.login.is_some());
+    let decision = decision::decide(rule, config.rules.default, checked, config.login.is_some());
     out.push(describe_decision(&decision));
-    if let Decision::Allow { identity, headers, .. } = &decision {
+    if let Decision::Allow {
+        identity,
+        headers,
+        upstream,
+        ..
+    } = &decision
+    {
         let names = IdentityHeaders::new(&config.headers)?;
         for (name, value) in names
-            .values(identity.as_deref(), access_token.as_deref())
+            .values(identity.as_deref(), upstream.access_token.as_deref())
             .iter()
             .chain(headers)
         {
@@ -281,7 +287,7 @@ async fn explain_request(
 
 /// The credential of `--token` or `--cookie`, checked as the server checks it (the same
 /// [`Authenticator`], refresh of a due session included).
-async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<(Outcome, Option<String>), String> {
+async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<Authenticated, String> {
     let verifier = std::sync::Arc::new(Verifier::new(&config.issuers, jwks::http_client(), Metrics::new()));
     let login = crate::login::Login::new(config, verifier.clone(), jwks::http_client(), Metrics::new())
         .map_err(|e| e.to_string())?
@@ -309,8 +315,7 @@ async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<(Outc
         verifier.load_keys().await;
     }
     let authn = Authenticator::new(verifier, login);
-    let checked = authn.authenticate(&headers, authn.kinds()).await;
-    Ok((checked.outcome, checked.upstream.access_token))
+    Ok(authn.authenticate(&headers, authn.kinds()).await)
 }
 
 fn describe_decision(decision: &Decision<'_>) -> String {
@@ -328,6 +333,7 @@ fn describe_decision(decision: &Decision<'_>) -> String {
         Decision::Unauthenticated { rule, reason, .. } => {
             format!("decision: unauthenticated (401) by rule {rule}: {reason}")
         }
+        Decision::Unavailable { rule, reason } => format!("decision: unavailable (503) by rule {rule}: {reason}"),
     }
 }
 

@@ -1,11 +1,12 @@
 //! The pure core: from the matched rule and the credential's outcome to a [`Decision`]. No HTTP,
-//! no I/O, so it is unit-tested and benchmarked on its own.
+//! no I/O, so it is unit-tested and benchmarked on its own (`benches/decision.rs`), and every
+//! wire form (the HTTP endpoints, and next gRPC ext_authz) renders the same verdict.
 
 use std::sync::Arc;
 
 use axum::http::HeaderName;
 
-use crate::authn::{Identity, Outcome};
+use crate::authn::{Authenticated, Identity, Outcome, Upstream};
 use crate::config::DefaultPolicy;
 use crate::rules::{OnUnauthenticated, Policy, Rule};
 
@@ -23,6 +24,8 @@ pub enum Decision<'r> {
         identity: Option<Arc<Identity>>,
         /// The rule's extra headers, rendered.
         headers: Vec<(HeaderName, String)>,
+        /// What the credential sends along: the access token, a refreshed session's cookies.
+        upstream: Upstream,
     },
     /// No valid credential where one is needed.
     Unauthenticated {
@@ -42,6 +45,14 @@ pub enum Decision<'r> {
         /// Why, in words.
         reason: String,
     },
+    /// A remote check (introspection, a session check, an authorizer) could not answer: no
+    /// verdict on the user, so 503, never an allow.
+    Unavailable {
+        /// The rule whose check could not be made.
+        rule: &'r str,
+        /// Why, in words (for logs and the answer body).
+        reason: String,
+    },
 }
 
 impl Decision<'_> {
@@ -51,6 +62,7 @@ impl Decision<'_> {
             Decision::Allow { .. } => "allow",
             Decision::Unauthenticated { .. } => "unauthenticated",
             Decision::Forbidden { .. } => "forbidden",
+            Decision::Unavailable { .. } => "error",
         }
     }
 
@@ -59,7 +71,8 @@ impl Decision<'_> {
         match self {
             Decision::Allow { rule, .. }
             | Decision::Unauthenticated { rule, .. }
-            | Decision::Forbidden { rule, .. } => rule,
+            | Decision::Forbidden { rule, .. }
+            | Decision::Unavailable { rule, .. } => rule,
         }
     }
 }
@@ -85,10 +98,14 @@ pub fn policy_of(rule: Option<&Rule>, default: DefaultPolicy) -> Policy {
 pub fn decide<'r>(
     rule: Option<&'r Rule>,
     default: DefaultPolicy,
-    credential: &Outcome,
+    checked: Authenticated,
     login_enabled: bool,
 ) -> Decision<'r> {
     let rule_id = rule.map_or(DEFAULT_RULE_ID, |rule| rule.id.as_str());
+    let Authenticated {
+        outcome: credential,
+        upstream,
+    } = checked;
     let identity = credential.identity();
     match policy_of(rule, default) {
         Policy::Deny => Decision::Forbidden {
@@ -100,18 +117,19 @@ pub fn decide<'r>(
         },
         Policy::Allow => Decision::Allow {
             rule: rule_id,
-            identity: identity.cloned(),
             headers: headers(rule, identity),
+            identity: identity.cloned(),
+            upstream,
         },
         Policy::Authenticated => match identity {
             None => Decision::Unauthenticated {
                 rule: rule_id,
                 redirect: redirects(rule, login_enabled),
+                invalid_bearer: credential.is_invalid_bearer(),
                 reason: match credential {
-                    Outcome::Invalid { reason, .. } => reason.clone(),
+                    Outcome::Invalid { reason, .. } => reason,
                     _ => "authentication required".into(),
                 },
-                invalid_bearer: credential.is_invalid_bearer(),
             },
             Some(identity) => match rule.map(|rule| rule.require.check(identity)) {
                 Some(Err(reason)) => Decision::Forbidden { rule: rule_id, reason },
@@ -119,6 +137,7 @@ pub fn decide<'r>(
                     rule: rule_id,
                     identity: Some(identity.clone()),
                     headers: headers(rule, Some(identity)),
+                    upstream,
                 },
             },
         },
@@ -195,14 +214,24 @@ mod tests {
     #[test]
     fn deny_rule_forbids_without_looking_at_the_credential() {
         let set = rules();
-        let decision = decide(rule(&set, "closed"), DefaultPolicy::Allow, &identity(&["admins"]), true);
+        let decision = decide(
+            rule(&set, "closed"),
+            DefaultPolicy::Allow,
+            Authenticated::from(identity(&["admins"])),
+            true,
+        );
         assert!(matches!(decision, Decision::Forbidden { rule: "closed", .. }));
     }
 
     #[test]
     fn allow_rule_passes_anonymous_requests_and_renders_headers_from_a_credential() {
         let set = rules();
-        let anonymous = decide(rule(&set, "open"), DefaultPolicy::Deny, &Outcome::Missing, false);
+        let anonymous = decide(
+            rule(&set, "open"),
+            DefaultPolicy::Deny,
+            Authenticated::from(Outcome::Missing),
+            false,
+        );
         let Decision::Allow {
             identity: None,
             headers,
@@ -212,7 +241,12 @@ mod tests {
             panic!("{anonymous:?}")
         };
         assert_eq!(headers[0].1, "");
-        let known = decide(rule(&set, "open"), DefaultPolicy::Deny, &identity(&[]), false);
+        let known = decide(
+            rule(&set, "open"),
+            DefaultPolicy::Deny,
+            Authenticated::from(identity(&[])),
+            false,
+        );
         let Decision::Allow {
             identity: Some(_),
             headers,
@@ -227,7 +261,12 @@ mod tests {
     #[test]
     fn missing_credential_on_authenticated_rule_redirects_only_when_login_is_on() {
         let set = rules();
-        let with_login = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Outcome::Missing, true);
+        let with_login = decide(
+            rule(&set, "admin"),
+            DefaultPolicy::Deny,
+            Authenticated::from(Outcome::Missing),
+            true,
+        );
         assert!(matches!(
             with_login,
             Decision::Unauthenticated {
@@ -236,14 +275,24 @@ mod tests {
                 ..
             }
         ));
-        let without = decide(rule(&set, "admin"), DefaultPolicy::Deny, &Outcome::Missing, false);
+        let without = decide(
+            rule(&set, "admin"),
+            DefaultPolicy::Deny,
+            Authenticated::from(Outcome::Missing),
+            false,
+        );
         assert!(matches!(without, Decision::Unauthenticated { redirect: false, .. }));
     }
 
     #[test]
     fn unauthorized_rule_never_redirects() {
         let set = rules();
-        let decision = decide(rule(&set, "api"), DefaultPolicy::Deny, &Outcome::Missing, true);
+        let decision = decide(
+            rule(&set, "api"),
+            DefaultPolicy::Deny,
+            Authenticated::from(Outcome::Missing),
+            true,
+        );
         assert!(matches!(decision, Decision::Unauthenticated { redirect: false, .. }));
     }
 
@@ -254,7 +303,12 @@ mod tests {
             kind: crate::authn::CredentialKind::Bearer,
             reason: "expired".into(),
         };
-        let decision = decide(rule(&set, "admin"), DefaultPolicy::Deny, &invalid, true);
+        let decision = decide(
+            rule(&set, "admin"),
+            DefaultPolicy::Deny,
+            Authenticated::from(invalid),
+            true,
+        );
         assert!(
             matches!(decision, Decision::Unauthenticated { invalid_bearer: true, ref reason, .. } if reason == "expired")
         );
@@ -263,15 +317,25 @@ mod tests {
     #[test]
     fn failed_requirement_is_forbidden_and_met_requirement_allowed() {
         let set = rules();
-        let outsider = decide(rule(&set, "admin"), DefaultPolicy::Deny, &identity(&["dev"]), true);
+        let outsider = decide(
+            rule(&set, "admin"),
+            DefaultPolicy::Deny,
+            Authenticated::from(identity(&["dev"])),
+            true,
+        );
         assert!(matches!(outsider, Decision::Forbidden { rule: "admins", .. }));
-        let admin = decide(rule(&set, "admin"), DefaultPolicy::Deny, &identity(&["admins"]), true);
+        let admin = decide(
+            rule(&set, "admin"),
+            DefaultPolicy::Deny,
+            Authenticated::from(identity(&["admins"])),
+            true,
+        );
         assert!(matches!(admin, Decision::Allow { rule: "admins", .. }));
     }
 
     #[test]
     fn default_policy_applies_when_no_rule_matches() {
-        let deny = decide(None, DefaultPolicy::Deny, &identity(&[]), true);
+        let deny = decide(None, DefaultPolicy::Deny, Authenticated::from(identity(&[])), true);
         assert!(matches!(
             deny,
             Decision::Forbidden {
@@ -279,12 +343,17 @@ mod tests {
                 ..
             }
         ));
-        let authenticated = decide(None, DefaultPolicy::Authenticated, &Outcome::Missing, true);
+        let authenticated = decide(
+            None,
+            DefaultPolicy::Authenticated,
+            Authenticated::from(Outcome::Missing),
+            true,
+        );
         assert!(matches!(
             authenticated,
             Decision::Unauthenticated { redirect: true, .. }
         ));
-        let allow = decide(None, DefaultPolicy::Allow, &Outcome::Missing, true);
+        let allow = decide(None, DefaultPolicy::Allow, Authenticated::from(Outcome::Missing), true);
         assert!(matches!(allow, Decision::Allow { .. }));
     }
 }

@@ -255,7 +255,7 @@ async fn decide(
                 .decisions_total
                 .with_label_values(&[endpoint.label(), "invalid_request", ""])
                 .inc();
-            return answer::refusal(StatusCode::BAD_REQUEST, "invalid_request", &error.to_string(), client);
+            return answer::invalid_request(&error.to_string(), client).into_response();
         }
     };
     let rules = app.rules.load_full();
@@ -266,24 +266,17 @@ async fn decide(
     } else {
         Authenticated::missing()
     };
-    let decision = decision::decide(rule, default, &checked.outcome, app.login_start.is_some());
+    let decision = decision::decide(rule, default, checked, app.login_start.is_some());
+    record(app, endpoint, &decision, &request, started);
     let context = Context {
         endpoint,
         client,
         request: &request,
         login_start: app.login_start.as_ref(),
         identity_headers: &app.identity_headers,
-        access_token: checked.upstream.access_token.as_deref(),
         template_headers: rules.template_headers(),
     };
-    let mut response = answer::render(&decision, &context);
-    if matches!(decision, Decision::Allow { .. }) {
-        for cookie in checked.upstream.set_cookies {
-            response.headers_mut().append(header::SET_COOKIE, cookie);
-        }
-    }
-    record(app, endpoint, &decision, &request, started);
-    response
+    answer::plan(decision, &context).into_response()
 }
 
 fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &OriginalRequest, started: Instant) {

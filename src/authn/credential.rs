@@ -71,7 +71,7 @@ impl Outcome {
 }
 
 /// What a valid credential sends along, besides the identity headers.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Upstream {
     /// The access token (the bearer token, or the session's), for `pass_access_token`.
     pub access_token: Option<String>,
