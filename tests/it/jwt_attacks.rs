@@ -4,9 +4,9 @@
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::{b64, claims, now, raw, rsa1, rsa1_with_payload_text, sign};
 use crate::common::{Portcullis, Setup, client, file_issuer_config, fixture};
-use crate::decisions::RULES;
 
 async fn start() -> Portcullis {
     Portcullis::start(Setup::new(&file_issuer_config("rsa1"), RULES)).await

@@ -16,6 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::Portcullis;
+pub use crate::common::header;
 
 pub use upstream::{Seen, Upstream};
 
@@ -145,11 +146,6 @@ pub fn print_log_on_failure(portcullis: &Portcullis) {
     if std::thread::panicking() {
         eprintln!("--- portcullis log ---\n{}", portcullis.log_text());
     }
-}
-
-/// A header of a response as text.
-pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(|v| v.to_str().expect("ascii header"))
 }
 
 /// Writes `text` to `dir/name`.
