@@ -59,15 +59,12 @@ install_peers() {
     if [ "$node_major" -lt 20 ]; then
         echo "warning: node $(node --version) is older than oidc-provider 9 supports (20 or later)" >&2
     fi
-    local oidc=tests/peers/oidc
-    if [ ! -d "$oidc/node_modules/oidc-provider" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
-        say "installing npm packages in $oidc (npm ci)"
-        (cd "$oidc" && npm ci --no-audit --no-fund) || return 1
-    fi
-    local e2e=tests/e2e
-    if [ ! -d "$e2e/node_modules/playwright-core" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
-        say "installing npm packages in $e2e (npm ci)"
-        (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || return 1
+    # One npm tree for the node side of the tests: oidc-provider and playwright-core.
+    local node_tree=tests/node
+    if [ ! -d "$node_tree/node_modules/oidc-provider" ] || [ ! -d "$node_tree/node_modules/playwright-core" ] \
+        || [ "$node_tree/package-lock.json" -nt "$node_tree/node_modules/.package-lock.json" ]; then
+        say "installing npm packages in $node_tree (npm ci)"
+        (cd "$node_tree" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || return 1
     fi
     if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         say "installing rustfmt and clippy"
@@ -97,7 +94,7 @@ if ! install_peers; then
 fi
 printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' -f1)" \
     "$(redis-server --version | cut -d' ' -f1-3)" "node $(node --version)" \
-    "oidc-provider $(node -p 'require("./tests/peers/oidc/node_modules/oidc-provider/package.json").version')"
+    "oidc-provider $(node -p 'require("./tests/node/node_modules/oidc-provider/package.json").version')"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings

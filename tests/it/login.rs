@@ -1,15 +1,13 @@
-//! Browser login against a real OpenID provider (oidc-provider 9, `tests/peers/oidc/login-server.mjs`):
+//! Browser login against a real OpenID provider (oidc-provider 9, `tests/node/provider.mjs`):
 //! the test plays the browser (cookies carried by hand), from `/oauth2/start` through the dev login
 //! and consent forms to the callback, then asks `/auth` with the session cookie.
-
-use std::process::Command;
 
 use crate::common::browser::location;
 pub use crate::common::browser::{Browser, Jar, location_of, with_rd};
 use crate::common::header;
-pub use crate::common::rules::PRIVATE as RULES;
-use crate::common::{Portcullis, Setup, client, fixture, free_port, root};
-use crate::peers::{PeerProcess, program};
+use crate::common::oidc::{CLIENT_ID, CLIENT_SECRET, OidcProvider, Options};
+use crate::common::rules::PRIVATE as RULES;
+use crate::common::{Portcullis, Setup, client, fixture, free_port};
 
 /// The public origin of Portcullis in the test configs; the test maps it to the real port.
 pub const PUBLIC: &str = "https://auth.example.com";
@@ -17,42 +15,18 @@ pub const SECRET_ONE: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 pub const SECRET_TWO: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
 pub const APP: &str = "https://app.example.com/private/page?x=1&y=two";
 
-/// A running login provider.
-pub struct Idp {
-    pub process: Option<PeerProcess>,
-    pub issuer: String,
-}
+/// The login provider: oidc-provider with the `portcullis` client for [`PUBLIC`].
+pub type Idp = OidcProvider;
 
-impl Idp {
-    /// Starts it on `port`; `backchannel` is the back-channel logout URI of the client.
-    pub async fn start(port: u16, backchannel: Option<String>) -> Idp {
-        let folder = root().join("tests/peers/oidc");
-        assert!(
-            folder.join("node_modules/oidc-provider").is_dir(),
-            "oidc-provider is not installed: run tests/run.sh (or `npm ci` in {})",
-            folder.display()
-        );
-        let mut command = Command::new(program("node"));
-        command
-            .current_dir(&folder)
-            .arg("login-server.mjs")
-            .arg(port.to_string())
-            .env("REDIRECT_BASE", PUBLIC);
-        if let Some(uri) = backchannel {
-            command.env("BACKCHANNEL_URI", uri);
-        }
-        let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
-        process.wait_for_port(port).await;
-        Idp {
-            process: Some(process),
-            issuer: format!("http://127.0.0.1:{port}"),
-        }
-    }
-
-    /// Stops it (refresh while the provider is down).
-    pub fn stop(&mut self) {
-        self.process.take();
-    }
+/// Starts the login provider on `port`; `backchannel` is the back-channel logout URI of the client.
+pub async fn start_idp(port: u16, backchannel: Option<String>) -> Idp {
+    let options = Options {
+        redirect_uris: vec![format!("{PUBLIC}/oauth2/callback")],
+        post_logout_redirect_uris: vec![format!("{PUBLIC}/")],
+        backchannel_uri: backchannel,
+        ..Options::default()
+    };
+    OidcProvider::start(port, &options).await
 }
 
 /// The Portcullis config for `issuer`, session settings in `session` (added to `[session]`).
@@ -73,8 +47,8 @@ audiences = ["api"]
 
 [login]
 issuer = "main"
-client_id = "portcullis"
-client_secret = "portcullis-secret"
+client_id = "{CLIENT_ID}"
+client_secret = "{CLIENT_SECRET}"
 redirect_url = "{PUBLIC}/oauth2/callback"
 scopes = ["openid", "email", "profile", "groups", "offline_access"]
 allowed_redirect_domains = [".example.com"]
@@ -175,7 +149,7 @@ impl Browser {
 pub async fn setup(session: &str) -> (Idp, Portcullis) {
     let port = free_port();
     let p = Portcullis::start(Setup::new(&config(&format!("http://127.0.0.1:{port}"), session), RULES)).await;
-    let idp = Idp::start(port, Some(p.url("/oauth2/backchannel_logout"))).await;
+    let idp = start_idp(port, Some(p.url("/oauth2/backchannel_logout"))).await;
     (idp, p)
 }
 
@@ -325,7 +299,7 @@ async fn tampered_truncated_and_rotated_cookies() {
     let port = free_port();
     let issuer = format!("http://127.0.0.1:{port}");
     let p = Portcullis::start(Setup::new(&config(&issuer, &cookie_session()), RULES)).await;
-    let idp = Idp::start(port, None).await;
+    let idp = start_idp(port, None).await;
     let mut browser = Browser::default();
     browser.login(&p, &idp, "alice", APP).await;
     assert_eq!(browser.auth(&p, "/private/x").await.status(), 200);

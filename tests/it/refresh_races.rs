@@ -6,8 +6,9 @@
 use crate::common::browser::{Browser, Jar, auth_at, with_rd};
 use crate::common::provider::{self, Provider, SID};
 use crate::common::redis::Redis;
+use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client, header};
-use crate::login::{RULES, SECRET_ONE, config};
+use crate::login::{SECRET_ONE, config};
 use crate::sessions::redis_session;
 
 /// Every request refreshes (`refresh = "0s"`), so the race needs no waiting.

@@ -6,8 +6,9 @@
 use std::time::{Duration, Instant};
 
 use crate::common::redis::Redis;
+use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client, free_port, tokens};
-use crate::login::{APP, Browser, Idp, RULES, SECRET_ONE, config, with_rd};
+use crate::login::{APP, Browser, SECRET_ONE, config, start_idp, with_rd};
 
 /// The `[session]` body for sessions in `redis`.
 pub fn redis_session(redis: &Redis) -> String {
@@ -29,7 +30,7 @@ async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
     let issuer = format!("http://127.0.0.1:{port}");
     let a = on_redis(&issuer, &redis).await;
     let b = on_redis(&issuer, &redis).await;
-    let idp = Idp::start(port, Some(a.url("/oauth2/backchannel_logout"))).await;
+    let idp = start_idp(port, Some(a.url("/oauth2/backchannel_logout"))).await;
     let mut browser = Browser::default();
     let callback = browser.login(&a, &idp, "alice", APP).await;
     assert_eq!(callback.status(), 302, "{}", a.log_text());
@@ -84,7 +85,7 @@ async fn backchannel_logout_refuses_bad_tokens() {
     let redis = Redis::start().await;
     let port = free_port();
     let a = on_redis(&format!("http://127.0.0.1:{port}"), &redis).await;
-    let _idp = Idp::start(port, None).await;
+    let _idp = start_idp(port, None).await;
     let wrong_issuer_key = tokens::rsa1(serde_json::json!({
         "iss": format!("http://127.0.0.1:{port}"),
         "aud": "portcullis",
@@ -114,7 +115,7 @@ async fn sign_out_deletes_the_redis_entry_so_the_old_cookie_is_dead() {
     let redis = Redis::start().await;
     let port = free_port();
     let a = on_redis(&format!("http://127.0.0.1:{port}"), &redis).await;
-    let idp = Idp::start(port, None).await;
+    let idp = start_idp(port, None).await;
     let mut browser = Browser::default();
     browser.login(&a, &idp, "alice", APP).await;
     assert_eq!(browser.auth(&a, "/private/x").await.status(), 200);
@@ -137,7 +138,7 @@ async fn redis_unanswering_gives_a_401_and_bearer_tokens_keep_working() {
     let redis = Redis::start().await;
     let port = free_port();
     let a = on_redis(&format!("http://127.0.0.1:{port}"), &redis).await;
-    let idp = Idp::start(port, None).await;
+    let idp = start_idp(port, None).await;
     let mut browser = Browser::default();
     browser.login(&a, &idp, "alice", APP).await;
     assert_eq!(browser.auth(&a, "/private/x").await.status(), 200);

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod jwks_server;
+pub mod oidc;
 pub mod provider;
 pub mod redis;
 pub mod rules;

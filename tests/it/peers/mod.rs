@@ -155,29 +155,6 @@ pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     path
 }
 
-/// Starts an oidc-provider script (`command`, to listen on 127.0.0.1:`port`), waits for it and
-/// checks that its discovery document names `http://127.0.0.1:<port>` as the issuer. Returns the
-/// process, the issuer and the discovery document.
-pub async fn start_provider(command: Command, port: u16) -> (PeerProcess, String, serde_json::Value) {
-    let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
-    process.wait_for_port(port).await;
-    let issuer = format!("http://127.0.0.1:{port}");
-    let discovery: serde_json::Value = crate::common::client()
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("discovery json");
-    assert_eq!(
-        discovery["issuer"],
-        issuer.as_str(),
-        "the provider spells its issuer differently"
-    );
-    (process, issuer, discovery)
-}
-
 /// Runs nginx on `conf` (written into `dir`; logs and pid under `prefix`) and waits for `ports`.
 pub async fn run_nginx(dir: tempfile::TempDir, conf: &str, prefix: &str, ports: &[u16]) -> PeerProcess {
     write(dir.path(), "nginx.conf", conf);
