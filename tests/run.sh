@@ -73,13 +73,49 @@ install_peers() {
 }
 
 failed=()
+summary=()
 step() {
     local name=$1
     shift
     say "$name"
-    if ! "$@"; then
+    if "$@"; then
+        summary+=("ok      $name")
+    else
         failed+=("$name")
+        summary+=("FAILED  $name")
     fi
+}
+
+# `cargo test` with its output kept, then one summary line per test binary (from libtest's
+# `test result:` lines), the totals, and how many real-peer (`peers::`) and browser (`e2e::`)
+# tests ran and passed: a reader sees at once that they ran.
+cargo_test_with_summary() {
+    local out status
+    out=$(mktemp)
+    "$@" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    local line
+    while IFS= read -r line; do
+        summary+=("        $line")
+    done < <(awk '
+        /^ *Running / { name = $2; if ($2 == "unittests") name = $2 " " $3; next }
+        /^ *Doc-tests / { name = "doc-tests " $2; next }
+        /^test result:/ {
+            passed = $4; failed = $6; sub(";", "", passed); sub(";", "", failed)
+            printf "%-40s %d passed, %d failed\n", name, passed, failed
+            all_passed += passed; all_failed += failed
+        }
+        /^test (peers|e2e)::.* \.\.\. / {
+            split($2, parts, "::"); group = parts[1]
+            ran[group]++; if ($NF == "ok") ok[group]++
+        }
+        END {
+            printf "%-40s %d passed, %d failed\n", "cargo test total", all_passed, all_failed
+            printf "real-peer tests (peers::): %d ran, %d passed; browser tests (e2e::): %d ran, %d passed\n",
+                ran["peers"], ok["peers"], ran["e2e"], ok["e2e"]
+        }' "$out")
+    rm -f "$out"
+    return "$status"
 }
 
 if ! has cargo; then
@@ -98,9 +134,11 @@ printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' 
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings
-step "cargo test --locked" cargo test --locked
+step "cargo test --locked" cargo_test_with_summary cargo test --locked
 step "Helm chart tests (tests/chart/run.sh)" bash tests/chart/run.sh
 
+say "summary"
+printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     say "FAILED: ${failed[*]}"
     exit 1
