@@ -70,15 +70,12 @@ install_peers() {
     if [ "$node_major" -lt 20 ]; then
         echo "warning: node $(node --version) is older than oidc-provider 9 supports (20 or later)" >&2
     fi
-    local oidc=tests/peers/oidc
-    if [ ! -d "$oidc/node_modules/oidc-provider" ] || [ "$oidc/package-lock.json" -nt "$oidc/node_modules/.package-lock.json" ]; then
-        say "installing npm packages in $oidc (npm ci)"
-        (cd "$oidc" && npm ci --no-audit --no-fund) || return 1
-    fi
-    local e2e=tests/e2e
-    if [ ! -d "$e2e/node_modules/playwright-core" ] || [ "$e2e/package-lock.json" -nt "$e2e/node_modules/.package-lock.json" ]; then
-        say "installing npm packages in $e2e (npm ci)"
-        (cd "$e2e" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || return 1
+    # One npm tree for the node side of the tests: oidc-provider and playwright-core.
+    local node_tree=tests/node
+    if [ ! -d "$node_tree/node_modules/oidc-provider" ] || [ ! -d "$node_tree/node_modules/playwright-core" ] \
+        || [ "$node_tree/package-lock.json" -nt "$node_tree/node_modules/.package-lock.json" ]; then
+        say "installing npm packages in $node_tree (npm ci)"
+        (cd "$node_tree" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || return 1
     fi
     if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         say "installing rustfmt and clippy"
@@ -87,13 +84,49 @@ install_peers() {
 }
 
 failed=()
+summary=()
 step() {
     local name=$1
     shift
     say "$name"
-    if ! "$@"; then
+    if "$@"; then
+        summary+=("ok      $name")
+    else
         failed+=("$name")
+        summary+=("FAILED  $name")
     fi
+}
+
+# `cargo test` with its output kept, then one summary line per test binary (from libtest's
+# `test result:` lines), the totals, and how many real-peer (`peers::`) and browser (`e2e::`)
+# tests ran and passed: a reader sees at once that they ran.
+cargo_test_with_summary() {
+    local out status
+    out=$(mktemp)
+    "$@" 2>&1 | tee "$out"
+    status=${PIPESTATUS[0]}
+    local line
+    while IFS= read -r line; do
+        summary+=("        $line")
+    done < <(awk '
+        /^ *Running / { name = $2; if ($2 == "unittests") name = $2 " " $3; next }
+        /^ *Doc-tests / { name = "doc-tests " $2; next }
+        /^test result:/ {
+            passed = $4; failed = $6; sub(";", "", passed); sub(";", "", failed)
+            printf "%-40s %d passed, %d failed\n", name, passed, failed
+            all_passed += passed; all_failed += failed
+        }
+        /^test (peers|e2e)::.* \.\.\. / {
+            split($2, parts, "::"); group = parts[1]
+            ran[group]++; if ($NF == "ok") ok[group]++
+        }
+        END {
+            printf "%-40s %d passed, %d failed\n", "cargo test total", all_passed, all_failed
+            printf "real-peer tests (peers::): %d ran, %d passed; browser tests (e2e::): %d ran, %d passed\n",
+                ran["peers"], ok["peers"], ran["e2e"], ok["e2e"]
+        }' "$out")
+    rm -f "$out"
+    return "$status"
 }
 
 if ! has cargo; then
@@ -108,16 +141,18 @@ if ! install_peers; then
 fi
 printf '%s\n' "$(nginx -v 2>&1)" "caddy $(caddy version 2>/dev/null | cut -d' ' -f1)" \
     "$(redis-server --version | cut -d' ' -f1-3)" "node $(node --version)" \
-    "oidc-provider $(node -p 'require("./tests/peers/oidc/node_modules/oidc-provider/package.json").version')" \
+    "oidc-provider $(node -p 'require("./tests/node/node_modules/oidc-provider/package.json").version')" \
     "traefik $(target/peers-venv/bin/traefik version | sed -n 's/^Version: *//p')" \
     "envoy $(target/peers-venv/bin/envoy --version | sed -n 's|.*/\([0-9.]*\)/Clean/.*|\1|p')" \
     "caddy (PyPI) $(target/peers-venv/bin/caddy version | cut -d' ' -f1)"
 
 step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings
-step "cargo test --locked" cargo test --locked
+step "cargo test --locked" cargo_test_with_summary cargo test --locked
 step "Helm chart tests (tests/chart/run.sh)" bash tests/chart/run.sh
 
+say "summary"
+printf '%s\n' "${summary[@]}"
 if [ ${#failed[@]} -gt 0 ]; then
     say "FAILED: ${failed[*]}"
     exit 1

@@ -2,10 +2,11 @@
 //! the callback carries the state of a login this browser started; otherwise a plain 400 that
 //! repeats nothing of what the link said.
 
-use crate::common::browser::{Jar, header};
+use crate::common::browser::Jar;
 use crate::common::provider::{self, Provider};
-use crate::common::{Portcullis, Setup, client};
-use crate::login::{RULES, config, cookie_session};
+use crate::common::rules::PRIVATE as RULES;
+use crate::common::{Portcullis, Setup, client, header};
+use crate::login::{config, cookie_session};
 
 const DESCRIPTION: &str = "<script>alert(1)</script> Call +1-555-0100 to unlock your account";
 
@@ -62,7 +63,7 @@ async fn a_forged_or_missing_state_gets_a_plain_400_without_the_provider_text() 
     ] {
         let response = get(&url, &jar).await;
         assert_eq!(response.status(), 400, "{url}");
-        let content_type = header(&response, "content-type").to_string();
+        let content_type = header(&response, "content-type").unwrap_or_default().to_string();
         let body = response.text().await.expect("body");
         assert!(
             !body.contains("access_denied") && !body.contains("unlock") && !body.contains("script"),

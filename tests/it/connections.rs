@@ -9,10 +9,11 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
+use crate::common::ask;
 use crate::common::jwks_server::fixture_jwks;
+use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::rsa1;
 use crate::common::{Portcullis, Setup, client, file_issuer_config, run};
-use crate::decisions::{RULES, ask};
 
 /// How long a test waits for something that should happen much sooner; it only stops a hang.
 const HANG_GUARD: Duration = Duration::from_secs(20);

@@ -2,54 +2,9 @@
 
 use serde_json::{Value, json};
 
+use crate::common::rules::{self, DECISIONS as RULES, start_decisions as start};
 use crate::common::tokens::rsa1;
-use crate::common::{Portcullis, Setup, client, file_issuer_config};
-
-pub const RULES: &str = r#"
-- id: public
-  paths: ["/public/**"]
-  policy: allow
-- id: admin
-  paths: ["/admin/**"]
-  policy: authenticated
-  require: { groups_any: [admins] }
-  headers: { X-Auth-Request-Tenant: "{claims.tenant}" }
-- id: ops
-  paths: ["/ops/**"]
-  policy: authenticated
-  require: { groups_any: [ops] }
-- id: closed
-  paths: ["/closed/**"]
-  policy: deny
-- id: app
-  hosts: ["app.example.com"]
-  paths: ["/app/**"]
-  policy: authenticated
-- id: api
-  paths: ["/api/**"]
-  policy: authenticated
-  on_unauthenticated: unauthorized
-"#;
-
-pub async fn start() -> Portcullis {
-    Portcullis::start(Setup::new(&file_issuer_config("rsa1"), RULES)).await
-}
-
-/// Asks `/auth` about `GET https://app.example.com<uri>` with optional extra headers.
-pub async fn ask(p: &Portcullis, uri: &str, headers: &[(&str, &str)]) -> reqwest::Response {
-    let mut request = client()
-        .get(p.url("/auth"))
-        .header("X-Original-URL", format!("https://app.example.com{uri}"))
-        .header("X-Original-Method", "GET");
-    for (name, value) in headers {
-        request = request.header(*name, *value);
-    }
-    request.send().await.expect("request")
-}
-
-fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(|v| v.to_str().expect("ascii header"))
-}
+use crate::common::{Portcullis, Setup, ask, client, file_issuer_config, header};
 
 #[tokio::test]
 async fn allow_rule_without_credential_sends_every_identity_header_empty() {
@@ -185,7 +140,7 @@ async fn decisions_are_counted_per_endpoint_outcome_and_rule() {
         1.0
     );
     assert!(p.metric("portcullis_decision_duration_seconds_count").await >= 2.0);
-    assert_eq!(p.metric("portcullis_rules_loaded").await, 6.0);
+    assert_eq!(p.metric("portcullis_rules_loaded").await, rules::count(RULES) as f64);
 }
 
 #[tokio::test]

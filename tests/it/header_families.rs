@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
+use crate::common::rules::{DECISIONS as RULES, start_decisions as start};
 use crate::common::tokens::rsa1;
 use crate::common::{Portcullis, Setup, client, file_issuer_config, login_config};
-use crate::decisions::{RULES, start};
 
 const BROWSER_ACCEPT: &str = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8";
 

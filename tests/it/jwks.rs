@@ -7,9 +7,9 @@ use jsonwebtoken::Algorithm;
 use serde_json::json;
 
 use crate::common::jwks_server::{JwksServer, fixture_jwks};
+use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::{claims, sign};
 use crate::common::{Portcullis, Setup, client};
-use crate::decisions::RULES;
 
 fn config(issuer: &str, source: &str) -> String {
     format!(

@@ -4,9 +4,9 @@
 use jsonwebtoken::Algorithm;
 use serde_json::{Value, json};
 
+use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::{b64, claims, now, raw, rsa1, rsa1_with_payload_text, sign};
 use crate::common::{Portcullis, Setup, client, file_issuer_config, fixture};
-use crate::decisions::RULES;
 
 async fn start() -> Portcullis {
     Portcullis::start(Setup::new(&file_issuer_config("rsa1"), RULES)).await
@@ -66,6 +66,18 @@ async fn time_and_claim_violations_are_refused() {
     assert_refused(&p, "missing iss", &rsa1(json!({ "iss": null }))).await;
     assert_refused(&p, "wrong aud", &rsa1(json!({ "aud": "other-api" }))).await;
     assert_refused(&p, "missing aud", &rsa1(json!({ "aud": null }))).await;
+    assert_refused(
+        &p,
+        "iss without its trailing slash",
+        &rsa1(json!({ "iss": "https://issuer.test" })),
+    )
+    .await;
+    assert_refused(&p, "missing sub (the user claim)", &rsa1(json!({ "sub": null }))).await;
+    assert_eq!(
+        status_of(&p, &rsa1(json!({ "aud": ["other-api", "api"] }))).await.0,
+        200,
+        "an audience list holding ours is accepted"
+    );
 }
 
 #[tokio::test]
@@ -107,6 +119,10 @@ async fn unknown_kid_and_foreign_key_with_known_kid_are_refused() {
         &sign("rsa2", Algorithm::RS256, "rsa1", &claims(json!({}))),
     )
     .await;
+    let mut no_kid = jsonwebtoken::Header::new(Algorithm::RS256);
+    no_kid.kid = None;
+    let token = jsonwebtoken::encode(&no_kid, &claims(json!({})), &crate::common::tokens::key("rsa1")).expect("sign");
+    assert_refused(&p, "no kid", &token).await;
     assert_refused(
         &p,
         "ES256 header on an RSA kid",
@@ -122,10 +138,14 @@ async fn keys_embedded_or_linked_in_the_token_are_never_used() {
     let mut header = json!({ "alg": "RS256", "kid": "rsa2", "jwk": attacker_jwk });
     let signed = sign("rsa2", Algorithm::RS256, "rsa2", &claims(json!({})));
     assert_refused(&p, "embedded jwk", &with_header(&signed, &header)).await;
-    header = json!({ "alg": "RS256", "kid": "rsa2", "jku": "http://127.0.0.1:1/jwks.json" });
+    // A server that would hand out the attacker's key: it must never be asked.
+    let attacker =
+        crate::common::jwks_server::JwksServer::start(crate::common::jwks_server::fixture_jwks(&["rsa2"])).await;
+    header = json!({ "alg": "RS256", "kid": "rsa2", "jku": attacker.jwks_uri() });
     assert_refused(&p, "jku", &with_header(&signed, &header)).await;
-    header = json!({ "alg": "RS256", "kid": "rsa2", "x5u": "http://127.0.0.1:1/cert.pem" });
+    header = json!({ "alg": "RS256", "kid": "rsa2", "x5u": attacker.jwks_uri() });
     assert_refused(&p, "x5u", &with_header(&signed, &header)).await;
+    assert_eq!(attacker.fetches(), 0, "a key URL in the token was fetched");
 }
 
 #[tokio::test]
@@ -170,6 +190,10 @@ async fn garbage_tokens_are_refused_without_a_500() {
         "....",
         "eyJhbGciOiJSUzI1NiJ9.%%%.sig",
         "\u{1F600}.b.c",
+        // Headers that are JSON but not an object, and not JSON at all.
+        "IlJTMjU2Ig.e30.AAAA",
+        "WzFd.e30.AAAA",
+        "bm90IGpzb24.e30.AAAA",
     ] {
         let (status, _) = status_of(&p, token).await;
         assert_eq!(status, 401, "{token}");

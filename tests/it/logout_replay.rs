@@ -4,8 +4,9 @@
 
 use crate::common::provider::{Provider, SID};
 use crate::common::redis::Redis;
+use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client};
-use crate::login::{RULES, config, cookie_session};
+use crate::login::{config, cookie_session};
 use crate::sessions::redis_session;
 
 async fn post_logout(p: &Portcullis, token: &str) -> (u16, serde_json::Value) {

@@ -91,8 +91,3 @@ pub fn with_rd(url: &str, rd: &str) -> String {
         .finish();
     format!("{url}?{query}")
 }
-
-/// A header's value, empty when absent.
-pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> &'a str {
-    response.headers().get(name).map_or("", |v| v.to_str().expect("ascii"))
-}

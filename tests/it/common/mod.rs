@@ -4,8 +4,10 @@
 
 pub mod browser;
 pub mod jwks_server;
+pub mod oidc;
 pub mod provider;
 pub mod redis;
+pub mod rules;
 pub mod tokens;
 
 use std::io::Read;
@@ -309,6 +311,24 @@ async fn bound_port(child: &std::sync::Mutex<Child>, log: &Path) -> u16 {
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Asks `/auth` about `GET https://app.example.com<uri>` with optional extra headers.
+pub async fn ask(p: &Portcullis, uri: &str, headers: &[(&str, &str)]) -> reqwest::Response {
+    let mut request = client()
+        .get(p.url("/auth"))
+        .header("X-Original-URL", format!("https://app.example.com{uri}"))
+        .header("X-Original-Method", "GET");
+    for (name, value) in headers {
+        request = request.header(*name, *value);
+    }
+    request.send().await.expect("request")
+}
+
+/// A header of a response as text, `None` when absent (an empty header is `Some("")`: the
+/// identity headers are sent empty on purpose, and a test must see the difference).
+pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
+    response.headers().get(name).map(|v| v.to_str().expect("ascii header"))
 }
 
 /// An HTTP client that never follows redirects.

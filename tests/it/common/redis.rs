@@ -35,6 +35,22 @@ impl Redis {
         }
     }
 
+    /// Stops the server with SIGSTOP until the guard is dropped: connections stay open and
+    /// commands are accepted but never answered (a blackhole, unlike a stopped server, which
+    /// refuses at once).
+    pub async fn freeze(&self) -> Frozen {
+        let info: String = self.query(redis::cmd("INFO").arg("server")).await;
+        let pid: u32 = info
+            .lines()
+            .find_map(|line| line.strip_prefix("process_id:"))
+            .and_then(|pid| pid.trim().parse().ok())
+            .expect("process_id in INFO server");
+        signal(pid, "-STOP");
+        let frozen = Frozen { pid };
+        assert!(frozen.is_frozen(), "redis-server {pid} did not stop");
+        frozen
+    }
+
     /// Runs one command and returns its answer.
     pub async fn query<T: redis::FromRedisValue>(&self, command: &mut redis::Cmd) -> T {
         let client = redis::Client::open(self.url.as_str()).expect("redis url");
@@ -66,4 +82,33 @@ impl Redis {
             .and_then(|calls| calls.parse().ok())
             .unwrap_or(0)
     }
+}
+
+/// A `redis-server` held with SIGSTOP; dropping it lets the server go on (SIGCONT).
+pub struct Frozen {
+    pid: u32,
+}
+
+impl Frozen {
+    /// Whether the server is still stopped (state `T` in `/proc/<pid>/stat`).
+    pub fn is_frozen(&self) -> bool {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();
+        // `pid (comm) state ...`: the state follows the last `)`.
+        stat.rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('T'))
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        signal(self.pid, "-CONT");
+    }
+}
+
+fn signal(pid: u32, signal: &str) {
+    let status = Command::new("kill")
+        .args([signal, &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(status.success(), "kill {signal} {pid}");
 }

@@ -1,4 +1,4 @@
-//! Headless Chromium signing in: runs `tests/e2e/login.mjs` (playwright-core driving the
+//! Headless Chromium signing in: runs `tests/node/login.mjs` (playwright-core driving the
 //! system's `/usr/bin/chromium`) and reads the JSON it prints.
 
 use std::path::{Path, PathBuf};
@@ -98,7 +98,7 @@ fn check_installed(folder: &Path) {
 /// Runs the driver through `journey`. On any failure it panics with the driver's error, the
 /// failing step, the page text and the path of a screenshot (kept on disk).
 pub async fn sign_in_and_out(journey: &Journey) -> Outcome {
-    let folder = super::node_folder();
+    let folder = crate::common::oidc::node_folder();
     check_installed(&folder);
     // One browser at a time: two Chromiums on two shared cores make every step slow enough to
     // brush the driver's per-step limit.

@@ -2,9 +2,10 @@
 //! to sign in comes from Portcullis itself and Caddy hands it to the browser as it is. The
 //! session cookie keeps the default `Secure` flag (Chromium honours it on 127.0.0.1).
 
+use super::Claims;
 use super::Secure;
 use super::browser::sign_in_and_out;
-use super::idp::{Claims, Idp};
+use crate::common::oidc::OidcProvider;
 use crate::common::{Portcullis, free_port};
 use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure};
 
@@ -16,7 +17,7 @@ const APP_HANDLE_END: &str = "\treverse_proxy 127.0.0.1:8080\n\t}\n}";
 
 /// The provider, Portcullis, the app and Caddy.
 struct Stack {
-    idp: Idp,
+    idp: OidcProvider,
     _caddy: PeerProcess,
     _upstream: Upstream,
     portcullis: Portcullis,
@@ -27,7 +28,7 @@ impl Stack {
     async fn start(claims: Claims) -> Stack {
         let port = free_port();
         let origin = format!("http://127.0.0.1:{port}");
-        let idp = Idp::start(&super::callback_url(&origin), &super::signed_out_url(&origin), claims).await;
+        let idp = super::idp(&origin, claims).await;
         let portcullis = super::portcullis(&idp.issuer, &origin, Secure::Yes).await;
         let upstream = Upstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");

@@ -14,22 +14,19 @@
 //! the cookie then lacks the flag; the Caddy test keeps the default `secure = true` and checks
 //! the flag is there. Both must sign in.
 //!
-//! Pieces: `idp` (the provider), `browser` (the node driver `tests/e2e/login.mjs`), and one module
+//! Pieces: the provider (`crate::common::oidc`), `browser` (the node driver `tests/node/login.mjs`), and one module
 //! per proxy. The proxies run the very files in `examples/` (through `crate::peers`), plus the
 //! routing of `/oauth2/` to Portcullis that browser login needs.
 
 mod browser;
 mod caddy;
-mod idp;
 mod nginx;
-
-use std::path::PathBuf;
 
 use serde_json::Value;
 
-use crate::common::{Portcullis, Setup, root};
+use crate::common::oidc::{CLIENT_ID, CLIENT_SECRET, GROUPS, OidcProvider, Options};
+use crate::common::{Portcullis, Setup, free_port};
 use browser::{Journey, Outcome};
-use idp::{CLIENT_ID, CLIENT_SECRET, GROUPS};
 
 /// The protected page, with a query string that must survive the round trip untouched.
 pub const PROTECTED_PATH: &str = "/private/page?x=1&y=two";
@@ -52,11 +49,6 @@ const RULES: &str = r#"
 /// A throwaway session secret (32 bytes, base64).
 const SESSION_SECRET: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
-/// The folder of the node side (`tests/e2e`: the provider and the browser driver).
-pub fn node_folder() -> PathBuf {
-    root().join("tests/e2e")
-}
-
 /// The callback URL on the proxy at `origin` (`http://127.0.0.1:PORT`).
 pub fn callback_url(origin: &str) -> String {
     format!("{origin}/oauth2/callback")
@@ -65,6 +57,33 @@ pub fn callback_url(origin: &str) -> String {
 /// The page sign-out ends on, on the proxy at `origin`.
 pub fn signed_out_url(origin: &str) -> String {
     format!("{origin}{SIGNED_OUT_PATH}")
+}
+
+/// Where the ID token's identity claims come from.
+#[derive(Clone, Copy, Debug)]
+pub enum Claims {
+    /// oidc-provider's default for the code flow: the ID token has only the protocol claims, so
+    /// email, preferred_username and groups come from the userinfo endpoint.
+    FromUserinfo,
+    /// `--claims-in-id-token`: the ID token carries them itself.
+    InIdToken,
+}
+
+/// The provider for browsers coming back to the proxy at `origin`, with RP-initiated logout.
+pub async fn idp(origin: &str, claims: Claims) -> OidcProvider {
+    let options = Options {
+        redirect_uris: vec![callback_url(origin)],
+        post_logout_redirect_uris: vec![signed_out_url(origin)],
+        claims_in_id_token: matches!(claims, Claims::InIdToken),
+        ..Options::default()
+    };
+    let idp = OidcProvider::start(free_port(), &options).await;
+    assert_eq!(
+        idp.discovery["end_session_endpoint"],
+        format!("{}/session/end", idp.issuer).as_str(),
+        "RP-initiated logout is off at the provider"
+    );
+    idp
 }
 
 /// Whether the session cookie is `Secure` (`[session] secure`).

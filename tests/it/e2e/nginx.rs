@@ -2,9 +2,10 @@
 //! `/oauth2/` routed to Portcullis on the app's origin, and the session cookie without `Secure`
 //! (`[session] secure = false`, as for plain http).
 
+use super::Claims;
 use super::Secure;
 use super::browser::sign_in_and_out;
-use super::idp::{Claims, Idp};
+use crate::common::oidc::OidcProvider;
 use crate::common::{Portcullis, free_port};
 use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure};
 
@@ -32,7 +33,7 @@ enum Variant {
 
 /// The provider, Portcullis, the app and nginx, torn down in this order.
 struct Stack {
-    idp: Idp,
+    idp: OidcProvider,
     _nginx: PeerProcess,
     _upstream: Upstream,
     portcullis: Portcullis,
@@ -48,7 +49,7 @@ impl Stack {
             Variant::IngressNginxStyle => ingress_style_port,
         };
         let origin = format!("http://127.0.0.1:{port}");
-        let idp = Idp::start(&super::callback_url(&origin), &super::signed_out_url(&origin), claims).await;
+        let idp = super::idp(&origin, claims).await;
         let portcullis = super::portcullis(&idp.issuer, &origin, Secure::No).await;
         let upstream = Upstream::start().await;
         let dir = tempfile::tempdir().expect("tempdir");

@@ -4,9 +4,9 @@
 use serde_json::json;
 
 use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header};
+use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::rsa1;
 use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port, login_config};
-use crate::decisions::RULES;
 
 /// Portcullis, the app and Caddy running the example Caddyfile.
 struct Stack {

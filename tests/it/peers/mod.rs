@@ -23,6 +23,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::Portcullis;
+pub use crate::common::header;
 
 pub use upstream::{Seen, Upstream};
 
@@ -188,39 +189,11 @@ pub fn print_log_on_failure(portcullis: &Portcullis) {
     }
 }
 
-/// A header of a response as text.
-pub fn header<'a>(response: &'a reqwest::Response, name: &str) -> Option<&'a str> {
-    response.headers().get(name).map(|v| v.to_str().expect("ascii header"))
-}
-
 /// Writes `text` to `dir/name`.
 pub fn write(dir: &Path, name: &str, text: &str) -> PathBuf {
     let path = dir.join(name);
     std::fs::write(&path, text).expect("write peer config");
     path
-}
-
-/// Starts an oidc-provider script (`command`, to listen on 127.0.0.1:`port`), waits for it and
-/// checks that its discovery document names `http://127.0.0.1:<port>` as the issuer. Returns the
-/// process, the issuer and the discovery document.
-pub async fn start_provider(command: Command, port: u16) -> (PeerProcess, String, serde_json::Value) {
-    let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
-    process.wait_for_port(port).await;
-    let issuer = format!("http://127.0.0.1:{port}");
-    let discovery: serde_json::Value = crate::common::client()
-        .get(format!("{issuer}/.well-known/openid-configuration"))
-        .send()
-        .await
-        .expect("discovery")
-        .json()
-        .await
-        .expect("discovery json");
-    assert_eq!(
-        discovery["issuer"],
-        issuer.as_str(),
-        "the provider spells its issuer differently"
-    );
-    (process, issuer, discovery)
 }
 
 /// Runs nginx on `conf` (written into `dir`; logs and pid under `prefix`) and waits for `ports`.

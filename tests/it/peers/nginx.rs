@@ -3,9 +3,9 @@
 use serde_json::json;
 
 use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header};
+use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::rsa1;
 use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port, login_config};
-use crate::decisions::RULES;
 
 /// Which server block of the example answers.
 #[derive(Clone, Copy, Debug)]

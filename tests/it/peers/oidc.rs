@@ -1,17 +1,12 @@
-//! Tokens from a real OpenID provider (oidc-provider 9, `tests/peers/oidc/server.mjs`): keys
+//! Tokens from a real OpenID provider (oidc-provider 9, `tests/node/provider.mjs`): keys
 //! found through discovery, RFC 9068 access tokens (`typ: at+jwt`) from the client_credentials
 //! grant, and their scopes checked against rule requirements.
-
-use std::process::Command;
 
 use base64::Engine;
 use serde_json::Value;
 
-use super::{PeerProcess, header, program};
-use crate::common::{Portcullis, Setup, client, free_port, root};
-
-/// The resource (audience) the provider issues JWT access tokens for.
-const RESOURCE: &str = "urn:portcullis:api";
+use crate::common::oidc::{OidcProvider, Options, RESOURCE};
+use crate::common::{Portcullis, Setup, client, free_port, header};
 
 const RULES: &str = r#"
 - id: read
@@ -27,26 +22,16 @@ const RULES: &str = r#"
   policy: authenticated
 "#;
 
-/// A running oidc-provider.
-struct Provider {
-    process: PeerProcess,
-    /// `http://127.0.0.1:PORT`: the issuer exactly as its discovery document spells it.
-    issuer: String,
-}
+/// A running oidc-provider with the service client.
+struct Provider(OidcProvider);
 
 impl Provider {
     async fn start() -> Provider {
-        let folder = root().join("tests/peers/oidc");
-        assert!(
-            folder.join("node_modules/oidc-provider").is_dir(),
-            "oidc-provider is not installed: run tests/run.sh (or `npm ci` in {})",
-            folder.display()
-        );
-        let port = free_port();
-        let mut command = Command::new(program("node"));
-        command.current_dir(&folder).arg("server.mjs").arg(port.to_string());
-        let (process, issuer, _) = super::start_provider(command, port).await;
-        Provider { process, issuer }
+        let options = Options {
+            service_client: true,
+            ..Options::default()
+        };
+        Provider(OidcProvider::start(free_port(), &options).await)
     }
 
     /// An access token for `resource` with `scope`, from the client_credentials grant.
@@ -59,7 +44,7 @@ impl Provider {
             ])
             .finish();
         let response = client()
-            .post(format!("{}/token", self.issuer))
+            .post(format!("{}/token", self.0.issuer))
             .basic_auth("svc", Some("svc-secret"))
             .header("Content-Type", "application/x-www-form-urlencoded")
             .body(form)
@@ -68,7 +53,7 @@ impl Provider {
             .expect("token request");
         let status = response.status();
         let body: Value = response.json().await.expect("token json");
-        assert_eq!(status, 200, "token endpoint: {body}\n{}", self.process.log_text());
+        assert_eq!(status, 200, "token endpoint: {body}\n{}", self.0.log_text());
         body["access_token"].as_str().expect("access_token").to_owned()
     }
 
@@ -86,7 +71,7 @@ algorithms = ["RS256"]
 paths = ["rules/"]
 default = "deny"
 "#,
-            self.issuer
+            self.0.issuer
         );
         let portcullis = Portcullis::start(Setup::new(&config, RULES)).await;
         portcullis.wait_for("/readyz", 200).await;

@@ -99,9 +99,9 @@ impl Backends {
         let issuer = format!("http://127.0.0.1:{idp_port}");
         // Every request with a session refreshes it, so a Set-Cookie rides on every such 200.
         let session = format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"0s\"");
-        let rules = format!("{}{}", crate::decisions::RULES, crate::login::RULES);
+        let rules = format!("{}{}", crate::common::rules::DECISIONS, crate::common::rules::PRIVATE);
         let portcullis = Portcullis::start(Setup::new(&crate::login::config(&issuer, &session), &rules)).await;
-        let idp = Idp::start(idp_port, None).await;
+        let idp = crate::login::start_idp(idp_port, None).await;
         let upstream = Upstream::start().await;
         Backends {
             portcullis,

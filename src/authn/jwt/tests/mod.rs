@@ -152,7 +152,9 @@ pub async fn standard() -> FileSetup {
     file_setup(jwks(&["rsa1", "ec1", "ed1"]), |_| {}).await
 }
 
-/// An in-process IdP serving a switchable JWKS and a discovery document, counting JWKS fetches.
+/// A minimal in-process IdP for the unit tests (which cannot use the integration kit's
+/// `tests/it/common/jwks_server.rs`): a JWKS and a discovery document, failing on demand,
+/// counting JWKS fetches.
 pub struct Idp {
     /// `http://127.0.0.1:<port>`.
     pub url: String,
@@ -200,11 +202,6 @@ impl Idp {
     /// How many times the JWKS was fetched.
     pub fn fetches(&self) -> usize {
         self.state.fetches.load(Ordering::SeqCst)
-    }
-
-    /// Serves `jwks` from now on.
-    pub fn serve(&self, jwks: Value) {
-        *self.state.jwks.lock().expect("lock") = jwks;
     }
 
     /// Answers 500 to every request while `failing`.
@@ -257,25 +254,21 @@ pub async fn idp_verifier(idp: &Idp, discovery: bool) -> (Arc<Verifier>, Metrics
     (verifier, metrics)
 }
 
-/// Claims that pass every check for the IdP's issuer.
-pub fn idp_claims(idp: &Idp) -> Value {
-    claims_with(json!({ "iss": idp.issuer() }))
-}
-
 /// The value of `portcullis_jwks_fetch_total{issuer, result}`.
 pub fn fetch_count(metrics: &Metrics, issuer: &str, result: &str) -> u64 {
     metrics.jwks_fetch_total.with_label_values(&[issuer, result]).get()
 }
 
-/// Asserts that `result` is a refusal whose reason contains `reason`, and not the token.
-#[track_caller]
 /// Asserts that `result` accepted alice's token as the identity of issuer `issuer` (not merely
 /// that something was accepted).
+#[track_caller]
 pub fn assert_accepted(result: Result<Arc<Identity>, TokenError>, issuer: &str) {
     let identity = result.expect("the token must be accepted");
     assert_eq!((&*identity.issuer, identity.user.as_str()), (issuer, "alice"));
 }
 
+/// Asserts that `result` is a refusal whose reason contains `reason`, and not the token.
+#[track_caller]
 pub fn assert_refused<T: std::fmt::Debug>(result: Result<T, TokenError>, reason: &str, token: &str) {
     let error = result.expect_err("the token must be refused");
     let text = error.to_string();
