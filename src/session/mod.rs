@@ -12,7 +12,6 @@ pub mod redis_store;
 pub mod revocation;
 mod state_cookie;
 
-use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::{HeaderMap, HeaderValue};
@@ -420,9 +419,6 @@ fn logout_token_key(issuer: &str, jti: &str) -> String {
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(digest)
     )
 }
-
-/// Shared handle on the session service.
-pub type SharedSessions = Arc<Sessions>;
 
 #[cfg(test)]
 mod tests;
