@@ -3,10 +3,10 @@
 //! repeats nothing of what the link said.
 
 use crate::common::browser::Jar;
+use crate::common::login_kit::{config, cookie_session};
 use crate::common::provider::{self, Provider};
 use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client, header};
-use crate::login::{config, cookie_session};
 
 const DESCRIPTION: &str = "<script>alert(1)</script> Call +1-555-0100 to unlock your account";
 

@@ -2,12 +2,12 @@
 //! expires (in Redis with the Redis store, shared by every instance; in the process otherwise),
 //! and a token without `jti` is refused.
 
+use crate::common::login_kit::redis_session;
+use crate::common::login_kit::{config, cookie_session};
 use crate::common::provider::{Provider, SID};
 use crate::common::redis::Redis;
 use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client};
-use crate::login::{config, cookie_session};
-use crate::sessions::redis_session;
 
 async fn post_logout(p: &Portcullis, token: &str) -> (u16, serde_json::Value) {
     let response = client()

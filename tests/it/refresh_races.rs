@@ -4,12 +4,12 @@
 //! one refresh and one store write.
 
 use crate::common::browser::{Browser, Jar, auth_at, with_rd};
+use crate::common::login_kit::redis_session;
+use crate::common::login_kit::{SECRET_ONE, config};
 use crate::common::provider::{self, Provider, SID};
 use crate::common::redis::Redis;
 use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client, header};
-use crate::login::{SECRET_ONE, config};
-use crate::sessions::redis_session;
 
 /// Every request refreshes (`refresh = "0s"`), so the race needs no waiting.
 fn always_refresh(session: &str) -> String {

@@ -5,18 +5,10 @@
 
 use std::time::{Duration, Instant};
 
+use crate::common::login_kit::{APP, Browser, config, redis_session, start_idp, with_rd};
 use crate::common::redis::Redis;
 use crate::common::rules::PRIVATE as RULES;
 use crate::common::{Portcullis, Setup, client, free_port, tokens};
-use crate::login::{APP, Browser, SECRET_ONE, config, start_idp, with_rd};
-
-/// The `[session]` body for sessions in `redis`.
-pub fn redis_session(redis: &Redis) -> String {
-    format!(
-        "secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"\nstore = \"redis\"\nredis_url = \"{}\"",
-        redis.url
-    )
-}
 
 /// A Portcullis whose login provider is `issuer` and whose sessions live in `redis`.
 async fn on_redis(issuer: &str, redis: &Redis) -> Portcullis {

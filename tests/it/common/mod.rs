@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod jwks_server;
+pub mod login_kit;
 pub mod oidc;
 pub mod provider;
 pub mod redis;
@@ -38,15 +39,11 @@ pub fn fixture(name: &str) -> PathBuf {
 pub fn free_port() -> u16 {
     use std::sync::atomic::{AtomicU16, Ordering};
     const FIRST: u16 = 20_000;
-    const LAST: u16 = 32_000;
+    const LAST: u16 = 32_700;
     // Start at a place that depends on the process, so two test processes rarely overlap.
     static NEXT: AtomicU16 = AtomicU16::new(0);
-    let _ = NEXT.compare_exchange(
-        0,
-        FIRST + (std::process::id() % 97) as u16 * 100,
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
+    let window = (u64::from(std::process::id()).wrapping_mul(2_654_435_761) >> 7) % 100;
+    let _ = NEXT.compare_exchange(0, FIRST + window as u16 * 100, Ordering::SeqCst, Ordering::SeqCst);
     loop {
         let port = NEXT.fetch_add(1, Ordering::SeqCst);
         assert!(port < LAST, "the test port range {FIRST}..{LAST} is used up");

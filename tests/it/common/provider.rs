@@ -173,7 +173,7 @@ pub struct Started {
 /// `/oauth2/start` on `p` for the usual application URL.
 pub async fn start_login(p: &super::Portcullis) -> Started {
     let start = super::client()
-        .get(super::browser::with_rd(&p.url("/oauth2/start"), crate::login::APP))
+        .get(super::browser::with_rd(&p.url("/oauth2/start"), super::login_kit::APP))
         .send()
         .await
         .expect("start");

@@ -11,9 +11,9 @@
 use serde_json::json;
 
 use super::{BROWSER_ACCEPT, IDENTITY_HEADERS, PeerProcess, Seen, Upstream, header};
+use crate::common::login_kit::{APP, Browser, Idp, SECRET_ONE};
 use crate::common::tokens::{now, rsa1};
 use crate::common::{Portcullis, Setup, client, free_port};
-use crate::login::{APP, Browser, Idp, SECRET_ONE};
 
 /// The Host the examples route (Traefik's router matches `app.localhost`; Caddy and Envoy take any).
 pub const HOST: &str = "app.localhost";
@@ -100,8 +100,9 @@ impl Backends {
         // Every request with a session refreshes it, so a Set-Cookie rides on every such 200.
         let session = format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"0s\"");
         let rules = format!("{}{}", crate::common::rules::DECISIONS, crate::common::rules::PRIVATE);
-        let portcullis = Portcullis::start(Setup::new(&crate::login::config(&issuer, &session), &rules)).await;
-        let idp = crate::login::start_idp(idp_port, None).await;
+        let portcullis =
+            Portcullis::start(Setup::new(&crate::common::login_kit::config(&issuer, &session), &rules)).await;
+        let idp = crate::common::login_kit::start_idp(idp_port, None).await;
         let upstream = Upstream::start().await;
         Backends {
             portcullis,
