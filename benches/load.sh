@@ -46,8 +46,8 @@ rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
 rss_idle=$(rss_kib)
 
 token=$("$bin" token --key examples/quickstart/demo-key.pem --aud demo --sub alice --groups admins)
-public=(-H "X-Original-URI: /static/app.css" -H "X-Original-Method: GET" -H "Host: app.example.com")
-admin=(-H "X-Original-URI: /admin/" -H "X-Original-Method: GET" -H "Host: app.example.com")
+public=(-H "X-Original-URL: https://app.example.com/static/app.css" -H "X-Original-Method: GET")
+admin=(-H "X-Original-URL: https://app.example.com/admin/" -H "X-Original-Method: GET")
 
 # Checks that a case answers what it should before measuring it.
 expect() {
@@ -79,55 +79,12 @@ measure auth-401 "${admin[@]}" "$BASE/auth"
 rss_after_load=$(rss_kib)
 
 # Distinct tokens: every one is verified once (signature, claims) and then cached.
-cat >"$work/tokens.mjs" <<'JS'
-// Mints N distinct RS256 tokens (the claims `portcullis token` makes, plus a jti) to stdout.
-import { createPrivateKey, sign } from 'node:crypto';
-import { readFileSync } from 'node:fs';
-const [keyFile, count] = process.argv.slice(2);
-const key = createPrivateKey(readFileSync(keyFile));
-const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
-const header = b64({ typ: 'JWT', alg: 'RS256', kid: 'demo-key' });
-const now = Math.floor(Date.now() / 1000);
-const lines = [];
-for (let i = 0; i < Number(count); i++) {
-  const claims = b64({ iss: 'portcullis-demo', aud: 'demo', sub: `user${i}`, groups: ['admins'], iat: now, exp: now + 3600, jti: String(i) });
-  const input = `${header}.${claims}`;
-  lines.push(`${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}`);
-}
-process.stdout.write(lines.join('\n') + '\n');
-JS
-cat >"$work/send.mjs" <<'JS'
-// Sends one /auth request per token, CONCURRENCY at a time on keep-alive connections; prints
-// "<requests> <seconds> <non-200 count>".
-import { readFileSync } from 'node:fs';
-import http from 'node:http';
-const [base, file, concurrency] = process.argv.slice(2);
-const tokens = readFileSync(file, 'utf8').trim().split('\n');
-const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
-const ask = (token) => new Promise((resolve, reject) => {
-  const request = http.get(`${base}/auth`, {
-    agent,
-    headers: { 'X-Original-URI': '/admin/', 'X-Original-Method': 'GET', Host: 'app.example.com', Authorization: `Bearer ${token}` },
-  }, (response) => { response.resume(); response.on('end', () => resolve(response.statusCode)); });
-  request.on('error', reject);
-});
-let next = 0;
-let failures = 0;
-const start = process.hrtime.bigint();
-await Promise.all(Array.from({ length: Number(concurrency) }, async () => {
-  while (next < tokens.length) {
-    if ((await ask(tokens[next++])) !== 200) failures++;
-  }
-}));
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-console.log(tokens.length, seconds.toFixed(2), failures);
-JS
 echo "==> minting $TOKENS distinct tokens"
 mint_start=$(date +%s%N)
-node "$work/tokens.mjs" examples/quickstart/demo-key.pem "$TOKENS" >"$work/tokens.txt"
+node benches/lib/tokens.mjs examples/quickstart/demo-key.pem "$TOKENS" >"$work/tokens.txt"
 mint_seconds=$(( ($(date +%s%N) - mint_start) / 1000000000 ))
 echo "==> sending one request per token, $CONNECTIONS at a time"
-read -r sent send_seconds failures < <(node "$work/send.mjs" "$BASE" "$work/tokens.txt" "$CONNECTIONS")
+read -r sent send_seconds failures < <(node benches/lib/send.mjs "$BASE" "$work/tokens.txt" "$CONNECTIONS")
 [ "$failures" = 0 ] || { echo "$failures of $sent distinct-token requests were not 200" >&2; exit 1; }
 rss_after_tokens=$(rss_kib)
 

@@ -39,65 +39,16 @@ stop() {
 }
 trap 'stop; rm -rf "$work"' EXIT
 
-cat >"$work/tokens.mjs" <<'JS'
-// Mints N distinct RS256 tokens with a `pad` claim of PAD bytes to stdout.
-import { createPrivateKey, sign } from 'node:crypto';
-import { openSync, readFileSync, writeSync } from 'node:fs';
-const [keyFile, count, pad] = process.argv.slice(2);
-const key = createPrivateKey(readFileSync(keyFile));
-const b64 = (value) => Buffer.from(JSON.stringify(value)).toString('base64url');
-const header = b64({ typ: 'JWT', alg: 'RS256', kid: 'demo-key' });
-const now = Math.floor(Date.now() / 1000);
-const padding = 'p'.repeat(Number(pad));
-const out = openSync('/dev/stdout', 'w');
-for (let i = 0; i < Number(count); i++) {
-  const claims = b64({ iss: 'portcullis-demo', aud: 'demo', sub: `user${i}`, groups: ['admins'], iat: now, exp: now + 3600, jti: String(i), pad: padding });
-  const input = `${header}.${claims}`;
-  writeSync(out, `${input}.${sign('sha256', Buffer.from(input), key).toString('base64url')}\n`);
-}
-JS
-cat >"$work/send.mjs" <<'JS'
-// Sends one /auth request per token, CONCURRENCY at a time on keep-alive connections; prints
-// "<requests> <seconds> <non-200 count>".
-import { createReadStream } from 'node:fs';
-import http from 'node:http';
-import { createInterface } from 'node:readline';
-const [base, file, concurrency] = process.argv.slice(2);
-// Line by line: the whole file may be longer than a string can be.
-const tokens = [];
-for await (const line of createInterface({ input: createReadStream(file) })) {
-  if (line) tokens.push(line);
-}
-const agent = new http.Agent({ keepAlive: true, maxSockets: Number(concurrency) });
-const ask = (token) => new Promise((resolve, reject) => {
-  const request = http.get(`${base}/auth`, {
-    agent,
-    headers: { 'X-Original-URL': 'https://app.example.com/admin/', 'X-Original-Method': 'GET', Authorization: `Bearer ${token}` },
-  }, (response) => { response.resume(); response.on('end', () => resolve(response.statusCode)); });
-  request.on('error', reject);
-});
-let next = 0;
-let failures = 0;
-const start = process.hrtime.bigint();
-await Promise.all(Array.from({ length: Number(concurrency) }, async () => {
-  while (next < tokens.length) {
-    if ((await ask(tokens[next++])) !== 200) failures++;
-  }
-}));
-const seconds = Number(process.hrtime.bigint() - start) / 1e9;
-console.log(tokens.length, seconds.toFixed(2), failures);
-agent.destroy();
-JS
 
 echo "==> minting $TOKENS tokens with a $PAD-byte claim"
-node "$work/tokens.mjs" examples/quickstart/demo-key.pem "$TOKENS" "$PAD" >"$work/tokens.txt"
+node benches/lib/tokens.mjs examples/quickstart/demo-key.pem "$TOKENS" "$PAD" >"$work/tokens.txt"
 token_bytes=$(head -n 1 "$work/tokens.txt" | tr -d '\n' | wc -c)
 
 rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
 metric() { curl -s "$BASE/metrics" | awk -v name="$1" '$1 == name { printf "%d", $2 }'; }
 send() {
     local sent seconds failures
-    read -r sent seconds failures < <(node "$work/send.mjs" "$BASE" "$work/tokens.txt" "$CONCURRENCY")
+    read -r sent seconds failures < <(node benches/lib/send.mjs "$BASE" "$work/tokens.txt" "$CONCURRENCY")
     [ "$failures" = 0 ] || { echo "$failures of $sent requests were not 200" >&2; cat "$work/portcullis.log" >&2; exit 1; }
 }
 
