@@ -183,11 +183,8 @@ fn secrets_and_redis_url_can_come_from_files() {
     let (code, _, stderr) = run(&["check", "--config", "portcullis.toml"], dir.path());
     assert_eq!(code, 0, "{stderr}");
     let loaded = portcullis::config::Config::load(&dir.path().join("portcullis.toml")).expect("config");
-    assert_eq!(loaded.session.secrets.len(), 2);
-    assert_eq!(
-        loaded.session.redis_url.as_deref(),
-        Some("redis://:pw@127.0.0.1:6379/0")
-    );
+    assert_eq!(loaded.session.keys.len(), 2);
+    assert_eq!(loaded.session.redis_url(), Some("redis://:pw@127.0.0.1:6379/0"));
     assert_refused(
         "[session]\nsecrets_file = \"/nonexistent/secrets\"\n",
         &["session.secrets_file"],
