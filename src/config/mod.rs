@@ -153,3 +153,6 @@ fn describe_figment_error(error: figment::Error, file: &Path) -> ConfigError {
         .collect();
     ConfigError(messages.join("\n"))
 }
+
+#[cfg(test)]
+mod tests;
