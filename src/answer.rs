@@ -33,7 +33,8 @@ impl Endpoint {
     }
 }
 
-/// The identity header names, parsed once from `[headers]`.
+/// The identity header names of `[headers]` (parsed when the config was loaded), and the
+/// access-token header with `pass_access_token`.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
     user: HeaderName,

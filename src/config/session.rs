@@ -245,38 +245,7 @@ impl SessionSection {
 
     /// The secrets from whichever one of the four keys gives them, decoded.
     fn keys(&self, with_login: bool, problems: &mut Problems) -> SessionKeys {
-        let given = [
-            self.secret.is_some(),
-            self.secret_file.is_some(),
-            !self.secrets.is_empty(),
-            self.secrets_file.is_some(),
-        ];
-        if given.iter().filter(|set| **set).count() > 1 {
-            problems.add(
-                "session.secret",
-                "set only one of secret, secret_file, secrets and secrets_file",
-            );
-            return SessionKeys::default();
-        }
-        let secrets = if let Some(file) = &self.secrets_file {
-            read_secret_file(file)
-                .map(|text| {
-                    text.0
-                        .lines()
-                        .map(str::trim)
-                        .filter(|l| !l.is_empty())
-                        .map(|l| Secret(l.into()))
-                        .collect()
-                })
-                .map_err(|e| problems.add("session.secrets_file", e))
-        } else if let Some(file) = &self.secret_file {
-            read_secret_file(file)
-                .map(|secret| vec![secret])
-                .map_err(|e| problems.add("session.secret_file", e))
-        } else {
-            Ok(self.secret.iter().chain(&self.secrets).cloned().collect::<Vec<_>>())
-        };
-        let Ok(secrets) = secrets else {
+        let Some(secrets) = self.secrets(problems) else {
             return SessionKeys::default();
         };
         if with_login && secrets.is_empty() {
@@ -291,5 +260,35 @@ impl SessionSection {
             }
         }
         SessionKeys(keys)
+    }
+
+    /// The secrets as given (the sealing one first), files read; `None` when they cannot be
+    /// had (recorded).
+    fn secrets(&self, problems: &mut Problems) -> Option<Vec<Secret>> {
+        let given = [
+            self.secret.is_some(),
+            self.secret_file.is_some(),
+            !self.secrets.is_empty(),
+            self.secrets_file.is_some(),
+        ];
+        if given.iter().filter(|set| **set).count() > 1 {
+            let reason = "set only one of secret, secret_file, secrets and secrets_file";
+            problems.add("session.secret", reason);
+            return None;
+        }
+        if let Some(file) = &self.secrets_file {
+            let text = read_secret_file(file)
+                .map_err(|e| problems.add("session.secrets_file", e))
+                .ok()?;
+            let lines = text.0.lines().map(str::trim).filter(|line| !line.is_empty());
+            return Some(lines.map(|line| Secret(line.into())).collect());
+        }
+        if let Some(file) = &self.secret_file {
+            let secret = read_secret_file(file)
+                .map_err(|e| problems.add("session.secret_file", e))
+                .ok()?;
+            return Some(vec![secret]);
+        }
+        Some(self.secret.iter().chain(&self.secrets).cloned().collect())
     }
 }
