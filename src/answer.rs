@@ -33,7 +33,8 @@ impl Endpoint {
     }
 }
 
-/// The identity header names, parsed once from `[headers]`.
+/// The identity header names of `[headers]` (parsed when the config was loaded), and the
+/// access-token header with `pass_access_token`.
 #[derive(Debug, Clone)]
 pub struct IdentityHeaders {
     user: HeaderName,
@@ -44,18 +45,17 @@ pub struct IdentityHeaders {
 }
 
 impl IdentityHeaders {
-    /// Parses the configured names (validated at config load, so this does not fail there).
-    pub fn new(config: &HeadersConfig) -> Result<IdentityHeaders, String> {
-        let parse = |name: &str| HeaderName::try_from(name).map_err(|_| format!("`{name}` is not a header name"));
-        Ok(IdentityHeaders {
-            user: parse(&config.user)?,
-            email: parse(&config.email)?,
-            groups: parse(&config.groups)?,
-            preferred_username: parse(&config.preferred_username)?,
+    /// Takes the names `[headers]` gives (parsed when the config was loaded).
+    pub fn new(config: &HeadersConfig) -> IdentityHeaders {
+        IdentityHeaders {
+            user: config.user.clone(),
+            email: config.email.clone(),
+            groups: config.groups.clone(),
+            preferred_username: config.preferred_username.clone(),
             access_token: config
                 .pass_access_token
                 .then(|| HeaderName::from_static("x-auth-request-access-token")),
-        })
+        }
     }
 
     /// Every identity header with its value for `identity` (empty when unknown).
@@ -300,8 +300,7 @@ mod tests {
         let names = IdentityHeaders::new(&HeadersConfig {
             pass_access_token: true,
             ..HeadersConfig::default()
-        })
-        .expect("names");
+        });
         let values = names.values(None, Some("token"));
         assert_eq!(values.len(), 5);
         assert!(values.iter().all(|(_, value)| value.is_empty()), "{values:?}");
@@ -318,7 +317,7 @@ mod tests {
 
     #[test]
     fn a_group_with_a_comma_is_left_out_of_the_groups_header() {
-        let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+        let names = IdentityHeaders::new(&HeadersConfig::default());
         let identity = Identity {
             issuer: "main".into(),
             user: "u".into(),
@@ -361,7 +360,7 @@ mod tests {
 
     #[test]
     fn a_check_that_cannot_answer_is_503_never_an_allow() {
-        let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+        let names = IdentityHeaders::new(&HeadersConfig::default());
         let request = request();
         let decision = Decision::Unavailable {
             rule: "r",
@@ -378,7 +377,7 @@ mod tests {
 
     #[test]
     fn an_allow_plans_the_identity_headers_and_the_refreshed_cookies() {
-        let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+        let names = IdentityHeaders::new(&HeadersConfig::default());
         let request = request();
         let cookie = HeaderValue::from_static("_portcullis=new; Path=/");
         let decision = Decision::Allow {

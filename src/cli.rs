@@ -273,7 +273,7 @@ async fn explain_request(
         ..
     } = &decision
     {
-        let names = IdentityHeaders::new(&config.headers)?;
+        let names = IdentityHeaders::new(&config.headers);
         for (name, value) in names
             .values(identity.as_deref(), upstream.access_token.as_deref())
             .iter()

@@ -69,7 +69,7 @@ impl App {
         let verifier = Verifier::new(&config.issuers, jwks::http_client(), metrics.clone())
             .with_cache_memory(config.server.token_cache_memory);
         let verifier = Arc::new(verifier);
-        let identity_headers = IdentityHeaders::new(&config.headers).map_err(anyhow::Error::msg)?;
+        let identity_headers = IdentityHeaders::new(&config.headers);
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         Ok(App {
             authn: Authenticator::new(verifier.clone(), login.clone()),

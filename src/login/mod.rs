@@ -81,21 +81,15 @@ impl Login {
         metrics: Metrics,
     ) -> anyhow::Result<Option<Login>> {
         let Some(login) = &config.login else { return Ok(None) };
-        let issuer = config
-            .issuers
-            .iter()
-            .find(|issuer| issuer.name == login.issuer)
-            .ok_or_else(|| anyhow::anyhow!("login.issuer: no [[issuers]] block is named `{}`", login.issuer))?
-            .clone();
+        let issuer = login.issuer.clone();
         let keys = verifier
             .key_store(&issuer.name)
             .ok_or_else(|| anyhow::anyhow!("login.issuer: no key store for `{}`", issuer.name))?;
-        let secret = login.client_secret.as_ref().map(|s| s.0.as_str()).unwrap_or_default();
         Ok(Some(Login {
             discovery: Discovery::new(
                 &issuer.issuer,
                 &login.client_id,
-                secret,
+                &login.client_secret.0,
                 &login.redirect_url,
                 http.clone(),
             ),

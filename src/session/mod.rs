@@ -22,7 +22,7 @@ use serde_json::{Map, Value};
 
 use crate::authn::Identity;
 use crate::authn::claims::ClaimMapper;
-use crate::config::{SameSite, SessionConfig, SessionStore, decode_session_secret};
+use crate::config::{SameSite, SessionConfig, SessionStore};
 use crate::metrics::Metrics;
 use codec::Keys;
 use redis_store::RedisStore;
@@ -153,23 +153,16 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Builds the service from the validated `[session]` (secrets already decodable); Redis is
-    /// connected lazily.
+    /// Builds the service from the validated `[session]` (keys decoded, store resolved); Redis
+    /// is connected lazily.
     pub fn new(config: &SessionConfig, metrics: Metrics) -> anyhow::Result<Sessions> {
-        let secrets = config
-            .secrets
-            .iter()
-            .map(decode_session_secret)
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| anyhow::anyhow!("session.secrets: {e}"))?;
-        let redis = match (config.store, &config.redis_url) {
-            (SessionStore::Redis, Some(url)) => Some(RedisStore::new(url)?),
-            (SessionStore::Redis, None) => anyhow::bail!("session.redis_url is required with store = \"redis\""),
-            (SessionStore::Cookie, _) => None,
+        let redis = match &config.store {
+            SessionStore::Redis { url } => Some(RedisStore::new(&url.0)?),
+            SessionStore::Cookie => None,
         };
         Ok(Sessions {
             config: config.clone(),
-            keys: Keys::derive(&secrets),
+            keys: Keys::derive(config.keys.secrets()),
             redis,
             revocations: Revocations::new(config.ttl),
             metrics,

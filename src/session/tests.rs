@@ -1,12 +1,12 @@
 //! Unit tests of the session service in cookie mode.
 
 use super::*;
-use crate::config::Secret;
+use crate::config::{Secret, SessionKeys};
 use axum::http::header;
 
 fn config(secrets: &[&str]) -> SessionConfig {
     SessionConfig {
-        secrets: secrets.iter().map(|s| Secret(s.to_string())).collect(),
+        keys: SessionKeys::decode(&secrets.iter().map(|s| Secret(s.to_string())).collect::<Vec<_>>()).expect("secrets"),
         ..SessionConfig::default()
     }
 }

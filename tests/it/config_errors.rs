@@ -138,6 +138,23 @@ fn environment_overrides_the_file_and_bad_env_values_are_named() {
     assert!(stderr.contains("PORTCULLIS_SERVER__LISTEN"), "{stderr}");
 }
 
+#[test]
+fn a_value_from_the_environment_that_cannot_work_is_named_by_its_variable() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    std::fs::write(dir.path().join("portcullis.toml"), "[server]\nmax_connections = 5\n").expect("write");
+    let output = Command::new(binary())
+        .args(["check", "--config", "portcullis.toml"])
+        .current_dir(dir.path())
+        .env("PORTCULLIS_SERVER__MAX_CONNECTIONS", "0")
+        .output()
+        .expect("run");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    let expected = "environment variable PORTCULLIS_SERVER__MAX_CONNECTIONS: key `server.max_connections`";
+    assert!(stderr.contains(expected), "{stderr}");
+}
+
 #[tokio::test]
 async fn environment_override_changes_behaviour() {
     let mut setup = Setup::new(&file_issuer_config("rsa1"), "[]\n");
@@ -183,11 +200,8 @@ fn secrets_and_redis_url_can_come_from_files() {
     let (code, _, stderr) = run(&["check", "--config", "portcullis.toml"], dir.path());
     assert_eq!(code, 0, "{stderr}");
     let loaded = portcullis::config::Config::load(&dir.path().join("portcullis.toml")).expect("config");
-    assert_eq!(loaded.session.secrets.len(), 2);
-    assert_eq!(
-        loaded.session.redis_url.as_deref(),
-        Some("redis://:pw@127.0.0.1:6379/0")
-    );
+    assert_eq!(loaded.session.keys.len(), 2);
+    assert_eq!(loaded.session.redis_url(), Some("redis://:pw@127.0.0.1:6379/0"));
     assert_refused(
         "[session]\nsecrets_file = \"/nonexistent/secrets\"\n",
         &["session.secrets_file"],

@@ -1,0 +1,158 @@
+//! Configuration: the typed sections of `portcullis.toml`, how they are loaded (defaults, then the
+//! TOML file, then `PORTCULLIS_<SECTION>__<KEY>` environment overrides) and the one validation pass
+//! that refuses a bad configuration before anything starts.
+//!
+//! One file per section, each with its validation beside it. Validation also resolves what the
+//! file only names: `*_file` secrets are read, session secrets decoded into [`SessionKeys`], the
+//! login's issuer looked up and header names parsed, so the services take a [`Config`] as it is.
+
+mod headers;
+mod issuers;
+mod login;
+mod problems;
+mod rules;
+mod server;
+mod session;
+mod size;
+mod values;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+pub use headers::HeadersConfig;
+pub use issuers::{Algorithm, IssuerConfig};
+pub use login::LoginConfig;
+pub use rules::{DefaultPolicy, RulesConfig};
+pub use server::{MAX_HEADER_READ_TIMEOUT, ServerConfig};
+pub use session::{SameSite, SessionConfig, SessionKeys, SessionStore, decode_session_secret};
+pub use size::{byte_size, parse_byte_size};
+pub use values::{Secret, duration};
+
+use problems::Problems;
+
+/// The whole configuration, validated, one field per `[section]`.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`: where to listen and whom to trust.
+    pub server: ServerConfig,
+    /// `[[issuers]]`: the trusted token issuers.
+    pub issuers: Vec<IssuerConfig>,
+    /// `[login]`: the optional OIDC browser login.
+    pub login: Option<LoginConfig>,
+    /// `[session]`: the browser session cookie.
+    pub session: SessionConfig,
+    /// `[headers]`: names of the identity headers sent on an allowed answer.
+    pub headers: HeadersConfig,
+    /// `[rules]`: where the route rules live and what happens when none matches.
+    pub rules: RulesConfig,
+    /// The file the configuration was read from, for messages and relative paths.
+    pub source: PathBuf,
+}
+
+/// The configuration as written in the file and the environment, before validation.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    server: ServerConfig,
+    #[serde(default)]
+    issuers: Vec<IssuerConfig>,
+    #[serde(default)]
+    login: Option<login::LoginSection>,
+    #[serde(default)]
+    session: session::SessionSection,
+    #[serde(default)]
+    headers: HeadersConfig,
+    #[serde(default)]
+    rules: RulesConfig,
+}
+
+/// A configuration that cannot be used; the message names the key and the file (or the
+/// environment variable), one problem a line.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ConfigError(pub String);
+
+impl Config {
+    /// Where the configuration is read from: the `--config` argument, else `$PORTCULLIS_CONFIG`,
+    /// else `./portcullis.toml`.
+    pub fn locate(argument: Option<PathBuf>) -> PathBuf {
+        argument
+            .or_else(|| std::env::var_os("PORTCULLIS_CONFIG").map(PathBuf::from))
+            .unwrap_or_else(|| PathBuf::from("portcullis.toml"))
+    }
+
+    /// Loads `file`, applies the environment overrides, resolves relative paths and `*_file`
+    /// secrets, and validates the result, reporting every problem at once.
+    pub fn load(file: &Path) -> Result<Config, ConfigError> {
+        if !file.is_file() {
+            return Err(ConfigError(format!("config file {} not found", file.display())));
+        }
+        // Only `SECTION__KEY` variables are configuration: PORTCULLIS_CONFIG, PORTCULLIS_LOG_FORMAT
+        // and the PORTCULLIS_PORT family that Kubernetes service links inject are not.
+        let env = Env::prefixed("PORTCULLIS_")
+            .filter(|key| key.as_str().contains("__"))
+            .split("__");
+        let figment = Figment::new().merge(Toml::file_exact(file)).merge(env);
+        let mut written: ConfigFile = figment.extract().map_err(|e| describe_figment_error(e, file))?;
+        written.resolve_paths(file.parent().unwrap_or(Path::new("")));
+        let mut problems = Problems::new(file, &figment);
+        let config = written.validate(file, &mut problems);
+        problems.finish(config)
+    }
+}
+
+impl ConfigFile {
+    /// Makes every relative path relative to the config file's folder `base`.
+    fn resolve_paths(&mut self, base: &Path) {
+        self.rules.resolve_paths(base);
+        self.issuers.iter_mut().for_each(|issuer| issuer.resolve_paths(base));
+        if let Some(login) = &mut self.login {
+            login.resolve_paths(base);
+        }
+        self.session.resolve_paths(base);
+    }
+
+    /// The single validation pass, section by section: everything that parses but cannot work
+    /// is recorded in `problems`; what the file only names is resolved.
+    fn validate(self, file: &Path, problems: &mut Problems) -> Config {
+        self.server.validate(problems);
+        issuers::validate(&self.issuers, problems);
+        self.rules.validate(problems);
+        let with_login = self.login.is_some();
+        let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
+        Config {
+            session: self.session.validate(with_login, problems),
+            login,
+            server: self.server,
+            issuers: self.issuers,
+            headers: self.headers,
+            rules: self.rules,
+            source: file.to_path_buf(),
+        }
+    }
+}
+
+/// Turns figment's error into one line per problem that names the key and where its value came
+/// from.
+fn describe_figment_error(error: figment::Error, file: &Path) -> ConfigError {
+    let messages: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                e.path.join(".")
+            };
+            let origin = problems::origin(e.metadata.as_ref(), &e.path, file);
+            format!("{origin}: key `{key}`: {}", e.kind)
+        })
+        .collect();
+    ConfigError(messages.join("\n"))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,89 @@
+//! Loading a whole file: every problem at once, and what the file only names resolved once.
+
+use axum::http::HeaderName;
+
+use super::{Config, ConfigError};
+
+const ONE: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+const TWO: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+/// Writes `files` (name, content) into a fresh folder and loads its `portcullis.toml`.
+fn load(files: &[(&str, &str)]) -> (tempfile::TempDir, Result<Config, ConfigError>) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    for (name, content) in files {
+        std::fs::write(dir.path().join(name), content).expect("write");
+    }
+    let loaded = Config::load(&dir.path().join("portcullis.toml"));
+    (dir, loaded)
+}
+
+#[test]
+fn every_problem_of_every_section_is_reported_at_once() {
+    let text = "[server]\nmax_connections = 0\n[rules]\npaths = []\n[session]\nttl = \"0s\"\ncookie_name = \"a b\"\n";
+    let (dir, loaded) = load(&[("portcullis.toml", text)]);
+    let message = loaded.expect_err("refused").0;
+    let lines: Vec<&str> = message.lines().collect();
+    assert_eq!(lines.len(), 4, "{message}");
+    let keys = [
+        "server.max_connections",
+        "rules.paths",
+        "session.cookie_name",
+        "session.ttl",
+    ];
+    for (line, key) in lines.iter().zip(keys) {
+        let prefix = format!("{}: key `{key}`: ", dir.path().join("portcullis.toml").display());
+        assert!(line.starts_with(&prefix), "{line}");
+    }
+}
+
+#[test]
+fn login_issuer_client_secret_and_session_keys_are_resolved_at_load() {
+    let text = "[[issuers]]\nname = \"main\"\nissuer = \"https://idp.test/\"\n\
+        [login]\nissuer = \"main\"\nclient_id = \"c\"\nclient_secret_file = \"client-secret\"\n\
+        redirect_url = \"https://auth.test/oauth2/callback\"\n\
+        [session]\nsecrets_file = \"secrets\"\n";
+    let secrets = format!("{ONE}\n\n{TWO}\n");
+    let files = [
+        ("portcullis.toml", text),
+        ("client-secret", "s3cret\n"),
+        ("secrets", &secrets),
+    ];
+    let (_dir, loaded) = load(&files);
+    let config = loaded.expect("valid");
+    let login = config.login.as_ref().expect("[login]");
+    assert_eq!(login.issuer.name, "main");
+    assert_eq!(login.issuer.issuer, "https://idp.test/");
+    assert_eq!(login.client_secret.0, "s3cret");
+    let keys = config.session.keys.secrets();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0][..4], [0xab, 0xcd, 0xef, 0x12]);
+    assert_eq!(keys[1][..4], [0, 1, 2, 3]);
+    let printed = format!("{config:?}");
+    assert!(
+        !printed.contains("s3cret") && printed.contains("SessionKeys(2 × ***)"),
+        "{printed}"
+    );
+}
+
+#[test]
+fn header_names_are_parsed_at_load_and_a_bad_one_is_named() {
+    let (_dir, loaded) = load(&[("portcullis.toml", "[headers]\nuser = \"X-Remote-User\"\n")]);
+    let headers = loaded.expect("valid").headers;
+    assert_eq!(headers.user, HeaderName::from_static("x-remote-user"));
+    assert_eq!(headers.email, HeaderName::from_static("x-auth-request-email"));
+    let (_dir, loaded) = load(&[("portcullis.toml", "[headers]\ngroups = \"a:b\"\n")]);
+    let message = loaded.expect_err("refused").0;
+    assert!(
+        message.contains("key `headers.groups`: `a:b` is not a valid header name"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_redis_store_takes_its_url_from_the_file_it_names() {
+    let text = "[session]\nstore = \"redis\"\nredis_url_file = \"url\"\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", text), ("url", "redis://:pw@127.0.0.1:6379/0\n")]);
+    let session = loaded.expect("valid").session;
+    assert_eq!(session.redis_url(), Some("redis://:pw@127.0.0.1:6379/0"));
+    assert!(!format!("{session:?}").contains("pw@"));
+}
