@@ -148,7 +148,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
         claims: Claims::from_json(r#"{"sub":"alice","tenant":"acme"}"#),
         expires_at: u64::MAX,
     });
-    let names = IdentityHeaders::new(&HeadersConfig::default()).expect("names");
+    let names = IdentityHeaders::new(&HeadersConfig::default());
     let context = Context {
         endpoint: Endpoint::Auth,
         client: ClientKind::Api,
