@@ -35,6 +35,14 @@ struct LoginState {
 }
 
 impl Login {
+    /// The request's `rd=` target, checked against `allowed_redirect_domains`.
+    fn checked_rd(&self, params: &HashMap<String, String>) -> Result<String, redirect::BadRedirect> {
+        redirect::validate(
+            params.get("rd").map(String::as_str),
+            &self.config.allowed_redirect_domains,
+        )
+    }
+
     /// One state cookie per login in flight (named after the start of its state), so logins
     /// started in several tabs at once do not overwrite each other's state.
     fn state_cookie_name(&self, state: &str) -> String {
@@ -48,10 +56,7 @@ const SIGN_OUT_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_s
 
 /// `/oauth2/start?rd=`: validates `rd`, then 302 to the provider with state, nonce and PKCE S256.
 pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Result<Response, LoginError> {
-    let rd = redirect::validate(
-        params.get("rd").map(String::as_str),
-        &login.config.allowed_redirect_domains,
-    )?;
+    let rd = login.checked_rd(&params)?;
     let provider = login
         .discovery
         .provider()
@@ -230,10 +235,7 @@ pub async fn sign_out(
     Query(params): Params,
     headers: HeaderMap,
 ) -> Result<Response, LoginError> {
-    let rd = redirect::validate(
-        params.get("rd").map(String::as_str),
-        &login.config.allowed_redirect_domains,
-    )?;
+    let rd = login.checked_rd(&params)?;
     let (ended, cookies) = login.sessions.clear(&headers).await;
     let id_token = ended.map(|session| session.id_token);
     // Bounded: with the provider unreachable, sign-out still clears the cookies promptly (it
