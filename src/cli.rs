@@ -10,6 +10,7 @@ use rand::RngCore;
 
 use crate::answer::IdentityHeaders;
 use crate::authn::jwks;
+use crate::authn::jws::Signer;
 use crate::authn::jwt::Verifier;
 use crate::authn::{Authenticated, Authenticator, Outcome};
 use crate::config::Config;
@@ -344,30 +345,18 @@ pub fn new_secret() -> String {
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
 
-/// Mints a JWT signed with the PEM key of `args`.
+/// Mints a JWT of `args` with the one [`Signer`] (RS256 or ES256 by key type); the `kid` is
+/// `--kid`, else the key file's name without extension (as the quickstart JWKS names it).
 fn mint(args: &TokenArgs) -> Result<String, String> {
-    use jsonwebtoken::{Algorithm, EncodingKey, Header};
     let pem = std::fs::read(&args.key).map_err(|e| format!("--key {}: {e}", args.key.display()))?;
-    let (algorithm, key) = if let Ok(key) = EncodingKey::from_rsa_pem(&pem) {
-        (Algorithm::RS256, key)
-    } else if let Ok(key) = EncodingKey::from_ec_pem(&pem) {
-        (Algorithm::ES256, key)
-    } else {
-        return Err(format!(
-            "--key {}: not an RSA or EC P-256 private key in PEM",
-            args.key.display()
-        ));
-    };
-    let mut header = Header::new(algorithm);
-    header.kid = Some(args.kid.clone().unwrap_or_else(|| {
+    let signer = Signer::from_pem(&pem).map_err(|e| format!("--key {}: {e}", args.key.display()))?;
+    let kid = args.kid.clone().unwrap_or_else(|| {
         args.key
             .file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default()
-    }));
-    let claims = token_claims(args)?;
-    crate::authn::jwt::install_crypto_provider();
-    jsonwebtoken::encode(&header, &claims, &key).map_err(|e| format!("cannot sign: {e}"))
+    });
+    signer.with_kid(kid).sign(&token_claims(args)?)
 }
 
 fn token_claims(args: &TokenArgs) -> Result<serde_json::Map<String, serde_json::Value>, String> {

@@ -128,6 +128,19 @@ impl KeyStore {
         Ok((set, fetched.max_age))
     }
 
+    /// The key set holding `kid`: the current one, else the set after
+    /// [`KeyStore::refetch_for_unknown_kid`]; `None` when no set has it. The one key lookup of
+    /// every signed token (bearer, ID and logout tokens).
+    pub async fn key_set_holding(&self, kid: &str) -> Option<Arc<KeySet>> {
+        if let Some(set) = self.keys().filter(|set| set.get(kid).is_some()) {
+            return Some(set);
+        }
+        tracing::debug!(issuer = %self.name, "unknown kid; asking for a refetch");
+        self.refetch_for_unknown_kid(kid)
+            .await
+            .filter(|set| set.get(kid).is_some())
+    }
+
     /// The key set after an unknown `kid`: refetched when no refetch of this issuer started in
     /// the last [`KID_MISS_COOLDOWN`], shared by every request waiting here (single flight).
     pub async fn refetch_for_unknown_kid(&self, kid: &str) -> Option<Arc<KeySet>> {

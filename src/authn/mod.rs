@@ -8,6 +8,7 @@ pub mod bearer;
 pub mod claims;
 pub mod credential;
 pub mod jwks;
+pub mod jws;
 pub mod jwt;
 pub mod session;
 pub mod strict_json;

@@ -1,5 +1,5 @@
-//! The `/oauth2/*` endpoints. Client bodies stay short; reasons go to the log (never a token,
-//! cookie or secret).
+//! The `/oauth2/*` endpoints. Every refusal is a [`LoginError`] (one answer shape, see
+//! [`super::error`]); reasons go to the log (never a token, cookie or secret).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,6 +16,7 @@ use openidconnect::{
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
+use super::error::{LoginError, Problem};
 use super::provider::Http;
 use super::tokens::{Expect, constant_time_eq};
 use super::{LOGIN_STATE_TTL, Login, redirect};
@@ -34,6 +35,14 @@ struct LoginState {
 }
 
 impl Login {
+    /// The request's `rd=` target, checked against `allowed_redirect_domains`.
+    fn checked_rd(&self, params: &HashMap<String, String>) -> Result<String, redirect::BadRedirect> {
+        redirect::validate(
+            params.get("rd").map(String::as_str),
+            &self.config.allowed_redirect_domains,
+        )
+    }
+
     /// One state cookie per login in flight (named after the start of its state), so logins
     /// started in several tabs at once do not overwrite each other's state.
     fn state_cookie_name(&self, state: &str) -> String {
@@ -46,23 +55,13 @@ impl Login {
 const SIGN_OUT_DISCOVERY_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// `/oauth2/start?rd=`: validates `rd`, then 302 to the provider with state, nonce and PKCE S256.
-pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Response {
-    let rd = match redirect::validate(
-        params.get("rd").map(String::as_str),
-        &login.config.allowed_redirect_domains,
-    ) {
-        Ok(rd) => rd,
-        Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
-    };
-    let provider = match login.discovery.provider().await {
-        Ok(provider) => provider,
-        Err(_) => {
-            return text(
-                StatusCode::BAD_GATEWAY,
-                "the login provider is not reachable; try again",
-            );
-        }
-    };
+pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Result<Response, LoginError> {
+    let rd = login.checked_rd(&params)?;
+    let provider = login
+        .discovery
+        .provider()
+        .await
+        .map_err(|_| Problem::ProviderUnreachable)?;
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = provider.client.authorize_url(
         CoreAuthenticationFlow::AuthorizationCode,
@@ -84,9 +83,7 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
             .sessions
             .seal(&login.state_cookie_name(state.secret()), &json, LOGIN_STATE_TTL)
     });
-    let Some(cookie) = cookie else {
-        return text(StatusCode::INTERNAL_SERVER_ERROR, "the login cannot start");
-    };
+    let cookie = cookie.ok_or(Problem::CannotStart)?;
     redirect_to(url.as_str(), vec![cookie])
 }
 
@@ -96,27 +93,23 @@ pub async fn start(State(login): State<Arc<Login>>, Query(params): Params) -> Re
 /// The state is checked before anything else: the provider's error page (`error=`) is shown only
 /// for a callback of a login this browser started, so nobody can make us display their text
 /// with a crafted link; any other callback gets a plain 400.
-pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
+pub async fn callback(
+    State(login): State<Arc<Login>>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, LoginError> {
     let state = params.get("state").map_or("", String::as_str);
     let state_cookie = login.state_cookie_name(state);
-    let Some(saved) = login
+    let saved = login
         .sessions
         .open(&state_cookie, &headers)
         .and_then(|json| serde_json::from_str::<LoginState>(&json).ok())
-    else {
-        return text(
-            StatusCode::BAD_REQUEST,
-            "login state missing or expired: start the login again",
-        );
-    };
+        .ok_or(Problem::StateMissing)?;
     if !constant_time_eq(state.as_bytes(), saved.state.as_bytes()) {
         tracing::info!("callback state does not match the login cookie");
-        return text(
-            StatusCode::BAD_REQUEST,
-            "login state does not match: start the login again",
-        );
+        return Err(Problem::StateMismatch.into());
     }
-    let clear_state: Vec<HeaderValue> = login.sessions.expire_sealed(&state_cookie).into_iter().collect();
+    let clear_state = login.sessions.expire_sealed(&state_cookie);
     // One atomic check-and-mark, so two concurrent callbacks with the same state cannot both pass.
     if !login
         .used_states
@@ -126,31 +119,20 @@ pub async fn callback(State(login): State<Arc<Login>>, Query(params): Params, he
         .is_fresh()
     {
         tracing::info!("replayed callback refused");
-        return text(StatusCode::BAD_REQUEST, "this login was already completed");
+        return Err(Problem::AlreadyCompleted.into());
     }
+    let ended = |problem: Problem| LoginError::from(problem).clearing_state(clear_state.clone());
     if let Some(error) = params.get("error") {
-        let status = if error == "access_denied" {
-            StatusCode::FORBIDDEN
-        } else {
-            StatusCode::BAD_REQUEST
-        };
-        let description = params.get("error_description").map_or("", String::as_str);
         tracing::info!(error = %error, "the provider refused the login");
-        return with_cookies(
-            page(status, "Sign-in did not complete", &format!("{error} {description}")),
-            clear_state,
-        );
+        return Err(ended(Problem::ProviderRefused {
+            error: error.clone(),
+            description: params.get("error_description").cloned().unwrap_or_default(),
+        }));
     }
-    let Some(code) = params.get("code") else {
-        return with_cookies(text(StatusCode::BAD_REQUEST, "no authorization code"), clear_state);
-    };
-    match complete(&login, code, &saved, &headers).await {
-        Ok(mut cookies) => {
-            cookies.extend(clear_state);
-            redirect_to(&saved.rd, cookies)
-        }
-        Err((status, reason)) => with_cookies(text(status, reason), clear_state),
-    }
+    let code = params.get("code").ok_or_else(|| ended(Problem::NoCode))?;
+    let mut cookies = complete(&login, code, &saved, &headers).await.map_err(ended)?;
+    cookies.extend(clear_state);
+    redirect_to(&saved.rd, cookies)
 }
 
 /// The code exchange and the session it opens; the `Set-Cookie` values on success.
@@ -159,30 +141,27 @@ async fn complete(
     code: &str,
     saved: &LoginState,
     headers: &HeaderMap,
-) -> Result<Vec<HeaderValue>, (StatusCode, &'static str)> {
-    let unreachable = (
-        StatusCode::BAD_GATEWAY,
-        "the login provider is not reachable; try again",
-    );
-    let provider = login.discovery.provider().await.map_err(|_| unreachable)?;
+) -> Result<Vec<HeaderValue>, Problem> {
+    let unreachable = Problem::ProviderUnreachable;
+    let provider = login.discovery.provider().await.map_err(|_| unreachable.clone())?;
     let exchange = provider
         .client
         .exchange_code(AuthorizationCode::new(code.to_string()))
-        .map_err(|_| unreachable)?
+        .map_err(|_| unreachable.clone())?
         .set_pkce_verifier(PkceCodeVerifier::new(saved.verifier.clone()))
         .request_async(&Http(login.http.clone()))
         .await;
     let response = exchange.map_err(|error| {
         tracing::info!(%error, "code exchange failed");
         match error {
-            RequestTokenError::ServerResponse(_) => (StatusCode::BAD_REQUEST, "the login could not be completed"),
+            RequestTokenError::ServerResponse(_) => Problem::ExchangeRefused,
             _ => unreachable,
         }
     })?;
     let id_token = response
         .extra_fields()
         .id_token()
-        .ok_or((StatusCode::BAD_GATEWAY, "the provider sent no ID token"))?
+        .ok_or(Problem::NoIdToken)?
         .to_string();
     let mut claims = login
         .tokens
@@ -190,7 +169,7 @@ async fn complete(
         .await
         .map_err(|reason| {
             tracing::warn!(%reason, "ID token refused");
-            (StatusCode::BAD_REQUEST, "the ID token was refused")
+            Problem::IdTokenRefused
         })?;
     let access_token = response.access_token().secret().clone();
     if !login.claims.has_groups(&claims) {
@@ -212,15 +191,12 @@ async fn complete(
     // at every request.
     let identity = session.identity(&login.claims).map_err(|reason| {
         tracing::warn!(%reason, "the provider's claims name no user");
-        (StatusCode::BAD_GATEWAY, "the provider's claims name no user")
+        Problem::NoUser
     })?;
     tracing::info!(user = %identity.user, "signed in");
     login.sessions.save(&session, headers).await.map_err(|error| {
         tracing::warn!(%error, "session cannot be saved");
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            "the session cannot be saved; try again",
-        )
+        Problem::SessionNotSaved
     })
 }
 
@@ -254,14 +230,12 @@ async fn merge_userinfo(
 
 /// `/oauth2/sign_out?rd=`: clears the session (and its Redis entry), then 302 to the provider's
 /// `end_session_endpoint` (with `id_token_hint` and `post_logout_redirect_uri`) or to `rd`.
-pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, headers: HeaderMap) -> Response {
-    let rd = match redirect::validate(
-        params.get("rd").map(String::as_str),
-        &login.config.allowed_redirect_domains,
-    ) {
-        Ok(rd) => rd,
-        Err(error) => return text(StatusCode::BAD_REQUEST, &error.to_string()),
-    };
+pub async fn sign_out(
+    State(login): State<Arc<Login>>,
+    Query(params): Params,
+    headers: HeaderMap,
+) -> Result<Response, LoginError> {
+    let rd = login.checked_rd(&params)?;
     let (ended, cookies) = login.sessions.clear(&headers).await;
     let id_token = ended.map(|session| session.id_token);
     // Bounded: with the provider unreachable, sign-out still clears the cookies promptly (it
@@ -290,41 +264,18 @@ pub async fn sign_out(State(login): State<Arc<Login>>, Query(params): Params, he
 /// `POST /oauth2/backchannel_logout`: OIDC Back-Channel Logout 1.0. Verifies `logout_token`,
 /// refuses a token whose `jti` was used before (until it expires), and revokes the sessions of
 /// its `sid` or `sub`.
-pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) -> Response {
-    let invalid = || {
-        let mut response = (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "error": "invalid_request" })),
-        )
-            .into_response();
-        no_store(&mut response);
-        response
-    };
-    let Some(token) = url::form_urlencoded::parse(&body)
+pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) -> Result<Response, LoginError> {
+    let token = url::form_urlencoded::parse(&body)
         .find(|(name, _)| name == "logout_token")
         .map(|(_, value)| value.into_owned())
-    else {
-        return invalid();
-    };
-    let claims = match login.tokens.verify(&token, Expect::Logout).await {
-        Ok(claims) => claims,
-        Err(reason) => {
-            tracing::info!(%reason, "logout token refused");
-            return invalid();
-        }
-    };
+        .ok_or(Problem::InvalidLogoutRequest)?;
+    let claims = login.tokens.verify(&token, Expect::Logout).await.map_err(|reason| {
+        tracing::info!(%reason, "logout token refused");
+        Problem::InvalidLogoutRequest
+    })?;
     let text_claim = |name: &str| claims.get(name).and_then(Value::as_str).filter(|v| !v.is_empty());
     let (sid, sub) = (text_claim("sid"), text_claim("sub"));
     let jti = text_claim("jti").unwrap_or_default();
-    let unavailable = || {
-        let mut response = (
-            StatusCode::BAD_REQUEST,
-            axum::Json(json!({ "error": "temporarily_unavailable" })),
-        )
-            .into_response();
-        no_store(&mut response);
-        response
-    };
     let issuer = &login.issuer.name;
     match login
         .sessions
@@ -334,18 +285,18 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
         Ok(true) => {}
         Ok(false) => {
             tracing::info!("replayed logout token refused");
-            return invalid();
+            return Err(Problem::InvalidLogoutRequest.into());
         }
         Err(reason) => {
             tracing::warn!(%reason, "back-channel logout cannot check the token for replay");
-            return unavailable();
+            return Err(Problem::LogoutUnavailable.into());
         }
     }
     if let Err(reason) = login.sessions.revoke(issuer, sid, sub).await {
         tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
         // The provider may deliver it again: that delivery must not count as a replay.
         login.sessions.forget_logout_token(issuer, jti).await;
-        return unavailable();
+        return Err(Problem::LogoutUnavailable.into());
     }
     tracing::info!(
         by_sid = sid.is_some(),
@@ -354,7 +305,7 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
     );
     let mut response = StatusCode::OK.into_response();
     no_store(&mut response);
-    response
+    Ok(response)
 }
 
 /// How long a used logout token must be remembered: as long as it could still be accepted, until
@@ -377,16 +328,13 @@ pub fn identity_json(identity: &Identity, cookies: Vec<HeaderValue>) -> Response
     with_cookies(axum::Json(body).into_response(), cookies)
 }
 
-fn redirect_to(location: &str, cookies: Vec<HeaderValue>) -> Response {
+/// A 302 to `location` with `cookies`, never stored by caches.
+fn redirect_to(location: &str, cookies: Vec<HeaderValue>) -> Result<Response, LoginError> {
+    let location = HeaderValue::from_str(location).map_err(|_| Problem::BadLocation)?;
     let mut response = StatusCode::FOUND.into_response();
-    match HeaderValue::from_str(location) {
-        Ok(value) => {
-            response.headers_mut().insert(header::LOCATION, value);
-        }
-        Err(_) => return text(StatusCode::BAD_REQUEST, "redirect target is not a valid header value"),
-    }
+    response.headers_mut().insert(header::LOCATION, location);
     no_store(&mut response);
-    with_cookies(response, cookies)
+    Ok(with_cookies(response, cookies))
 }
 
 fn with_cookies(mut response: Response, cookies: Vec<HeaderValue>) -> Response {
@@ -400,34 +348,4 @@ fn no_store(response: &mut Response) {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-}
-
-fn text(status: StatusCode, message: &str) -> Response {
-    (status, format!("{message}\n")).into_response()
-}
-
-/// A small HTML page for people (provider errors), every value escaped.
-fn page(status: StatusCode, title: &str, detail: &str) -> Response {
-    let body = format!(
-        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{title}</title></head><body>\
-         <h1>{title}</h1><p>The identity provider said: <code>{}</code></p>\
-         <p><a href=\"/\">Back</a></p></body></html>\n",
-        escape(detail.trim())
-    );
-    (status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
-}
-
-fn escape(text: &str) -> String {
-    text.chars()
-        .take(300)
-        .map(|c| match c {
-            '<' => "&lt;".to_string(),
-            '>' => "&gt;".to_string(),
-            '&' => "&amp;".to_string(),
-            '"' => "&quot;".to_string(),
-            '\'' => "&#39;".to_string(),
-            c if c.is_control() => " ".to_string(),
-            c => c.to_string(),
-        })
-        .collect()
 }

@@ -6,7 +6,9 @@
 //! discovery ([`provider`]), its ID and logout tokens are verified with its own key store
 //! ([`tokens`]), and `rd=` targets are validated before anything else ([`redirect`]).
 
+mod error;
 mod handlers;
+pub use error::{LoginError, Problem};
 pub use handlers::identity_json;
 pub mod provider;
 pub mod redirect;

@@ -3,12 +3,10 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
-use jsonwebtoken::{Validation, decode, decode_header};
 use serde_json::{Map, Value};
 
-use crate::authn::jwks::{KeyStore, algorithm_named, jsonwebtoken_algorithm};
-use crate::authn::jwt::MAX_TOKEN_BYTES;
+use crate::authn::jwks::KeyStore;
+use crate::authn::jws::{JwsVerifier, TokenUse};
 use crate::config::IssuerConfig;
 
 /// The `events` member of a back-channel logout token.
@@ -28,58 +26,33 @@ pub enum Expect<'a> {
     Logout,
 }
 
-/// Checks tokens of the login provider for our client.
+/// Checks tokens of the login provider for our client, through the signed-token core.
 pub struct TokenChecker {
-    issuer: IssuerConfig,
     client_id: String,
-    keys: Arc<KeyStore>,
+    id_tokens: JwsVerifier,
+    logout_tokens: JwsVerifier,
 }
 
 impl TokenChecker {
     /// A checker for tokens of `issuer` addressed to `client_id`, with that issuer's key store.
     pub fn new(issuer: &IssuerConfig, client_id: &str, keys: Arc<KeyStore>) -> TokenChecker {
+        let audience = [client_id.to_string()];
         TokenChecker {
-            issuer: issuer.clone(),
             client_id: client_id.to_string(),
-            keys,
+            id_tokens: JwsVerifier::new(TokenUse::IdToken, issuer, &audience, keys.clone()),
+            logout_tokens: JwsVerifier::new(TokenUse::LogoutToken, issuer, &audience, keys),
         }
     }
 
-    /// Verifies `token` (signature with the issuer's key named by `kid`, `alg` allow-list, `iss`,
-    /// `aud` containing our client id, `exp`, `iat`, and what `expect` adds); returns its claims.
+    /// Verifies `token` with the core (header and `typ` by kind, key by `kid`, `alg` allow-list,
+    /// signature, `iss`, `aud` containing our client id, `exp`, no repeated claim name), then
+    /// `iat` and what `expect` adds; returns its claims.
     pub async fn verify(&self, token: &str, expect: Expect<'_>) -> Result<Map<String, Value>, String> {
-        if token.len() > MAX_TOKEN_BYTES {
-            return Err("token too long".into());
-        }
-        check_raw_header(token, expect)?;
-        let header = decode_header(token).map_err(|_| "token header cannot be decoded".to_string())?;
-        let alg = algorithm_named(&format!("{:?}", header.alg))
-            .filter(|alg| self.issuer.algorithms.contains(alg))
-            .ok_or("alg not allowed for the login issuer")?;
-        let kid = header.kid.as_deref().ok_or("token has no kid")?;
-        let set = match self.keys.keys().filter(|set| set.get(kid).is_some()) {
-            Some(set) => set,
-            None => self
-                .keys
-                .refetch_for_unknown_kid(kid)
-                .await
-                .ok_or("no keys for the login issuer")?,
+        let verifier = match expect {
+            Expect::Logout => &self.logout_tokens,
+            Expect::IdToken { .. } | Expect::RefreshedIdToken => &self.id_tokens,
         };
-        let key = set.get(kid).ok_or("unknown kid")?;
-        if !key.algorithms.contains(&alg) {
-            return Err("alg does not match the key".into());
-        }
-        let mut validation = Validation::new(jsonwebtoken_algorithm(alg));
-        validation.set_issuer(&[&self.issuer.issuer]);
-        validation.set_audience(&[&self.client_id]);
-        validation.leeway = self.issuer.leeway.as_secs();
-        match expect {
-            Expect::Logout => validation.set_required_spec_claims(&["exp", "iss", "aud"]),
-            _ => validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]),
-        }
-        let claims = decode::<Map<String, Value>>(token, &key.key, &validation)
-            .map_err(|e| format!("token refused: {:?}", e.kind()))?
-            .claims;
+        let claims = verifier.verify(token).await.map_err(|e| e.to_string())?.claims;
         if !claims.get("iat").is_some_and(Value::is_number) {
             return Err("token has no iat".into());
         }
@@ -119,25 +92,6 @@ impl TokenChecker {
     }
 }
 
-/// The header checks jsonwebtoken does not do: no `crit`, and `typ` by kind (a logout token is
-/// never accepted as an ID token).
-fn check_raw_header(token: &str, expect: Expect<'_>) -> Result<(), String> {
-    let encoded = token.split('.').next().unwrap_or_default();
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(encoded)
-        .map_err(|_| "token header is not base64url")?;
-    let header: Map<String, Value> = serde_json::from_slice(&bytes).map_err(|_| "token header is not JSON")?;
-    if header.contains_key("crit") {
-        return Err("token has a crit header".into());
-    }
-    let typ = header.get("typ").and_then(Value::as_str).map(str::to_ascii_lowercase);
-    match (expect, typ.as_deref()) {
-        (_, None | Some("jwt")) => Ok(()),
-        (Expect::Logout, Some("logout+jwt" | "application/logout+jwt")) => Ok(()),
-        _ => Err("token typ not accepted here".into()),
-    }
-}
-
 /// OIDC Back-Channel Logout 1.0, section 2.4 and 2.6: the `events` member, a `jti` (replays are
 /// refused by it), no `nonce`, `sid` or `sub`.
 pub fn check_logout_claims(claims: &Map<String, Value>) -> Result<(), String> {
@@ -170,6 +124,7 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 mod tests {
     use super::*;
     use crate::metrics::Metrics;
+    use base64::Engine;
     use serde_json::json;
 
     fn claims(value: Value) -> Map<String, Value> {
@@ -186,9 +141,29 @@ mod tests {
         TokenChecker::new(&issuer, "portcullis", Arc::new(keys))
     }
 
-    fn id_token(extra: Value) -> String {
+    async fn loaded_checker() -> TokenChecker {
+        crate::authn::jwt::install_crypto_provider();
+        let checker = fixture_checker();
+        checker.id_tokens.keys().load().await.expect("fixture keys load");
+        checker
+    }
+
+    /// A token of the fixture key `rsa1` with this header and this payload text, as given.
+    fn signed_text(header: Value, payload: &str) -> String {
         let pem = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/rsa1.pem")).expect("key");
         let key = jsonwebtoken::EncodingKey::from_rsa_pem(&pem).expect("rsa key");
+        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let message = format!("{}.{}", engine.encode(header.to_string()), engine.encode(payload));
+        let signature =
+            jsonwebtoken::crypto::sign(message.as_bytes(), &key, jsonwebtoken::Algorithm::RS256).expect("signs");
+        format!("{message}.{signature}")
+    }
+
+    fn id_token(extra: Value) -> String {
+        id_token_typed(extra, Some("JWT"))
+    }
+
+    fn id_token_typed(extra: Value, typ: Option<&str>) -> String {
         let now = crate::session::unix_now();
         let mut claims = json!({
             "iss": "https://idp.test/", "aud": "portcullis", "sub": "alice", "iat": now, "exp": now + 300
@@ -199,16 +174,16 @@ mod tests {
                 _ => claims[name] = value.clone(),
             }
         }
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
-        header.kid = Some("rsa1".into());
-        jsonwebtoken::encode(&header, &claims, &key).expect("sign")
+        let mut header = json!({ "alg": "RS256", "kid": "rsa1" });
+        if let Some(typ) = typ {
+            header["typ"] = json!(typ);
+        }
+        signed_text(header, &claims.to_string())
     }
 
     #[tokio::test]
     async fn id_token_nonce_must_match_the_one_sent() {
-        crate::authn::jwt::install_crypto_provider();
-        let checker = fixture_checker();
-        checker.keys.load().await.expect("fixture keys load");
+        let checker = loaded_checker().await;
         let expect = Expect::IdToken { nonce: "sent-nonce" };
         let good = checker
             .verify(&id_token(json!({ "nonce": "sent-nonce" })), expect)
@@ -224,9 +199,7 @@ mod tests {
 
     #[tokio::test]
     async fn id_token_with_several_audiences_needs_our_azp() {
-        crate::authn::jwt::install_crypto_provider();
-        let checker = fixture_checker();
-        checker.keys.load().await.expect("fixture keys load");
+        let checker = loaded_checker().await;
         let expect = Expect::IdToken { nonce: "n" };
         let audiences = json!(["portcullis", "other"]);
         let without = checker
@@ -241,9 +214,7 @@ mod tests {
 
     #[tokio::test]
     async fn logout_token_needs_exp() {
-        crate::authn::jwt::install_crypto_provider();
-        let checker = fixture_checker();
-        checker.keys.load().await.expect("fixture keys load");
+        let checker = loaded_checker().await;
         let events = json!({ BACKCHANNEL_LOGOUT_EVENT: {} });
         let with_exp = id_token(json!({ "events": events, "sid": "s1", "jti": "j1" }));
         assert!(checker.verify(&with_exp, Expect::Logout).await.is_ok());
@@ -284,20 +255,66 @@ mod tests {
         assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
-    fn token_with_header(header: Value) -> String {
-        let engine = base64::engine::general_purpose::URL_SAFE_NO_PAD;
-        format!("{}.e30.sig", engine.encode(header.to_string()))
+    #[tokio::test]
+    async fn logout_typ_is_accepted_for_logout_tokens_only_and_crit_never() {
+        let checker = loaded_checker().await;
+        let logout_claims =
+            json!({ "events": { BACKCHANNEL_LOGOUT_EVENT: {} }, "sid": "s1", "jti": "j1", "nonce": null });
+        let logout = id_token_typed(logout_claims.clone(), Some("logout+jwt"));
+        assert!(checker.verify(&logout, Expect::Logout).await.is_ok());
+        let as_id = id_token_typed(json!({ "nonce": "n" }), Some("logout+jwt"));
+        assert!(checker.verify(&as_id, Expect::IdToken { nonce: "n" }).await.is_err());
+        assert!(checker.verify(&as_id, Expect::RefreshedIdToken).await.is_err());
+        let plain = id_token_typed(json!({ "nonce": "n" }), Some("JWT"));
+        assert!(checker.verify(&plain, Expect::IdToken { nonce: "n" }).await.is_ok());
+        let untyped = id_token_typed(json!({ "nonce": "n" }), None);
+        assert!(checker.verify(&untyped, Expect::IdToken { nonce: "n" }).await.is_ok());
+        let now = crate::session::unix_now();
+        let payload = json!({
+            "iss": "https://idp.test/", "aud": "portcullis", "sub": "alice", "iat": now, "exp": now + 300,
+            "events": { BACKCHANNEL_LOGOUT_EVENT: {} }, "sid": "s1", "jti": "j1"
+        });
+        let crit = signed_text(
+            json!({ "alg": "RS256", "kid": "rsa1", "crit": ["exp"] }),
+            &payload.to_string(),
+        );
+        assert!(checker.verify(&crit, Expect::Logout).await.is_err());
     }
 
-    #[test]
-    fn logout_typ_is_accepted_for_logout_tokens_only_and_crit_never() {
-        let logout = token_with_header(json!({ "alg": "RS256", "typ": "logout+jwt" }));
-        assert!(check_raw_header(&logout, Expect::Logout).is_ok());
-        assert!(check_raw_header(&logout, Expect::IdToken { nonce: "n" }).is_err());
-        assert!(check_raw_header(&logout, Expect::RefreshedIdToken).is_err());
-        let plain = token_with_header(json!({ "alg": "RS256", "typ": "JWT" }));
-        assert!(check_raw_header(&plain, Expect::IdToken { nonce: "n" }).is_ok());
-        let crit = token_with_header(json!({ "alg": "RS256", "crit": ["exp"] }));
-        assert!(check_raw_header(&crit, Expect::Logout).is_err());
+    #[tokio::test]
+    async fn a_claim_named_twice_refuses_id_and_logout_tokens() {
+        let checker = loaded_checker().await;
+        let now = crate::session::unix_now();
+        let common = format!(
+            r#""iss":"https://idp.test/","aud":"portcullis","iat":{now},"exp":{}"#,
+            now + 300
+        );
+        let header = json!({ "alg": "RS256", "kid": "rsa1", "typ": "JWT" });
+        let id = signed_text(header.clone(), &format!(r#"{{{common},"nonce":"n","sub":"alice"}}"#));
+        assert!(checker.verify(&id, Expect::IdToken { nonce: "n" }).await.is_ok());
+        let twice = signed_text(
+            header.clone(),
+            &format!(r#"{{{common},"nonce":"n","sub":"alice","sub":"admin"}}"#),
+        );
+        let refused = checker.verify(&twice, Expect::IdToken { nonce: "n" }).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|reason| reason.contains("`sub` appears twice")),
+            "{refused:?}"
+        );
+        let refreshed = checker.verify(&twice, Expect::RefreshedIdToken).await;
+        assert!(refreshed.is_err(), "{refreshed:?}");
+        let event = format!(r#""events":{{"{BACKCHANNEL_LOGOUT_EVENT}":{{}}}},"jti":"j1""#);
+        let logout = signed_text(header.clone(), &format!(r#"{{{common},{event},"sid":"s1"}}"#));
+        assert!(checker.verify(&logout, Expect::Logout).await.is_ok());
+        let logout_twice = signed_text(header, &format!(r#"{{{common},{event},"sid":"s1","sid":"s2"}}"#));
+        let refused = checker.verify(&logout_twice, Expect::Logout).await;
+        assert!(
+            refused
+                .as_ref()
+                .is_err_and(|reason| reason.contains("`sid` appears twice")),
+            "{refused:?}"
+        );
     }
 }

@@ -1,21 +1,19 @@
 //! The unverified structure of a compact JWS: three base64url parts, a header this service is
-//! willing to process, and a JSON object payload. Nothing here trusts the token; it only
-//! refuses early and tells the verifier which issuer and key the token claims.
+//! willing to process for the token's use, and a JSON object payload without a repeated member
+//! name. Nothing here trusts the token; it only refuses early and tells the verifier which
+//! issuer and key the token claims.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Map, Value};
 
-use super::TokenError;
+use super::{TokenError, TokenUse};
 use crate::authn::jwks::algorithm_named;
 use crate::authn::strict_json;
 use crate::config::Algorithm;
 
 /// Longer tokens are refused before any decoding.
 pub const MAX_TOKEN_BYTES: usize = 16 * 1024;
-
-/// `typ` values accepted (compared without case); an absent `typ` is accepted too.
-const ACCEPTED_TYPES: [&str; 3] = ["jwt", "at+jwt", "application/at+jwt"];
 
 /// What an unverified token claims about itself.
 pub struct UnverifiedToken {
@@ -37,8 +35,9 @@ fn invalid(reason: &str) -> TokenError {
     TokenError::Invalid(reason.into())
 }
 
-/// Splits and decodes `token`, refusing anything that is not a plain signed JWT we can check.
-pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
+/// Splits and decodes `token`, refusing anything that is not a plain signed JWT we can check
+/// for `usage` (its `typ`, see [`TokenUse::accepts_typ`]).
+pub fn parse(token: &str, usage: TokenUse) -> Result<UnverifiedToken, TokenError> {
     if token.len() > MAX_TOKEN_BYTES {
         return Err(malformed("token longer than 16 KiB"));
     }
@@ -54,7 +53,7 @@ pub fn parse(token: &str) -> Result<UnverifiedToken, TokenError> {
         return Err(malformed("signature is not base64url"));
     }
     let header = decode_object(header).map_err(|reason| malformed(&format!("header: {reason}")))?;
-    let (alg, kid) = check_header(&header)?;
+    let (alg, kid) = check_header(&header, usage)?;
     let payload_bytes = URL_SAFE_NO_PAD
         .decode(payload)
         .map_err(|_| malformed("payload is not base64url"))?;
@@ -74,15 +73,16 @@ fn decode_object(part: &str) -> Result<Map<String, Value>, String> {
     strict_json::parse_object(&bytes)
 }
 
-/// Checks `crit`, `typ`, `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` are never read.
-fn check_header(header: &Map<String, Value>) -> Result<(Algorithm, String), TokenError> {
+/// Checks `crit`, `typ` (by `usage`), `alg` and `kid`; `jwk`, `jku`, `x5u` and `x5c` are never
+/// read.
+fn check_header(header: &Map<String, Value>, usage: TokenUse) -> Result<(Algorithm, String), TokenError> {
     if header.contains_key("crit") {
         return Err(invalid("crit header is not supported"));
     }
     match header.get("typ") {
         None => {}
-        Some(Value::String(typ)) if ACCEPTED_TYPES.iter().any(|t| typ.eq_ignore_ascii_case(t)) => {}
-        Some(_) => return Err(invalid("token type is not an access token or JWT")),
+        Some(Value::String(typ)) if usage.accepts_typ(typ) => {}
+        Some(_) => return Err(invalid(usage.typ_refusal())),
     }
     let alg = match header.get("alg").and_then(Value::as_str) {
         None => return Err(invalid("header has no alg")),
