@@ -1,9 +1,14 @@
-//! The unverified structure of a bearer token: never panics on any text.
+//! The unverified structure of a signed token, for every use (bearer, ID, logout): never panics
+//! on any text, and what it accepts names a key and an algorithm.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use portcullis::authn::jwt::token::parse;
+use portcullis::authn::jws::{TokenUse, parse};
 
 fuzz_target!(|token: &str| {
-    let _ = parse(token);
+    for usage in [TokenUse::Bearer, TokenUse::IdToken, TokenUse::LogoutToken] {
+        if let Ok(unverified) = parse(token, usage) {
+            assert!(!unverified.kid.is_empty());
+        }
+    }
 });
