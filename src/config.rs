@@ -49,6 +49,9 @@ pub struct Config {
 pub struct ServerConfig {
     /// Address and port to listen on.
     pub listen: SocketAddr,
+    /// Where Envoy's gRPC ext_authz (`envoy.service.auth.v3.Authorization`) and the gRPC health
+    /// service are served (HTTP/2 without TLS); none when absent.
+    pub grpc_listen: Option<SocketAddr>,
     /// Peers whose forwarded headers are read; from any other peer they are ignored.
     pub trusted_proxies: Vec<IpNet>,
     /// A connection that has not sent a complete request head within this is closed (also an
@@ -77,6 +80,7 @@ impl Default for ServerConfig {
         ];
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4180)),
+            grpc_listen: None,
             trusted_proxies: private.iter().map(|net| net.parse().expect("valid CIDR")).collect(),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
@@ -428,6 +432,12 @@ impl Config {
         }
         if server.token_cache_memory == 0 {
             return Err(self.error("server.token_cache_memory", "must be more than 0B"));
+        }
+        if server
+            .grpc_listen
+            .is_some_and(|grpc| grpc == server.listen && grpc.port() != 0)
+        {
+            return Err(self.error("server.grpc_listen", "must differ from server.listen"));
         }
         Ok(())
     }
