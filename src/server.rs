@@ -120,7 +120,7 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     let bound = |listener: &tokio::net::TcpListener| listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(
         listen = %bound(&listener),
-        grpc_listen = %grpc_listener.as_ref().map(bound).unwrap_or_default(),
+        grpc_listen = %grpc_listener.as_ref().map_or_else(|| "off".to_owned(), bound),
         rules = app.rules.load().len(),
         "portcullis serving"
     );
