@@ -125,6 +125,9 @@ async fn seen_http(p: &Portcullis, method: &str, path: &str, headers: &[(&str, &
     }
 }
 
+/// A method, a path with query, the request's headers and the status expected.
+type Case<'a> = (&'a str, &'a str, Vec<(&'a str, &'a str)>, u16);
+
 #[tokio::test]
 async fn grpc_check_answers_as_ext_authz_does_for_every_kind_of_decision() {
     let p = start().await;
@@ -133,7 +136,7 @@ async fn grpc_check_answers_as_ext_authz_does_for_every_kind_of_decision() {
     let bearer = format!("Bearer {token}");
     let expired = format!("Bearer {}", rsa1(json!({ "exp": now() - 3600 })));
     let plain = format!("Bearer {}", rsa1(json!({})));
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>, u16)> = vec![
+    let cases: Vec<Case<'_>> = vec![
         (
             "GET",
             "/public/logo.png?v=3",
