@@ -20,6 +20,9 @@ pub enum Endpoint {
     ForwardAuth,
     /// `/ext-authz/<path>`: Envoy HTTP ext_authz.
     ExtAuthz,
+    /// `envoy.service.auth.v3.Authorization/Check` on `server.grpc_listen`: Envoy gRPC
+    /// ext_authz, answered as `/ext-authz` is.
+    Grpc,
 }
 
 impl Endpoint {
@@ -29,6 +32,7 @@ impl Endpoint {
             Endpoint::Auth => "auth",
             Endpoint::ForwardAuth => "forward-auth",
             Endpoint::ExtAuthz => "ext-authz",
+            Endpoint::Grpc => "grpc",
         }
     }
 }
@@ -222,7 +226,7 @@ fn unauthenticated(redirect: bool, reason: &str, invalid_bearer: bool, context: 
         .filter(|_| redirect && context.client == ClientKind::Browser)
         .map(|start| login_url(start, &context.request.url()));
     match (context.endpoint, login) {
-        (Endpoint::ForwardAuth | Endpoint::ExtAuthz, Some(location)) => {
+        (Endpoint::ForwardAuth | Endpoint::ExtAuthz | Endpoint::Grpc, Some(location)) => {
             let status = if matches!(context.request.method, Method::GET | Method::HEAD | Method::OPTIONS) {
                 StatusCode::FOUND
             } else {

@@ -1,9 +1,13 @@
 //! The axum router, the shared state, the tower layers and graceful shutdown; the connections
-//! themselves are accepted and bounded in [`listen`].
+//! themselves are accepted and bounded in [`listen`], and [`grpc`] is the gRPC ext_authz wire
+//! form on `server.grpc_listen`.
 //!
-//! Each decision endpoint only reads shared state: the rule set through an `ArcSwap` snapshot,
+//! One decision core, several wire forms: every endpoint, HTTP or gRPC, turns its input into an
+//! [`OriginalRequest`] and headers and calls [`decide`], which plans one [`Answer`]; only the
+//! rendering differs. Each decision endpoint only reads shared state: the rule set through an `ArcSwap` snapshot,
 //! the key sets through the verifier; reloads and key refreshes happen in background tasks.
 
+pub mod grpc;
 pub mod listen;
 
 use std::net::SocketAddr;
@@ -20,7 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
-use crate::answer::{self, Context, Endpoint, IdentityHeaders};
+use crate::answer::{self, Answer, Context, Endpoint, IdentityHeaders};
 use crate::authn::jwt::Verifier;
 use crate::authn::{self, Authenticated, Authenticator, jwks};
 use crate::config::Config;
@@ -103,21 +107,54 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("rules cannot be loaded:\n{}", lines.join("\n"))
     })?;
-    let listen = config.server.listen;
     let app = Arc::new(App::new(config, rules, Metrics::new())?);
     spawn_reloader(app.config.rules.paths.clone(), app.rules.clone(), app.metrics.clone());
     app.verifier.spawn_refresh();
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .map_err(|e| anyhow::anyhow!("cannot listen on {listen} (server.listen): {e}"))?;
-    // The bound address, not the configured one: with port 0 the kernel picks it, and tests
-    // and scripts read it from this line.
-    let bound = listener.local_addr().unwrap_or(listen);
-    tracing::info!(listen = %bound, rules = app.rules.load().len(), "portcullis serving");
+    let listener = bind(app.config.server.listen, "server.listen").await?;
+    let grpc_listener = match app.config.server.grpc_listen {
+        Some(address) => Some(bind(address, "server.grpc_listen").await?),
+        None => None,
+    };
+    // The bound addresses, not the configured ones: with port 0 the kernel picks them, and
+    // tests and scripts read them from this line (`listen` first).
+    let bound = |listener: &tokio::net::TcpListener| listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(
+        listen = %bound(&listener),
+        grpc_listen = %grpc_listener.as_ref().map_or_else(|| "off".to_owned(), bound),
+        rules = app.rules.load().len(),
+        "portcullis serving"
+    );
     let limits = listen::Limits::of(&app.config.server);
-    listen::serve(listener, router(AppState(app)), limits, shutdown_signal()).await;
+    // One signal stops both listeners; each drains its own connections.
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        stop.send_replace(true);
+    });
+    let stopping = |mut stopped: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    };
+    let http = listen::serve(
+        listener,
+        router(AppState(app.clone())),
+        limits,
+        stopping(stopped.clone()),
+    );
+    match grpc_listener {
+        Some(grpc_listener) => {
+            let grpc = listen::serve(grpc_listener, grpc::router(app), limits, stopping(stopped));
+            tokio::join!(http, grpc);
+        }
+        None => http.await,
+    }
     tracing::info!("drained; bye");
     Ok(())
+}
+
+async fn bind(address: SocketAddr, key: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(address)
+        .await
+        .map_err(|e| anyhow::anyhow!("cannot listen on {address} ({key}): {e}"))
 }
 
 async fn shutdown_signal() {
@@ -201,7 +238,7 @@ async fn forwarded(
         Endpoint::Auth => origin::from_auth_headers(headers, trusted),
         _ => origin::from_forward_auth_headers(headers, trusted),
     };
-    decide(&state.0, endpoint, original, headers).await
+    decide(&state.0, endpoint, original, headers).await.into_response()
 }
 
 async fn ext_authz(
@@ -227,7 +264,9 @@ async fn ext_authz(
         _ => request.headers(),
     };
     let original = origin::from_ext_authz(request.method(), headers, &rest, trusted);
-    decide(&state.0, Endpoint::ExtAuthz, original, headers).await
+    decide(&state.0, Endpoint::ExtAuthz, original, headers)
+        .await
+        .into_response()
 }
 
 fn with_header(headers: &HeaderMap, name: HeaderName, value: &str) -> HeaderMap {
@@ -238,13 +277,15 @@ fn with_header(headers: &HeaderMap, name: HeaderName, value: &str) -> HeaderMap 
     headers
 }
 
-/// The whole decision for one request: rule, credential, verdict, answer, metrics.
-async fn decide(
+/// The whole decision for one request, the same for every wire form: the original request as
+/// the endpoint read it and the request's headers (credentials, `Accept`) to the rule, the
+/// credential, the verdict, the metrics and the planned [`Answer`], which the caller renders.
+pub async fn decide(
     app: &App,
     endpoint: Endpoint,
     original: Result<OriginalRequest, OriginError>,
     headers: &HeaderMap,
-) -> Response {
+) -> Answer {
     let started = Instant::now();
     let client = origin::client_kind(headers);
     let request = match original.and_then(|request| authn::single_authorization(headers).map(|()| request)) {
@@ -255,7 +296,7 @@ async fn decide(
                 .decisions_total
                 .with_label_values(&[endpoint.label(), "invalid_request", ""])
                 .inc();
-            return answer::invalid_request(&error.to_string(), client).into_response();
+            return answer::invalid_request(&error.to_string(), client);
         }
     };
     let rules = app.rules.load_full();
@@ -276,7 +317,7 @@ async fn decide(
         identity_headers: &app.identity_headers,
         template_headers: rules.template_headers(),
     };
-    answer::plan(decision, &context).into_response()
+    answer::plan(decision, &context)
 }
 
 fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &OriginalRequest, started: Instant) {

@@ -16,6 +16,9 @@ use super::values::duration;
 pub struct ServerConfig {
     /// Address and port to listen on.
     pub listen: SocketAddr,
+    /// Where Envoy's gRPC ext_authz (`envoy.service.auth.v3.Authorization`) and the gRPC health
+    /// service are served (HTTP/2 without TLS); none when absent.
+    pub grpc_listen: Option<SocketAddr>,
     /// Peers whose forwarded headers are read; from any other peer they are ignored.
     pub trusted_proxies: Vec<IpNet>,
     /// A connection that has not sent a complete request head within this is closed (also an
@@ -44,6 +47,7 @@ impl Default for ServerConfig {
         ];
         ServerConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 4180)),
+            grpc_listen: None,
             trusted_proxies: private.iter().map(|net| net.parse().expect("valid CIDR")).collect(),
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
@@ -66,6 +70,12 @@ impl ServerConfig {
         }
         if self.token_cache_memory == 0 {
             problems.add("server.token_cache_memory", "must be more than 0B");
+        }
+        if self
+            .grpc_listen
+            .is_some_and(|grpc| grpc == self.listen && grpc.port() != 0)
+        {
+            problems.add("server.grpc_listen", "must differ from server.listen");
         }
     }
 }

@@ -58,6 +58,14 @@ pub enum OriginError {
         /// What is wrong with it.
         reason: String,
     },
+    /// A field of a gRPC `CheckRequest` that the decision needs is missing or cannot be used.
+    #[error("field {field} is invalid: {reason}")]
+    Field {
+        /// The field's path in the `CheckRequest` (`attributes.request.http.method`).
+        field: &'static str,
+        /// What is wrong with it.
+        reason: String,
+    },
 }
 
 /// Why a path cannot be normalised without ambiguity.
@@ -190,6 +198,56 @@ pub fn from_ext_authz(
 
 /// What a bad `/ext-authz/<path>` path is reported as: Envoy's `:path` pseudo-header.
 const EXT_AUTHZ_PATH: &str = ":path";
+
+/// The fields of an Envoy `CheckRequest` that say what is asked about: its
+/// `attributes.request.http` `method`, `scheme`, `host` and `path` (with the query).
+#[derive(Debug, Clone, Copy)]
+pub struct CheckFields<'a> {
+    /// The original method.
+    pub method: &'a str,
+    /// `http` or `https` as Envoy saw the request; empty means `http`.
+    pub scheme: &'a str,
+    /// The original `:authority` (`Host`).
+    pub host: &'a str,
+    /// The original path and query.
+    pub path: &'a str,
+}
+
+/// The `CheckRequest` fields, as a 400 names them.
+pub const CHECK_METHOD: &str = "attributes.request.http.method";
+/// See [`CHECK_METHOD`].
+pub const CHECK_SCHEME: &str = "attributes.request.http.scheme";
+/// See [`CHECK_METHOD`].
+pub const CHECK_HOST: &str = "attributes.request.http.host";
+/// See [`CHECK_METHOD`].
+pub const CHECK_PATH: &str = "attributes.request.http.path";
+
+/// Reads the original request of gRPC ext_authz (`envoy.service.auth.v3.Authorization/Check`):
+/// the method, host and path are required. The scheme is read only from a trusted peer, as
+/// `X-Forwarded-Proto` on `/ext-authz`; otherwise (or when empty) it is `http`.
+pub fn from_check_request(fields: &CheckFields<'_>, trusted: bool) -> Result<OriginalRequest, OriginError> {
+    let field = |field: &'static str, reason: &str| OriginError::Field {
+        field,
+        reason: reason.to_owned(),
+    };
+    let method = values::parse_method(fields.method).map_err(|reason| match fields.method {
+        "" => field(CHECK_METHOD, "missing"),
+        _ => field(CHECK_METHOD, reason),
+    })?;
+    let scheme = match (trusted, fields.scheme) {
+        (false, _) | (true, "") => "http",
+        (true, raw) => values::parse_scheme(raw).ok_or_else(|| field(CHECK_SCHEME, "not http or https"))?,
+    };
+    let authority = match fields.host {
+        "" => return Err(field(CHECK_HOST, "missing")),
+        raw => values::parse_authority(raw).map_err(|reason| field(CHECK_HOST, reason))?,
+    };
+    let target = match fields.path {
+        "" => return Err(field(CHECK_PATH, "missing")),
+        raw => values::parse_target(raw).map_err(|reason| field(CHECK_PATH, &reason))?,
+    };
+    Ok(OriginalRequest::assemble(method, scheme, authority, target))
+}
 
 /// Who is asking: a browser (sent to login) or an API client (answered 401).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -93,7 +93,7 @@ pub(super) fn required_method(headers: &HeaderMap, field: Field) -> Result<Metho
     parse_method(raw).map_err(|reason| invalid(field.label, reason))
 }
 
-fn parse_method(raw: &str) -> Result<Method, &'static str> {
+pub(super) fn parse_method(raw: &str) -> Result<Method, &'static str> {
     if raw.is_empty() {
         return Err("empty");
     }
@@ -118,7 +118,7 @@ pub(super) fn forwarded_scheme(headers: &HeaderMap) -> Result<&'static str, Orig
     }
 }
 
-fn parse_scheme(raw: &str) -> Option<&'static str> {
+pub(super) fn parse_scheme(raw: &str) -> Option<&'static str> {
     if raw.eq_ignore_ascii_case("https") {
         Some("https")
     } else if raw.eq_ignore_ascii_case("http") {

@@ -129,7 +129,7 @@ config = obj(
                 "max_connections": i(1, 4294967295),
                 "token_cache_memory": SIZE,
             },
-            desc="`listen` is set by the chart from containerPort.",
+            desc="`listen` is set by the chart from containerPort, `grpc_listen` from grpc.",
         ),
         "issuers": {"type": "array", "items": issuer},
         "login": login_schema,
@@ -220,6 +220,7 @@ schema = {
                     "annotations": STRMAP,
                 }
             ),
+            "grpc": obj({"enabled": B, "port": i(1, 65535)}),
             "ingress": obj(
                 {
                     "enabled": B,

@@ -357,6 +357,7 @@ def test_existing_secret_and_configmap_are_used_as_given(chart):
             "secrets.clientSecret",
         ),
         ({"redis": {"enabled": True}}, "redis.url"),
+        ({"grpc": {"enabled": True, "port": 4180}}, "grpc.port must differ from containerPort"),
     ],
 )
 def test_incomplete_settings_fail_at_render(chart, values, message):
@@ -407,6 +408,27 @@ def test_probes_point_at_healthz_and_readyz(chart):
     assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
     assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
     assert "enabled" not in container["livenessProbe"]
+
+
+def test_grpc_port_is_served_and_exposed_only_when_enabled(chart, tmp_path):
+    default = manifests(render(chart, {"networkPolicy": {"enabled": True}}))
+    assert "grpc_listen" not in one(default, "ConfigMap")["data"]["portcullis.toml"]
+    assert [p["name"] for p in one(default, "Service")["spec"]["ports"]] == ["http"]
+
+    values = {"grpc": {"enabled": True, "port": 9191}, "networkPolicy": {"enabled": True}}
+    rendered = render(chart, values)
+    docs = manifests(rendered)
+    assert 'grpc_listen = "0.0.0.0:9191"' in one(docs, "ConfigMap")["data"]["portcullis.toml"]
+    container = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]
+    assert {"name": "grpc", "containerPort": 9191, "protocol": "TCP"} in container["ports"]
+    ports = {p["name"]: p for p in one(docs, "Service")["spec"]["ports"]}
+    assert ports["grpc"] == {"name": "grpc", "port": 9191, "targetPort": "grpc", "protocol": "TCP", "appProtocol": "grpc"}
+    policy_ports = one(docs, "NetworkPolicy")["spec"]["ingress"][0]["ports"]
+    assert {"port": "grpc", "protocol": "TCP"} in policy_ports
+    assert "svc.cluster.local:9191" in rendered["portcullis/templates/NOTES.txt"]
+    config, env = extract(rendered, tmp_path)
+    result = run_check(config, env)
+    assert result.returncode == 0, result.stdout + result.stderr
 
 
 def test_graceful_termination_covers_the_drain(chart):
@@ -622,6 +644,7 @@ EXAMPLE_MANIFESTS = {
     "traefik/kubernetes/app.yaml": {"IngressRoute"},
     "traefik/kubernetes/middleware.yaml": {"Middleware"},
     "envoy-gateway/gateway.yaml": {"GatewayClass", "Gateway", "HTTPRoute", "SecurityPolicy", "ReferenceGrant"},
+    "envoy-gateway/security-policy-grpc.yaml": {"SecurityPolicy"},
     "istio/app.yaml": {"Gateway", "VirtualService", "AuthorizationPolicy"},
 }
 IDENTITY_HEADERS = [
@@ -727,6 +750,28 @@ def test_envoy_examples_call_ext_authz_with_the_needed_headers():
     policy = one(istio_docs, "AuthorizationPolicy")["spec"]
     assert policy["action"] == "CUSTOM"
     assert policy["provider"] == {"name": "portcullis"}
+
+
+def test_grpc_examples_call_the_port_the_chart_serves(chart):
+    for name in ("envoy-gateway", "istio"):
+        values = example_values(name)
+        assert values["grpc"]["enabled"] is True, name
+        service = one(manifests(render(chart, values)), "Service")
+        assert any(p["name"] == "grpc" and p["port"] == 4181 for p in service["spec"]["ports"]), name
+    grpc_policy = yaml.safe_load((EXAMPLES / "envoy-gateway" / "security-policy-grpc.yaml").read_text())
+    ext_auth = grpc_policy["spec"]["extAuth"]
+    assert "http" not in ext_auth
+    assert ext_auth["grpc"]["backendRefs"] == [{"name": "portcullis", "namespace": "auth", "port": 4181}]
+    assert {"authorization", "cookie", "accept", "x-requested-with"} <= set(ext_auth["headersToExtAuth"])
+    assert ext_auth["failOpen"] is False
+    http_policy = one(list(yaml.safe_load_all((EXAMPLES / "envoy-gateway" / "gateway.yaml").read_text())), "SecurityPolicy")
+    # The gRPC policy replaces the HTTP one: same name, same target.
+    assert grpc_policy["metadata"] == http_policy["metadata"]
+    assert grpc_policy["spec"]["targetRefs"] == http_policy["spec"]["targetRefs"]
+
+    providers = yaml.safe_load((EXAMPLES / "istio" / "istiod-values.yaml").read_text())["meshConfig"]["extensionProviders"]
+    grpc = {p["name"]: p for p in providers}["portcullis-grpc"]["envoyExtAuthzGrpc"]
+    assert (grpc["service"], grpc["port"], grpc["failOpen"]) == ("portcullis.auth.svc.cluster.local", 4181, False)
 
 
 # ---------------------------------------------------------------------------------------------

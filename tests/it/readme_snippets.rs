@@ -108,12 +108,14 @@ fn every_proxy_snippet_in_the_readme_is_copied_from_a_tested_example() {
         "examples/traefik/dynamic.yml",
         "examples/caddy/Caddyfile",
         "examples/envoy/envoy.yaml",
+        "examples/envoy/envoy-grpc.yaml",
         "examples/envoy-gateway/gateway.yaml",
+        "examples/envoy-gateway/security-policy-grpc.yaml",
         "examples/istio/istiod-values.yaml",
     ]
     .map(str::to_owned)
     .into();
-    assert_eq!(sources, expected, "one snippet per proxy under ## Proxies");
+    assert_eq!(sources, expected, "a snippet of each proxy's file under ## Proxies");
 }
 
 #[test]

@@ -98,19 +98,25 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end }}
 {{- end }}
 {{- end }}
+{{- if and .Values.grpc.enabled (eq (int .Values.grpc.port) (int .Values.containerPort)) }}
+{{- fail "grpc.port must differ from containerPort" }}
+{{- end }}
 {{- if and .Values.redis.enabled (not .Values.redis.url) (not .Values.redis.existingSecret) }}
 {{- fail "redis.enabled: give redis.url or redis.existingSecret" }}
 {{- end }}
 {{- end }}
 
 {{/*
-portcullis.toml, rendered from .Values.config plus the keys the chart owns: the listen address,
+portcullis.toml, rendered from .Values.config plus the keys the chart owns: the listen addresses,
 the rule file, and the *_file paths of mounted secrets.
 */}}
 {{- define "portcullis.configToml" -}}
 {{- $c := deepCopy .Values.config }}
 {{- $server := default (dict) $c.server }}
 {{- $_ := set $server "listen" (printf "0.0.0.0:%d" (int .Values.containerPort)) }}
+{{- if .Values.grpc.enabled }}
+{{- $_ := set $server "grpc_listen" (printf "0.0.0.0:%d" (int .Values.grpc.port)) }}
+{{- end }}
 {{- /* Numbers from values files are floats to Helm; TOML needs this one as an integer. */}}
 {{- if hasKey $server "max_connections" }}
 {{- $_ := set $server "max_connections" (int64 $server.max_connections) }}

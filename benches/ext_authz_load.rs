@@ -1,0 +1,292 @@
+//! Envoy ext_authz load, both wire forms side by side: `Authorization/Check` over gRPC (a tonic
+//! client on one HTTP/2 connection, as Envoy's gRPC client) and `/ext-authz/<path>` over HTTP/1.1
+//! (keep-alive connections, as Envoy's HTTP filter), on the same real binary and the same
+//! decisions: a public path, a cached bearer JWT (identity headers), and a 401.
+//!
+//!   cargo bench --profile dev --bench ext_authz_load     # CONCURRENCY=50 SECONDS=5
+//!
+//! It starts `portcullis serve` with the quickstart config (examples/quickstart) and
+//! `server.grpc_listen`, and reports requests per second and the server's CPU time per request
+//! (user + system, from /proc), which is the fairer figure: the client shares the cores. Built
+//! with whatever profile cargo is given; compare figures of one profile on one machine only.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
+use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
+use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
+use tonic::transport::Channel;
+
+const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
+const ROOT: &str = env!("CARGO_MANIFEST_DIR");
+
+/// One decision to ask about, repeatedly.
+struct Case {
+    name: &'static str,
+    path: &'static str,
+    authorization: Option<String>,
+    status: u16,
+}
+
+fn main() {
+    let concurrency: usize = env_or("CONCURRENCY", 50);
+    let seconds: u64 = env_or("SECONDS", 5);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let server = Server::start();
+    let token = mint_token();
+    let cases = [
+        Case {
+            name: "public path",
+            path: "/static/app.css",
+            authorization: None,
+            status: 200,
+        },
+        Case {
+            name: "cached JWT",
+            path: "/admin/users?page=2",
+            authorization: Some(format!("Bearer {token}")),
+            status: 200,
+        },
+        Case {
+            name: "401",
+            path: "/admin/users",
+            authorization: None,
+            status: 401,
+        },
+    ];
+    println!(
+        "ext_authz load: {concurrency} concurrent callers, {seconds} s per run, {} cores",
+        cores()
+    );
+    println!("{:<14} {:<6} {:>10} {:>16}", "case", "form", "req/s", "server CPU/req");
+    runtime.block_on(async {
+        let channel = Channel::from_shared(format!("http://{}", server.grpc))
+            .expect("url")
+            .connect()
+            .await
+            .expect("connect gRPC");
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(concurrency)
+            .http1_only()
+            .build()
+            .expect("client");
+        for case in cases.map(Arc::new) {
+            for form in [Form::Grpc, Form::Http] {
+                let ask = Asker {
+                    form,
+                    case: case.clone(),
+                    channel: channel.clone(),
+                    http: http.clone(),
+                    base: format!("http://{}", server.http),
+                };
+                assert_eq!(ask.once().await, case.status, "{} {form:?}", case.name);
+                let cpu_before = server.cpu();
+                let (requests, elapsed) = ask.run(concurrency, Duration::from_secs(seconds)).await;
+                let cpu = server.cpu() - cpu_before;
+                let rate = requests as f64 / elapsed.as_secs_f64();
+                let per_request = cpu.as_secs_f64() * 1e6 / requests as f64;
+                println!(
+                    "{:<14} {:<6} {rate:>10.0} {per_request:>13.1} us",
+                    case.name,
+                    form.label()
+                );
+            }
+        }
+    });
+}
+
+fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+fn cores() -> usize {
+    std::thread::available_parallelism().map_or(1, usize::from)
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Form {
+    Grpc,
+    Http,
+}
+
+impl Form {
+    fn label(self) -> &'static str {
+        match self {
+            Form::Grpc => "gRPC",
+            Form::Http => "HTTP",
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Asker {
+    form: Form,
+    case: Arc<Case>,
+    channel: Channel,
+    http: reqwest::Client,
+    base: String,
+}
+
+impl Asker {
+    /// Asks once; the HTTP status, or the gRPC answer's HTTP status.
+    async fn once(&self) -> u16 {
+        match self.form {
+            Form::Grpc => {
+                let mut headers = std::collections::HashMap::new();
+                headers.insert("accept".to_owned(), "application/json".to_owned());
+                if let Some(authorization) = &self.case.authorization {
+                    headers.insert("authorization".to_owned(), authorization.clone());
+                }
+                let http = HttpRequest {
+                    method: "GET".into(),
+                    scheme: "https".into(),
+                    host: "app.example.com".into(),
+                    path: self.case.path.into(),
+                    headers,
+                    ..HttpRequest::default()
+                };
+                let request = CheckRequest {
+                    attributes: Some(AttributeContext {
+                        request: Some(Request {
+                            time: None,
+                            http: Some(http),
+                        }),
+                        ..AttributeContext::default()
+                    }),
+                };
+                let response = AuthorizationClient::new(self.channel.clone())
+                    .check(request)
+                    .await
+                    .expect("check")
+                    .into_inner();
+                match response.http_response {
+                    Some(HttpResponse::OkResponse(_)) => 200,
+                    Some(HttpResponse::DeniedResponse(denied)) => denied.status.map_or(0, |s| s.code as u16),
+                    _ => 0,
+                }
+            }
+            Form::Http => {
+                let mut request = self
+                    .http
+                    .get(format!("{}/ext-authz{}", self.base, self.case.path))
+                    .header("Host", "app.example.com")
+                    .header("X-Forwarded-Proto", "https")
+                    .header("Accept", "application/json");
+                if let Some(authorization) = &self.case.authorization {
+                    request = request.header("Authorization", authorization);
+                }
+                let response = request.send().await.expect("send");
+                let status = response.status().as_u16();
+                let _ = response.bytes().await;
+                status
+            }
+        }
+    }
+
+    /// `concurrency` callers asking in a loop for `length`: (requests answered, time taken).
+    async fn run(&self, concurrency: usize, length: Duration) -> (u64, Duration) {
+        let done = Arc::new(AtomicU64::new(0));
+        let started = Instant::now();
+        let deadline = started + length;
+        let callers: Vec<_> = (0..concurrency)
+            .map(|_| {
+                let ask = self.clone();
+                let done = done.clone();
+                tokio::spawn(async move {
+                    while Instant::now() < deadline {
+                        assert_eq!(ask.once().await, ask.case.status);
+                        done.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            })
+            .collect();
+        for caller in callers {
+            caller.await.expect("caller");
+        }
+        (done.load(Ordering::Relaxed), started.elapsed())
+    }
+}
+
+/// `portcullis serve` on free ports, killed on drop.
+struct Server {
+    child: Child,
+    http: String,
+    grpc: String,
+    _dir: tempfile::TempDir,
+}
+
+impl Server {
+    fn start() -> Server {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let log = dir.path().join("portcullis.log");
+        let child = Command::new(BINARY)
+            .args(["serve", "--config"])
+            .arg(format!("{ROOT}/examples/quickstart/portcullis.toml"))
+            .env("PORTCULLIS_SERVER__LISTEN", "127.0.0.1:0")
+            .env("PORTCULLIS_SERVER__GRPC_LISTEN", "127.0.0.1:0")
+            .env("RUST_LOG", "warn,portcullis::server=info")
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).expect("log"))
+            .spawn()
+            .expect("start portcullis");
+        // Owned by the guard at once: killed and waited for on every way out.
+        let mut server = Server {
+            child,
+            http: String::new(),
+            grpc: String::new(),
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if let Some(line) = text.lines().find(|l| l.contains("portcullis serving")) {
+                // `listen=127.0.0.1:A ... grpc_listen=127.0.0.1:B`, in that order.
+                let mut ports = line.split("127.0.0.1:").skip(1).map(|rest| {
+                    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+                    format!("127.0.0.1:{digits}")
+                });
+                server.http = ports.next().expect("listen");
+                server.grpc = ports.next().expect("grpc_listen");
+                return server;
+            }
+            assert!(Instant::now() < deadline, "portcullis did not start:\n{text}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The server's CPU time so far (user + system).
+    fn cpu(&self) -> Duration {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
+        // Fields after the `(comm)`: state is the 3rd field, utime the 14th, stime the 15th.
+        let after = &stat[stat.rfind(')').expect("comm") + 2..];
+        let fields: Vec<&str> = after.split_whitespace().collect();
+        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn mint_token() -> String {
+    let output = Command::new(BINARY)
+        .args(["token", "--key"])
+        .arg(format!("{ROOT}/examples/quickstart/demo-key.pem"))
+        .args(["--aud", "demo", "--sub", "alice", "--groups", "admins"])
+        .output()
+        .expect("portcullis token");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).expect("utf-8").trim().to_owned()
+}

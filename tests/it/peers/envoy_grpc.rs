@@ -1,0 +1,57 @@
+//! Real Envoy 1.40 (gRPC ext_authz filter) running `examples/envoy/envoy-grpc.yaml` in front of
+//! the echo app, asking Portcullis's `server.grpc_listen`, through every case of
+//! [`super::proxy_cases`].
+
+use std::process::Command;
+
+use super::proxy_cases::{Backends, Behaviour, EmptyHeader, Stack};
+use super::{PeerProcess, example_with, venv_program, write};
+use crate::common::free_port;
+
+/// Envoy 1.40 with the gRPC filter, as observed: as the HTTP filter, an empty identity header
+/// reaches the app empty and a refreshed cookie the browser.
+const ENVOY_GRPC: Behaviour = Behaviour {
+    name: "Envoy 1.40.0 gRPC ext_authz",
+    empty_header: EmptyHeader::Sent,
+    cookie_on_allow: true,
+    status_for_connection_spoof: Some(400),
+    status_when_down: 503,
+    forwarded_to_app: &[
+        ("X-Forwarded-Uri", Some("/public/a")),
+        ("X-Forwarded-Method", Some("GET")),
+        ("X-Forwarded-Host", Some("public.example.com")),
+        ("X-Forwarded-Proto", Some("http")),
+    ],
+};
+
+#[tokio::test]
+async fn envoy_grpc_ext_authz_example_passes_every_proxy_case() {
+    let envoy = venv_program("envoy", &["--version"], "/1.40.0/");
+    let backends = Backends::start().await;
+    let port = free_port();
+    let admin = std::iter::repeat_with(free_port).find(|p| *p != port).expect("port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = example_with(
+        "envoy/envoy-grpc.yaml",
+        &[
+            (
+                "port_value: 4181",
+                format!("port_value: {}", backends.portcullis.grpc_port()),
+            ),
+            ("port_value: 4180", format!("port_value: {}", backends.portcullis.port)),
+            ("port_value: 8080", format!("port_value: {}", backends.upstream.port)),
+            ("port_value: 8000", format!("port_value: {port}")),
+            ("port_value: 9901", format!("port_value: {admin}")),
+        ],
+    );
+    let file = write(dir.path(), "envoy.yaml", &config);
+    let mut command = Command::new(envoy);
+    command
+        .arg("-c")
+        .arg(&file)
+        .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "warning"]);
+    let mut process = PeerProcess::spawn("envoy-grpc", command, dir);
+    process.wait_for_port(port).await;
+    let mut stack = Stack::new(backends, process, port, ENVOY_GRPC).await;
+    super::proxy_cases::run(&mut stack).await;
+}
