@@ -1,6 +1,6 @@
 //! The real thing, end to end: a headless Chromium signs in through a proxy (nginx
-//! `auth_request`, Caddy `forward_auth`) protected by Portcullis, at a real OpenID provider
-//! (oidc-provider 9), lands back on the exact page it asked for with the identity headers at the
+//! `auth_request`, Caddy `forward_auth`, Traefik ForwardAuth, Envoy HTTP ext_authz) protected by
+//! Portcullis, at a real OpenID provider (oidc-provider 9), lands back on the exact page it asked for with the identity headers at the
 //! app, signs out, and is sent to sign in again.
 //!
 //! Everything is on 127.0.0.1 over plain http: Portcullis's `/oauth2/*` endpoints sit on the
@@ -11,8 +11,8 @@
 //! context and stores and sends `Secure` cookies there (checked with Chromium 156), while on any
 //! other plain-http host it drops them, and so do non-browser cookie jars. So the nginx tests
 //! run with `[session] secure = false`, the setting for a plain-http deployment, and check that
-//! the cookie then lacks the flag; the Caddy test keeps the default `secure = true` and checks
-//! the flag is there. Both must sign in.
+//! the cookie then lacks the flag; the Caddy, Traefik and Envoy tests keep the default
+//! `secure = true` and check the flag is there. All must sign in.
 //!
 //! Pieces: the provider (`crate::common::oidc`), `browser` (the node driver `tests/node/login.mjs`), and one module
 //! per proxy. The proxies run the very files in `examples/` (through `crate::peers`), plus the
@@ -20,12 +20,15 @@
 
 mod browser;
 mod caddy;
+mod envoy;
 mod nginx;
+mod traefik;
 
 use serde_json::Value;
 
 use crate::common::oidc::{CLIENT_ID, CLIENT_SECRET, GROUPS, OidcProvider, Options};
-use crate::common::{Portcullis, Setup, free_port};
+use crate::common::{Portcullis, Setup, client, free_port};
+use crate::peers::PeerProcess;
 use browser::{Journey, Outcome};
 
 /// The protected page, with a query string that must survive the round trip untouched.
@@ -139,6 +142,24 @@ pub fn journey(origin: &str, issuer: &str) -> Journey {
         signed_out,
         issuer: issuer.to_owned(),
         user: USER.to_owned(),
+    }
+}
+
+/// Waits (up to 20 s) until the proxy at `origin` serves the public page from the app: a proxy
+/// that loads its routes after opening its port (Traefik's file provider) is ready only then.
+pub async fn wait_until_routed(origin: &str, proxy: &PeerProcess) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let response = client().get(signed_out_url(origin)).send().await;
+        if response.is_ok_and(|r| r.status() == 200) {
+            return;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the proxy never routed {SIGNED_OUT_PATH} to the app:\n{}",
+            proxy.log_text()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
 
