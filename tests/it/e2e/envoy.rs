@@ -3,14 +3,12 @@
 //! the browser with its `Location` and `Set-Cookie` (`allowed_client_headers`). The session
 //! cookie keeps the default `Secure` flag (Chromium honours it on 127.0.0.1).
 
-use std::process::Command;
-
 use super::Claims;
 use super::Secure;
 use super::browser::sign_in_and_out;
 use crate::common::oidc::OidcProvider;
 use crate::common::{Portcullis, free_port};
-use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure, venv_program, write};
+use crate::peers::{PeerProcess, Upstream, print_log_on_failure, run_envoy};
 
 /// Browser login needs `/oauth2/*` on the app's origin, answered by Portcullis and not judged
 /// by it. The example has that route, with ext_authz disabled, in its `login` virtual host for
@@ -32,16 +30,15 @@ struct Stack {
 
 impl Stack {
     async fn start(claims: Claims) -> Stack {
-        let envoy = venv_program("envoy", &["--version"], "/1.40.0/");
         let port = free_port();
-        let admin = std::iter::repeat_with(free_port).find(|p| *p != port).expect("port");
         let origin = format!("http://127.0.0.1:{port}");
         let idp = super::idp(&origin, claims).await;
         let portcullis = super::portcullis(&idp.issuer, &origin, Secure::Yes).await;
         let upstream = Upstream::start().await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let config = example_with(
+        let envoy = run_envoy(
+            "envoy",
             "envoy/envoy.yaml",
+            port,
             &[
                 (
                     r#"domains: ["auth.localhost", "auth.localhost:*"]"#,
@@ -51,18 +48,9 @@ impl Stack {
                 ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
                 ("port_value: 4180", format!("port_value: {}", portcullis.port)),
                 ("port_value: 8080", format!("port_value: {}", upstream.port)),
-                ("port_value: 8000", format!("port_value: {port}")),
-                ("port_value: 9901", format!("port_value: {admin}")),
             ],
-        );
-        let file = write(dir.path(), "envoy.yaml", &config);
-        let mut command = Command::new(envoy);
-        command
-            .arg("-c")
-            .arg(&file)
-            .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "warning"]);
-        let mut envoy = PeerProcess::spawn("envoy", command, dir);
-        envoy.wait_for_port(port).await;
+        )
+        .await;
         super::wait_until_routed(&origin, &envoy).await;
         Stack {
             idp,

@@ -3,14 +3,12 @@
 //! and Traefik hands it to the browser as it is. The session cookie keeps the default `Secure`
 //! flag (Chromium honours it on 127.0.0.1).
 
-use std::process::Command;
-
 use super::Claims;
 use super::Secure;
 use super::browser::sign_in_and_out;
 use crate::common::oidc::OidcProvider;
 use crate::common::{Portcullis, free_port};
-use crate::peers::{PeerProcess, Upstream, example_with, print_log_on_failure, venv_program, write};
+use crate::peers::{PeerProcess, Upstream, print_log_on_failure, run_traefik};
 
 /// The example's app router, on the browser's host (Traefik matches `Host` without the port).
 const APP_RULE: &str = "rule: \"Host(`127.0.0.1`)\"";
@@ -31,15 +29,13 @@ struct Stack {
 
 impl Stack {
     async fn start(claims: Claims) -> Stack {
-        let traefik = venv_program("traefik", &["version"], "3.7.15");
         let port = free_port();
         let origin = format!("http://127.0.0.1:{port}");
         let idp = super::idp(&origin, claims).await;
         let portcullis = super::portcullis(&idp.issuer, &origin, Secure::Yes).await;
         let upstream = Upstream::start().await;
-        let dir = tempfile::tempdir().expect("tempdir");
-        let dynamic = example_with(
-            "traefik/dynamic.yml",
+        let traefik = run_traefik(
+            port,
             &[
                 ("rule: \"Host(`app.localhost`)\"", APP_RULE.to_owned()),
                 (
@@ -49,22 +45,8 @@ impl Stack {
                 ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
                 ("127.0.0.1:8080", format!("127.0.0.1:{}", upstream.port)),
             ],
-        );
-        let dynamic = write(dir.path(), "dynamic.yml", &dynamic);
-        let static_config = example_with(
-            "traefik/traefik.yml",
-            &[
-                ("127.0.0.1:8000", format!("127.0.0.1:{port}")),
-                ("examples/traefik/dynamic.yml", dynamic.display().to_string()),
-            ],
-        );
-        let file = write(dir.path(), "traefik.yml", &static_config);
-        let mut command = Command::new(traefik);
-        command
-            .arg(format!("--configFile={}", file.display()))
-            .env("HOME", dir.path());
-        let mut traefik = PeerProcess::spawn("traefik", command, dir);
-        traefik.wait_for_port(port).await;
+        )
+        .await;
         super::wait_until_routed(&origin, &traefik).await;
         Stack {
             idp,

@@ -2,10 +2,7 @@
 //! the echo app, asking Portcullis's `server.grpc_listen`, through every case of
 //! [`super::proxy_cases`].
 
-use std::process::Command;
-
 use super::proxy_cases::{Backends, Behaviour, EmptyHeader, Stack};
-use super::{PeerProcess, example_with, venv_program, write};
 use crate::common::free_port;
 
 /// Envoy 1.40 with the gRPC filter, as observed: as the HTTP filter, an empty identity header
@@ -26,13 +23,12 @@ const ENVOY_GRPC: Behaviour = Behaviour {
 
 #[tokio::test]
 async fn envoy_grpc_ext_authz_example_passes_every_proxy_case() {
-    let envoy = venv_program("envoy", &["--version"], "/1.40.0/");
     let backends = Backends::start().await;
     let port = free_port();
-    let admin = std::iter::repeat_with(free_port).find(|p| *p != port).expect("port");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let config = example_with(
+    let process = super::run_envoy(
+        "envoy-grpc",
         "envoy/envoy-grpc.yaml",
+        port,
         &[
             (
                 "port_value: 4181",
@@ -40,18 +36,9 @@ async fn envoy_grpc_ext_authz_example_passes_every_proxy_case() {
             ),
             ("port_value: 4180", format!("port_value: {}", backends.portcullis.port)),
             ("port_value: 8080", format!("port_value: {}", backends.upstream.port)),
-            ("port_value: 8000", format!("port_value: {port}")),
-            ("port_value: 9901", format!("port_value: {admin}")),
         ],
-    );
-    let file = write(dir.path(), "envoy.yaml", &config);
-    let mut command = Command::new(envoy);
-    command
-        .arg("-c")
-        .arg(&file)
-        .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "warning"]);
-    let mut process = PeerProcess::spawn("envoy-grpc", command, dir);
-    process.wait_for_port(port).await;
+    )
+    .await;
     let mut stack = Stack::new(backends, process, port, ENVOY_GRPC).await;
     super::proxy_cases::run(&mut stack).await;
 }

@@ -228,3 +228,49 @@ pub async fn run_caddy(caddy: &Path, dir: tempfile::TempDir, caddyfile: &str, po
     caddy.wait_for_port(port).await;
     caddy
 }
+
+/// Runs Envoy 1.40 (from the peers venv) on `port` with the example file `example` (under
+/// `examples/`), its `replacements` applied and its admin port (9901) moved to a free one, and
+/// waits for `port`.
+pub async fn run_envoy(name: &'static str, example: &str, port: u16, replacements: &[(&str, String)]) -> PeerProcess {
+    let envoy = venv_program("envoy", &["--version"], "/1.40.0/");
+    let mut replacements = replacements.to_vec();
+    replacements.push(("port_value: 8000", format!("port_value: {port}")));
+    replacements.push((
+        "port_value: 9901",
+        format!("port_value: {}", crate::common::free_port()),
+    ));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = write(dir.path(), "envoy.yaml", &example_with(example, &replacements));
+    let mut command = Command::new(envoy);
+    command
+        .arg("-c")
+        .arg(&file)
+        .args(["--disable-hot-restart", "--concurrency", "1", "--log-level", "warning"]);
+    let mut process = PeerProcess::spawn(name, command, dir);
+    process.wait_for_port(port).await;
+    process
+}
+
+/// Runs Traefik 3.7 (from the peers venv) on `port` with `examples/traefik/traefik.yml` and
+/// `dynamic.yml`, `dynamic` replacements applied to the latter, and waits for `port`.
+pub async fn run_traefik(port: u16, dynamic: &[(&str, String)]) -> PeerProcess {
+    let traefik = venv_program("traefik", &["version"], "3.7.15");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let dynamic = write(dir.path(), "dynamic.yml", &example_with("traefik/dynamic.yml", dynamic));
+    let static_config = example_with(
+        "traefik/traefik.yml",
+        &[
+            ("127.0.0.1:8000", format!("127.0.0.1:{port}")),
+            ("examples/traefik/dynamic.yml", dynamic.display().to_string()),
+        ],
+    );
+    let file = write(dir.path(), "traefik.yml", &static_config);
+    let mut command = Command::new(traefik);
+    command
+        .arg(format!("--configFile={}", file.display()))
+        .env("HOME", dir.path());
+    let mut process = PeerProcess::spawn("traefik", command, dir);
+    process.wait_for_port(port).await;
+    process
+}
