@@ -315,7 +315,7 @@ async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<Authe
         );
         verifier.load_keys().await;
     }
-    let authn = Authenticator::new(verifier, login);
+    let authn = Authenticator::new(verifier, login, config.headers.pass_access_token);
     Ok(authn.authenticate(&headers, authn.kinds()).await)
 }
 

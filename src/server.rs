@@ -76,7 +76,7 @@ impl App {
         let identity_headers = IdentityHeaders::new(&config.headers);
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         Ok(App {
-            authn: Authenticator::new(verifier.clone(), login.clone()),
+            authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token),
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
             login_start: config.login.as_ref().map(|login| login_start_url(&login.redirect_url)),

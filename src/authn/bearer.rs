@@ -23,8 +23,9 @@ pub fn presented(headers: &HeaderMap) -> Option<&str> {
     Some(rest.trim())
 }
 
-/// Checks the bearer token of `headers`; `None` when none is presented (not this kind).
-pub async fn check(verifier: &Verifier, headers: &HeaderMap) -> Option<Authenticated> {
+/// Checks the bearer token of `headers`; `None` when none is presented (not this kind). The
+/// token is kept for upstream only when `keep_token` (`pass_access_token`).
+pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -> Option<Authenticated> {
     let token = presented(headers)?;
     if token.is_empty() {
         return Some(invalid("empty bearer token".into()));
@@ -33,7 +34,7 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap) -> Option<Authentic
         Ok(identity) => Authenticated {
             outcome: Outcome::Valid(identity),
             upstream: Upstream {
-                access_token: Some(token.to_owned()),
+                access_token: keep_token.then(|| token.to_owned()),
                 set_cookies: Vec::new(),
             },
         },

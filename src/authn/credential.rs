@@ -73,7 +73,7 @@ impl Outcome {
 /// What a valid credential sends along, besides the identity headers.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Upstream {
-    /// The access token (the bearer token, or the session's), for `pass_access_token`.
+    /// The access token (the bearer token, or the session's), with `pass_access_token` only.
     pub access_token: Option<String>,
     /// Cookies of a refreshed session, for the browser (sent with a 200 only).
     pub set_cookies: Vec<HeaderValue>,
@@ -109,16 +109,25 @@ pub struct Authenticator {
     verifier: Arc<Verifier>,
     login: Option<Arc<Login>>,
     kinds: Vec<CredentialKind>,
+    /// Whether the access token goes upstream (`headers.pass_access_token`): only then is it
+    /// copied out of the request, so the decision path allocates nothing for it otherwise.
+    keep_access_token: bool,
 }
 
 impl Authenticator {
     /// The kinds configured: `bearer` always, `session` with `[login]`, in the contract's order.
-    pub fn new(verifier: Arc<Verifier>, login: Option<Arc<Login>>) -> Authenticator {
+    /// `keep_access_token` is `headers.pass_access_token`.
+    pub fn new(verifier: Arc<Verifier>, login: Option<Arc<Login>>, keep_access_token: bool) -> Authenticator {
         let mut kinds = vec![CredentialKind::Bearer];
         if login.is_some() {
             kinds.push(CredentialKind::Session);
         }
-        Authenticator { verifier, login, kinds }
+        Authenticator {
+            verifier,
+            login,
+            kinds,
+            keep_access_token,
+        }
     }
 
     /// Every configured kind, in the order they are tried.
@@ -130,9 +139,9 @@ impl Authenticator {
     pub async fn authenticate(&self, headers: &HeaderMap, kinds: &[CredentialKind]) -> Authenticated {
         for kind in kinds {
             let checked = match kind {
-                CredentialKind::Bearer => bearer::check(&self.verifier, headers).await,
+                CredentialKind::Bearer => bearer::check(&self.verifier, headers, self.keep_access_token).await,
                 CredentialKind::Session => match &self.login {
-                    Some(login) => session::check(login, headers).await,
+                    Some(login) => session::check(login, headers, self.keep_access_token).await,
                     None => None,
                 },
             };

@@ -6,8 +6,9 @@ use axum::http::HeaderMap;
 use super::credential::{Authenticated, CredentialKind, Outcome, Upstream};
 use crate::login::{Login, SessionCredential};
 
-/// Checks the session cookie of `headers`; `None` when there is none (not this kind).
-pub async fn check(login: &Login, headers: &HeaderMap) -> Option<Authenticated> {
+/// Checks the session cookie of `headers`; `None` when there is none (not this kind). The
+/// session's access token is kept for upstream only when `keep_token` (`pass_access_token`).
+pub async fn check(login: &Login, headers: &HeaderMap, keep_token: bool) -> Option<Authenticated> {
     match login.session_credential(headers).await {
         SessionCredential::Absent => None,
         SessionCredential::Refused(reason) => Some(Authenticated::from(Outcome::Invalid {
@@ -21,7 +22,7 @@ pub async fn check(login: &Login, headers: &HeaderMap) -> Option<Authenticated> 
         } => Some(Authenticated {
             outcome: Outcome::Valid(identity),
             upstream: Upstream {
-                access_token,
+                access_token: access_token.filter(|_| keep_token),
                 set_cookies,
             },
         }),
