@@ -392,3 +392,17 @@ pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
     let status = child.wait().expect("wait");
     (status.code().unwrap_or(-1), stdout, stderr)
 }
+
+/// Asserts that `response` is a 400 whose reason names every one of `words` (the header at
+/// fault, and what is wrong with it): the `reason` of a JSON body, else the text body.
+pub async fn assert_400_naming(response: reqwest::Response, words: &[&str], case: &str) {
+    assert_eq!(response.status(), 400, "{case}");
+    let text = response.text().await.expect("body");
+    let reason = match serde_json::from_str::<serde_json::Value>(&text) {
+        Ok(body) => body["reason"].as_str().unwrap_or_default().to_owned(),
+        Err(_) => text.clone(),
+    };
+    for word in words {
+        assert!(reason.contains(word), "{case}: the 400 does not name {word}: {text}");
+    }
+}
