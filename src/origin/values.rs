@@ -219,18 +219,17 @@ fn check_name(name: &str) -> Result<&str, &'static str> {
 /// A `#` anywhere is refused: a browser never sends a fragment, so one here was put there to be
 /// read two ways.
 pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
-    let uri = raw;
-    if uri.contains('#') {
+    if raw.contains('#') {
         return Err("# in request target".to_owned());
     }
-    let (path, query) = uri.split_once('?').unwrap_or((uri, ""));
+    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
     if query.bytes().any(|b| b.is_ascii_control()) {
         return Err("control character in query".to_owned());
     }
     let path = normalise_path(path).map_err(|err| err.to_string())?;
     Ok(Target {
         path,
-        uri: uri.to_owned(),
+        uri: raw.to_owned(),
     })
 }
 
