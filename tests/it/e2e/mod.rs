@@ -132,6 +132,53 @@ default = "deny"
     portcullis
 }
 
+/// The provider, Portcullis and the app of one browser test, for a proxy on `port`. Dropped,
+/// it prints Portcullis's log when the test is failing.
+pub struct Backends {
+    /// The provider.
+    pub idp: OidcProvider,
+    /// Portcullis, its callback on the proxy.
+    pub portcullis: Portcullis,
+    /// The app behind the proxy.
+    pub upstream: crate::peers::Upstream,
+    /// The proxy's port, and `http://127.0.0.1:PORT`.
+    pub port: u16,
+    /// `http://127.0.0.1:PORT`.
+    pub origin: String,
+}
+
+impl Backends {
+    /// Starts them for a proxy that will listen on `port`.
+    pub async fn start(port: u16, claims: Claims, secure: Secure) -> Backends {
+        let origin = format!("http://127.0.0.1:{port}");
+        let idp = idp(&origin, claims).await;
+        let portcullis = portcullis(&idp.issuer, &origin, secure).await;
+        let upstream = crate::peers::Upstream::start().await;
+        Backends {
+            idp,
+            portcullis,
+            upstream,
+            port,
+            origin,
+        }
+    }
+
+    /// Chromium signs in and out through `proxy` (running in front of these) and everything
+    /// the journey promises is asserted.
+    pub async fn sign_in_and_out_through(self, proxy: PeerProcess, secure: Secure) {
+        wait_until_routed(&self.origin, &proxy).await;
+        let journey = journey(&self.origin, &self.idp.issuer);
+        let outcome = browser::sign_in_and_out(&journey).await;
+        assert_signed_in_and_out(&outcome, &journey, secure);
+    }
+}
+
+impl Drop for Backends {
+    fn drop(&mut self) {
+        crate::peers::print_log_on_failure(&self.portcullis);
+    }
+}
+
 /// The journey through the proxy at `origin`, signing in at `issuer`.
 pub fn journey(origin: &str, issuer: &str) -> Journey {
     let signed_out = signed_out_url(origin);

@@ -3,12 +3,9 @@
 //! and Traefik hands it to the browser as it is. The session cookie keeps the default `Secure`
 //! flag (Chromium honours it on 127.0.0.1).
 
-use super::Claims;
-use super::Secure;
-use super::browser::sign_in_and_out;
-use crate::common::oidc::OidcProvider;
-use crate::common::{Portcullis, free_port};
-use crate::peers::{PeerProcess, Upstream, print_log_on_failure, run_traefik};
+use super::{Backends, Claims, Secure};
+use crate::common::free_port;
+use crate::peers::run_traefik;
 
 /// The example's app router, on the browser's host (Traefik matches `Host` without the port).
 const APP_RULE: &str = "rule: \"Host(`127.0.0.1`)\"";
@@ -18,56 +15,21 @@ const APP_RULE: &str = "rule: \"Host(`127.0.0.1`)\"";
 /// host, with a priority above the app router's.
 const OAUTH2_RULE: &str = "rule: \"Host(`127.0.0.1`) && PathPrefix(`/oauth2/`)\"\n      priority: 1000";
 
-/// The provider, Portcullis, the app and Traefik.
-struct Stack {
-    idp: OidcProvider,
-    _traefik: PeerProcess,
-    _upstream: Upstream,
-    portcullis: Portcullis,
-    origin: String,
-}
-
-impl Stack {
-    async fn start(claims: Claims) -> Stack {
-        let port = free_port();
-        let origin = format!("http://127.0.0.1:{port}");
-        let idp = super::idp(&origin, claims).await;
-        let portcullis = super::portcullis(&idp.issuer, &origin, Secure::Yes).await;
-        let upstream = Upstream::start().await;
-        let traefik = run_traefik(
-            port,
-            &[
-                ("rule: \"Host(`app.localhost`)\"", APP_RULE.to_owned()),
-                (
-                    "rule: \"Host(`auth.localhost`) && PathPrefix(`/oauth2/`)\"",
-                    OAUTH2_RULE.to_owned(),
-                ),
-                ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
-                ("127.0.0.1:8080", format!("127.0.0.1:{}", upstream.port)),
-            ],
-        )
-        .await;
-        super::wait_until_routed(&origin, &traefik).await;
-        Stack {
-            idp,
-            _traefik: traefik,
-            _upstream: upstream,
-            portcullis,
-            origin,
-        }
-    }
-}
-
-impl Drop for Stack {
-    fn drop(&mut self) {
-        print_log_on_failure(&self.portcullis);
-    }
-}
-
 #[tokio::test]
 async fn chromium_signs_in_through_traefik_and_lands_on_the_exact_page() {
-    let stack = Stack::start(Claims::FromUserinfo).await;
-    let journey = super::journey(&stack.origin, &stack.idp.issuer);
-    let outcome = sign_in_and_out(&journey).await;
-    super::assert_signed_in_and_out(&outcome, &journey, Secure::Yes);
+    let backends = Backends::start(free_port(), Claims::FromUserinfo, Secure::Yes).await;
+    let traefik = run_traefik(
+        backends.port,
+        &[
+            ("rule: \"Host(`app.localhost`)\"", APP_RULE.to_owned()),
+            (
+                "rule: \"Host(`auth.localhost`) && PathPrefix(`/oauth2/`)\"",
+                OAUTH2_RULE.to_owned(),
+            ),
+            ("127.0.0.1:4180", format!("127.0.0.1:{}", backends.portcullis.port)),
+            ("127.0.0.1:8080", format!("127.0.0.1:{}", backends.upstream.port)),
+        ],
+    )
+    .await;
+    backends.sign_in_and_out_through(traefik, Secure::Yes).await;
 }
