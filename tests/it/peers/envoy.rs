@@ -5,7 +5,7 @@ use super::proxy_cases::{Backends, Behaviour, EmptyHeader, Stack};
 use crate::common::free_port;
 
 /// Envoy 1.40 as observed.
-const ENVOY: Behaviour = Behaviour {
+pub(super) const ENVOY: Behaviour = Behaviour {
     name: "Envoy 1.40.0",
     empty_header: EmptyHeader::Sent,
     cookie_on_allow: true,

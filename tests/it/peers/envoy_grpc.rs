@@ -2,23 +2,14 @@
 //! the echo app, asking Portcullis's `server.grpc_listen`, through every case of
 //! [`super::proxy_cases`].
 
-use super::proxy_cases::{Backends, Behaviour, EmptyHeader, Stack};
+use super::proxy_cases::{Backends, Behaviour, Stack};
 use crate::common::free_port;
 
 /// Envoy 1.40 with the gRPC filter, as observed: as the HTTP filter, an empty identity header
 /// reaches the app empty and a refreshed cookie the browser.
 const ENVOY_GRPC: Behaviour = Behaviour {
     name: "Envoy 1.40.0 gRPC ext_authz",
-    empty_header: EmptyHeader::Sent,
-    cookie_on_allow: true,
-    status_for_connection_spoof: Some(400),
-    status_when_down: 503,
-    forwarded_to_app: &[
-        ("X-Forwarded-Uri", Some("/public/a")),
-        ("X-Forwarded-Method", Some("GET")),
-        ("X-Forwarded-Host", Some("public.example.com")),
-        ("X-Forwarded-Proto", Some("http")),
-    ],
+    ..super::envoy::ENVOY
 };
 
 #[tokio::test]
