@@ -264,6 +264,7 @@ async fn explain_request(
         ),
         Outcome::Invalid { reason, .. } => format!("identity: none ({reason})"),
         Outcome::Missing => "identity: none (no credential given)".into(),
+        Outcome::Unavailable { reason, .. } => format!("identity: cannot be checked ({reason})"),
     });
     let decision = decision::decide(rule, config.rules.default, checked, config.login.is_some());
     out.push(describe_decision(&decision));

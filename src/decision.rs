@@ -107,7 +107,18 @@ pub fn decide<'r>(
         upstream,
     } = checked;
     let identity = credential.identity();
-    match policy_of(rule, default) {
+    let policy = policy_of(rule, default);
+    // A credential that could not be checked is no verdict on the user, not an anonymous
+    // request: 503 even on an `allow` rule, whose upstream may read the identity headers.
+    if policy != Policy::Deny
+        && let Outcome::Unavailable { reason, .. } = &credential
+    {
+        return Decision::Unavailable {
+            rule: rule_id,
+            reason: reason.clone(),
+        };
+    }
+    match policy {
         Policy::Deny => Decision::Forbidden {
             rule: rule_id,
             reason: match rule {
@@ -221,6 +232,27 @@ mod tests {
             true,
         );
         assert!(matches!(decision, Decision::Forbidden { rule: "closed", .. }));
+    }
+
+    #[test]
+    fn a_credential_that_cannot_be_checked_is_unavailable_on_every_rule_but_deny() {
+        let set = rules();
+        let unavailable = || {
+            Authenticated::from(Outcome::Unavailable {
+                kind: crate::authn::CredentialKind::Bearer,
+                reason: "introspection at http://idp/introspect timed out".into(),
+            })
+        };
+        for id in ["open", "admins", "api"] {
+            let decision = decide(rule(&set, id), DefaultPolicy::Deny, unavailable(), true);
+            assert!(
+                matches!(&decision, Decision::Unavailable { reason, .. } if reason.contains("timed out")),
+                "{id}: {decision:?}"
+            );
+            assert_eq!(decision.label(), "error");
+        }
+        let denied = decide(rule(&set, "closed"), DefaultPolicy::Deny, unavailable(), true);
+        assert!(matches!(denied, Decision::Forbidden { .. }), "{denied:?}");
     }
 
     #[test]

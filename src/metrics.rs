@@ -23,6 +23,12 @@ pub struct Metrics {
     pub rules_loaded: IntGauge,
     /// `portcullis_session_store_errors_total`: Redis session store failures and timeouts.
     pub session_store_errors_total: IntCounter,
+    /// `portcullis_introspection_total{issuer,result}` (result: active, inactive, error).
+    pub introspection_total: IntCounterVec,
+    /// `portcullis_session_check_total{check,result}` (result: valid, invalid, error).
+    pub session_check_total: IntCounterVec,
+    /// `portcullis_authorizer_total{authorizer,result}` (result: allow, deny, error).
+    pub authorizer_total: IntCounterVec,
 }
 
 impl Metrics {
@@ -65,6 +71,24 @@ impl Metrics {
             "Session store (Redis) failures and timeouts",
         )
         .expect("valid metric");
+        let by_result = |name: &str, help: &str, subject: &str| {
+            IntCounterVec::new(Opts::new(name, help), &[subject, "result"]).expect("valid metric")
+        };
+        let introspection_total = by_result(
+            "portcullis_introspection_total",
+            "Token introspection calls by issuer and result (active, inactive, error)",
+            "issuer",
+        );
+        let session_check_total = by_result(
+            "portcullis_session_check_total",
+            "Session check calls by check and result (valid, invalid, error)",
+            "check",
+        );
+        let authorizer_total = by_result(
+            "portcullis_authorizer_total",
+            "Remote authorizer answers by authorizer and result (allow, deny, error)",
+            "authorizer",
+        );
         for collector in [
             Box::new(decisions_total.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(decision_duration_seconds.clone()),
@@ -74,6 +98,9 @@ impl Metrics {
             Box::new(rules_reload_total.clone()),
             Box::new(rules_loaded.clone()),
             Box::new(session_store_errors_total.clone()),
+            Box::new(introspection_total.clone()),
+            Box::new(session_check_total.clone()),
+            Box::new(authorizer_total.clone()),
         ] {
             registry.register(collector).expect("metric registered once");
         }
@@ -87,6 +114,9 @@ impl Metrics {
             rules_reload_total,
             rules_loaded,
             session_store_errors_total,
+            introspection_total,
+            session_check_total,
+            authorizer_total,
         }
     }
 

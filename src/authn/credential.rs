@@ -47,6 +47,14 @@ pub enum Outcome {
     },
     /// A verified credential.
     Valid(Arc<Identity>),
+    /// A credential whose check needs a remote service (introspection, a session check) that
+    /// could not answer: no verdict on the user, so the decision is 503, never an allow.
+    Unavailable {
+        /// Which kind it was.
+        kind: CredentialKind,
+        /// Why, in words (the endpoint and the failure; never the credential itself).
+        reason: String,
+    },
 }
 
 impl Outcome {
@@ -152,6 +160,9 @@ impl Authenticator {
                         reason,
                     } => tracing::info!(reason, "bearer token refused"),
                     Outcome::Invalid { reason, .. } => tracing::info!(reason, "session cookie refused"),
+                    Outcome::Unavailable { kind, reason } => {
+                        tracing::warn!(credential = kind.name(), reason, "credential cannot be checked")
+                    }
                     _ => {}
                 }
                 return checked;
