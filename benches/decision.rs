@@ -12,8 +12,8 @@ use std::path::PathBuf;
 use axum::http::Method;
 use criterion::{BenchmarkId, Criterion, criterion_group, criterion_main};
 use portcullis::origin::OriginalRequest;
-use portcullis::rules::RuleSet;
 use portcullis::rules::load::Source;
+use portcullis::rules::{Known, RuleSet};
 
 /// Rules per host; the last one of a host is what the "late match" request hits.
 const PER_HOST: usize = 8;
@@ -96,7 +96,7 @@ fn wildcard_match(count: usize) -> OriginalRequest {
 fn bench_first_match(c: &mut Criterion) {
     let mut group = c.benchmark_group("first_match");
     for count in [10, 1_000, 10_000] {
-        let set = RuleSet::from_sources(&generate(count)).expect("generated rules compile");
+        let set = RuleSet::from_sources(&generate(count), &Known::default()).expect("generated rules compile");
         assert_eq!(set.len(), count);
         let late = late_match(count);
         assert!(set.first_match(&late).is_some(), "the late request matches");
@@ -169,7 +169,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
 fn bench_load(c: &mut Criterion) {
     let sources = generate(1_000);
     c.bench_function("compile_1000_rules", |b| {
-        b.iter(|| RuleSet::from_sources(black_box(&sources)))
+        b.iter(|| RuleSet::from_sources(black_box(&sources), &Known::default()))
     });
 }
 

@@ -17,7 +17,7 @@ use crate::config::Config;
 use crate::decision::{self, Decision};
 use crate::metrics::Metrics;
 use crate::origin::OriginalRequest;
-use crate::rules::RuleSet;
+use crate::rules::{Known, RuleSet};
 use crate::server;
 
 /// Portcullis: the forward-auth decision service.
@@ -185,7 +185,7 @@ fn check(args: ConfigArg) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match RuleSet::load(&config.rules.paths) {
+    match RuleSet::load(&config.rules.paths, &Known::of(&config)) {
         Ok(rules) => {
             for warning in rules.warnings() {
                 println!("warning: {warning}");
@@ -206,7 +206,7 @@ fn check(args: ConfigArg) -> ExitCode {
 fn explain(args: ExplainArgs) -> ExitCode {
     crate::authn::jwt::install_crypto_provider();
     let result = load_config(&args.config).and_then(|config| {
-        let rules = RuleSet::load(&config.rules.paths)
+        let rules = RuleSet::load(&config.rules.paths, &Known::of(&config))
             .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))?;
         let request = request_from_url(&args.url, &args.method)?;
         runtime().block_on(explain_request(&config, &rules, &request, &args))

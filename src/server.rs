@@ -32,8 +32,8 @@ use crate::decision::{self, Decision};
 use crate::login::{self, Login};
 use crate::metrics::Metrics;
 use crate::origin::{self, OriginError, OriginalRequest, TrustedProxies};
-use crate::rules::RuleSet;
 use crate::rules::reload::spawn_reloader;
+use crate::rules::{Known, RuleSet};
 
 /// The path prefix of the Envoy ext_authz form.
 const EXT_AUTHZ_PREFIX: &str = "/ext-authz";
@@ -103,12 +103,18 @@ pub fn login_start_url(redirect_url: &url::Url) -> url::Url {
 /// Loads the rules, starts the background tasks, listens and serves until SIGTERM or Ctrl-C,
 /// then drains the requests in flight.
 pub async fn serve(config: Config) -> anyhow::Result<()> {
-    let rules = RuleSet::load(&config.rules.paths).map_err(|errors| {
+    let known = Known::of(&config);
+    let rules = RuleSet::load(&config.rules.paths, &known).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("rules cannot be loaded:\n{}", lines.join("\n"))
     })?;
     let app = Arc::new(App::new(config, rules, Metrics::new())?);
-    spawn_reloader(app.config.rules.paths.clone(), app.rules.clone(), app.metrics.clone());
+    spawn_reloader(
+        app.config.rules.paths.clone(),
+        known,
+        app.rules.clone(),
+        app.metrics.clone(),
+    );
     app.verifier.spawn_refresh();
     let listener = bind(app.config.server.listen, "server.listen").await?;
     let grpc_listener = match app.config.server.grpc_listen {

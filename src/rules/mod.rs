@@ -3,6 +3,7 @@
 
 mod compile;
 mod index;
+pub mod known;
 pub mod load;
 mod matcher;
 mod parse;
@@ -12,6 +13,8 @@ mod spelling;
 mod template;
 #[cfg(test)]
 mod tests;
+
+pub use known::Known;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
@@ -152,21 +155,31 @@ impl RuleSet {
 
     /// Loads every `*.yaml`/`*.yml` file of `paths` (files, or folders read in lexical order).
     /// All errors are reported, not just the first.
-    pub fn load(paths: &[PathBuf]) -> Result<RuleSet, Vec<RuleError>> {
-        RuleSet::from_sources(&load::read_sources(paths)?)
+    pub fn load(paths: &[PathBuf], known: &Known) -> Result<RuleSet, Vec<RuleError>> {
+        RuleSet::from_sources(&load::read_sources(paths)?, known)
     }
 
-    /// Compiles the rules of one YAML text, as if read from `source`.
+    /// Compiles the rules of one YAML text, as if read from `source`, against a configuration
+    /// that defines no names beyond the rules' own (tests, benches, fuzzing).
     pub fn from_yaml(text: &str, source: &Path) -> Result<RuleSet, Vec<RuleError>> {
-        RuleSet::from_sources(&[Source {
-            path: source.to_path_buf(),
-            text: text.to_string(),
-        }])
+        RuleSet::from_yaml_with(text, source, &Known::default())
     }
 
-    /// Compiles the rules of several files already read, in the order given.
-    pub fn from_sources(sources: &[Source]) -> Result<RuleSet, Vec<RuleError>> {
-        let rules = compile::compile_sources(sources)?;
+    /// Compiles the rules of one YAML text, as if read from `source`, against `known`.
+    pub fn from_yaml_with(text: &str, source: &Path, known: &Known) -> Result<RuleSet, Vec<RuleError>> {
+        RuleSet::from_sources(
+            &[Source {
+                path: source.to_path_buf(),
+                text: text.to_string(),
+            }],
+            known,
+        )
+    }
+
+    /// Compiles the rules of several files already read, in the order given; names the rules
+    /// use are checked against `known`.
+    pub fn from_sources(sources: &[Source], known: &Known) -> Result<RuleSet, Vec<RuleError>> {
+        let rules = compile::compile_sources(sources, known)?;
         let index = RuleIndex::build(&rules);
         let mut template_headers: Vec<HeaderName> = Vec::new();
         for template in rules.iter().flat_map(|compiled| &compiled.rule.headers) {

@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use sha2::{Digest, Sha256};
 
 use super::load::{Source, read_sources};
-use super::{RuleError, RuleSet};
+use super::{Known, RuleError, RuleSet};
 use crate::metrics::Metrics;
 
 /// How often the rule files are looked at.
@@ -30,11 +30,12 @@ pub type Fingerprint = [u8; 32];
 /// starts; a fingerprint that failed to load is not retried until the files change again.
 pub fn spawn_reloader(
     paths: Vec<PathBuf>,
+    known: Known,
     rules: Arc<ArcSwap<RuleSet>>,
     metrics: Metrics,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let mut reloader = Reloader::start(paths, rules, metrics).await;
+        let mut reloader = Reloader::start(paths, known, rules, metrics).await;
         let mut ticks = tokio::time::interval(POLL_INTERVAL);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -58,6 +59,7 @@ pub enum Polled {
 /// The reload step by step: remembers what the files looked like at the last look.
 pub struct Reloader {
     paths: Vec<PathBuf>,
+    known: Arc<Known>,
     rules: Arc<ArcSwap<RuleSet>>,
     metrics: Metrics,
     last: Fingerprint,
@@ -65,11 +67,13 @@ pub struct Reloader {
 
 impl Reloader {
     /// Takes the set in `rules` as loaded from the files as they are now.
-    pub async fn start(paths: Vec<PathBuf>, rules: Arc<ArcSwap<RuleSet>>, metrics: Metrics) -> Reloader {
+    /// New sets are checked against `known`, the names the configuration defines.
+    pub async fn start(paths: Vec<PathBuf>, known: Known, rules: Arc<ArcSwap<RuleSet>>, metrics: Metrics) -> Reloader {
         let last = read(&paths).await.0;
         metrics.rules_loaded.set(gauge(rules.load().len()));
         Reloader {
             paths,
+            known: Arc::new(known),
             rules,
             metrics,
             last,
@@ -83,7 +87,7 @@ impl Reloader {
             return Polled::Unchanged;
         }
         self.last = fingerprint;
-        if apply(sources, &self.rules, &self.metrics).await {
+        if apply(sources, &self.known, &self.rules, &self.metrics).await {
             Polled::Applied
         } else {
             Polled::Failed
@@ -103,9 +107,15 @@ async fn read(paths: &[PathBuf]) -> (Fingerprint, Result<Vec<Source>, Vec<RuleEr
 }
 
 /// Compiles what was read and swaps it in (true), or keeps the old set and reports why (false).
-async fn apply(sources: Result<Vec<Source>, Vec<RuleError>>, rules: &ArcSwap<RuleSet>, metrics: &Metrics) -> bool {
+async fn apply(
+    sources: Result<Vec<Source>, Vec<RuleError>>,
+    known: &Arc<Known>,
+    rules: &ArcSwap<RuleSet>,
+    metrics: &Metrics,
+) -> bool {
+    let known = known.clone();
     let loaded = match sources {
-        Ok(sources) => tokio::task::spawn_blocking(move || RuleSet::from_sources(&sources))
+        Ok(sources) => tokio::task::spawn_blocking(move || RuleSet::from_sources(&sources, &known))
             .await
             .unwrap_or_else(|e| Err(vec![join_error(&e)])),
         Err(errors) => Err(errors),

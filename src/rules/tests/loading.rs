@@ -2,7 +2,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{errors, matched, rules};
-use crate::rules::{OnUnauthenticated, Policy, RuleError, RuleSet};
+use crate::rules::{Known, OnUnauthenticated, Policy, RuleError, RuleSet};
 
 /// The one error whose reason contains `needle`.
 fn find<'e>(errors: &'e [RuleError], needle: &str) -> &'e RuleError {
@@ -141,7 +141,7 @@ fn duplicate_ids_name_both_files() {
         "- id: other\n  policy: deny\n- id: same\n  policy: deny\n",
     )
     .expect("write");
-    let errors = RuleSet::load(&[dir.path().to_path_buf()]).expect_err("duplicate");
+    let errors = RuleSet::load(&[dir.path().to_path_buf()], &Known::default()).expect_err("duplicate");
     assert_eq!(errors.len(), 1, "{errors:#?}");
     let error = &errors[0];
     assert_eq!(error.file, dir.path().join("b.yml"));
@@ -170,7 +170,7 @@ fn folders_are_read_in_lexical_order_skipping_dot_and_other_files() {
     write(".hidden.yaml", "- { id: hidden, policy: allow }\n");
     write("notes.txt", "not yaml: [");
     fs::create_dir(dir.path().join("sub.yaml")).expect("mkdir");
-    let set = RuleSet::load(&[dir.path().to_path_buf()]).expect("loads");
+    let set = RuleSet::load(&[dir.path().to_path_buf()], &Known::default()).expect("loads");
     let ids: Vec<&str> = set.rules().map(|r| r.id.as_str()).collect();
     assert_eq!(ids, ["early", "late"]);
     assert_eq!(matched(&set, "GET", "h", "/e"), Some("early".into()));
@@ -184,9 +184,9 @@ fn files_given_directly_and_symlinks_are_read() {
     let folder = dir.path().join("rules");
     fs::create_dir(&folder).expect("mkdir");
     std::os::unix::fs::symlink(&target, folder.join("link.yaml")).expect("symlink");
-    let set = RuleSet::load(&[folder, target.clone()]).expect_err("same id twice");
+    let set = RuleSet::load(&[folder, target.clone()], &Known::default()).expect_err("same id twice");
     assert!(set[0].reason.contains("duplicate id `linked`"), "{:?}", set);
-    assert_eq!(RuleSet::load(&[target]).expect("loads").len(), 1);
+    assert_eq!(RuleSet::load(&[target], &Known::default()).expect("loads").len(), 1);
 }
 
 #[test]
@@ -194,13 +194,17 @@ fn errors_of_several_files_are_all_reported() {
     let dir = tempfile::tempdir().expect("tempdir");
     fs::write(dir.path().join("a.yaml"), "- { id: a }\n").expect("write");
     fs::write(dir.path().join("b.yaml"), "- { id: b, policy: nope }\n").expect("write");
-    let errors = RuleSet::load(&[dir.path().to_path_buf(), PathBuf::from("/nonexistent/rules")]).expect_err("bad");
+    let errors = RuleSet::load(
+        &[dir.path().to_path_buf(), PathBuf::from("/nonexistent/rules")],
+        &Known::default(),
+    )
+    .expect_err("bad");
     assert_eq!(
         errors.len(),
         1,
         "an unreadable path stops before compiling: {errors:#?}"
     );
-    let errors = RuleSet::load(&[dir.path().to_path_buf()]).expect_err("bad");
+    let errors = RuleSet::load(&[dir.path().to_path_buf()], &Known::default()).expect_err("bad");
     assert_eq!(errors.len(), 2, "{errors:#?}");
     assert_eq!(errors[0].file, dir.path().join("a.yaml"));
     assert_eq!(errors[1].file, dir.path().join("b.yaml"));

@@ -7,8 +7,8 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::metrics::Metrics;
-use crate::rules::RuleSet;
 use crate::rules::reload::{Polled, Reloader, spawn_reloader};
+use crate::rules::{Known, RuleSet};
 
 /// Waits up to `limit` for `done`, polling.
 async fn within(limit: Duration, done: impl Fn() -> bool) -> bool {
@@ -33,10 +33,10 @@ fn reloads(metrics: &Metrics, result: &str) -> u64 {
 fn start(folder: &Path) -> (Arc<ArcSwap<RuleSet>>, Metrics, tokio::task::JoinHandle<()>) {
     let paths = vec![folder.to_path_buf()];
     let rules = Arc::new(ArcSwap::from_pointee(
-        RuleSet::load(&paths).expect("initial rules load"),
+        RuleSet::load(&paths, &Known::default()).expect("initial rules load"),
     ));
     let metrics = Metrics::new();
-    let task = spawn_reloader(paths, rules.clone(), metrics.clone());
+    let task = spawn_reloader(paths, Known::default(), rules.clone(), metrics.clone());
     (rules, metrics, task)
 }
 
@@ -63,11 +63,11 @@ async fn a_bad_file_keeps_the_last_good_set_and_counts_one_error() {
     fs::write(dir.path().join("a.yaml"), "- { id: one, policy: allow }\n").expect("write");
     let paths = vec![dir.path().to_path_buf()];
     let rules = Arc::new(ArcSwap::from_pointee(
-        RuleSet::load(&paths).expect("initial rules load"),
+        RuleSet::load(&paths, &Known::default()).expect("initial rules load"),
     ));
     let metrics = Metrics::new();
     // Step by step, without the timer: each `poll` is one look at the files.
-    let mut reloader = Reloader::start(paths, rules.clone(), metrics.clone()).await;
+    let mut reloader = Reloader::start(paths, Known::default(), rules.clone(), metrics.clone()).await;
     assert_eq!(reloader.poll().await, Polled::Unchanged);
     fs::write(dir.path().join("a.yaml"), "- { id: one, policy: sometimes }\n").expect("write");
     assert_eq!(reloader.poll().await, Polled::Failed);

@@ -43,7 +43,7 @@ fn app() -> (Arc<App>, tempfile::TempDir) {
     let file = dir.path().join("portcullis.toml");
     std::fs::write(&file, config).expect("write config");
     let config = Config::load(&file).expect("config");
-    let rules = RuleSet::load(&config.rules.paths).expect("rules");
+    let rules = RuleSet::load(&config.rules.paths, &crate::rules::Known::of(&config)).expect("rules");
     let app = App::new(config, rules, Metrics::new()).expect("app");
     (Arc::new(app), dir)
 }
