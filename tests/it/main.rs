@@ -22,3 +22,4 @@ mod readme_snippets;
 mod refresh_races;
 mod reload;
 mod sessions;
+mod systems;
