@@ -240,10 +240,14 @@ impl RequestIds {
 
 impl MakeRequestId for RequestIds {
     fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let n = self.next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:016x}{n:016x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
+        let mut id = [0u8; 32];
+        for (i, byte) in id.iter_mut().enumerate() {
+            let word = if i < 16 { self.prefix } else { n };
+            *byte = HEX[((word >> (60 - 4 * (i % 16))) & 0xf) as usize];
+        }
+        HeaderValue::from_bytes(&id).ok().map(RequestId::new)
     }
 }
 
@@ -405,6 +409,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn request_ids_are_the_prefix_and_a_counter_in_hex() {
+        let mut ids = RequestIds::new();
+        let request = axum::http::Request::new(());
+        let first = ids.make_request_id(&request).expect("an id");
+        let second = ids.make_request_id(&request).expect("an id");
+        let text = |id: &RequestId| id.header_value().to_str().expect("ascii").to_owned();
+        let (first, second) = (text(&first), text(&second));
+        assert_eq!(first.len(), 32);
+        assert_eq!(&first[..16], format!("{:016x}", ids.prefix));
+        assert_eq!(&first[16..], "0000000000000000");
+        assert_eq!(&second[16..], "0000000000000001");
+    }
 
     #[test]
     fn login_start_sits_next_to_the_callback() {
