@@ -77,7 +77,8 @@ impl App {
         let verifier = Arc::new(verifier);
         let identity_headers = IdentityHeaders::new(&config.headers);
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
-        let authorizers = crate::authz::remote::Authorizers::new(&config.authorizers, &metrics).map_err(anyhow::Error::msg)?;
+        let authorizers =
+            crate::authz::remote::Authorizers::new(&config.authorizers, &metrics).map_err(anyhow::Error::msg)?;
         Ok(App {
             authorizers,
             authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token),

@@ -26,7 +26,12 @@ impl Known {
             authorizers: config
                 .authorizers
                 .iter()
-                .map(|a| (a.name.clone(), a.kind == crate::config::AuthorizerKind::SubjectAccessReview))
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        a.kind == crate::config::AuthorizerKind::SubjectAccessReview,
+                    )
+                })
                 .collect(),
             ..Known::default()
         }

@@ -123,7 +123,9 @@ impl Authorizer {
         if let Some(ca_file) = &config.ca_file {
             client = client.tls_certs_only(read_ca(ca_file)?);
         }
-        let client = client.build().map_err(|e| format!("authorizer `{}`: {e}", config.name))?;
+        let client = client
+            .build()
+            .map_err(|e| format!("authorizer `{}`: {e}", config.name))?;
         let endpoint = match config.kind {
             AuthorizerKind::SubjectAccessReview => sar::endpoint(config.url()),
             AuthorizerKind::Http => config.url().to_string(),
@@ -144,7 +146,12 @@ impl Authorizer {
 
     /// The verdict on `identity` making `request` under `rule`: from the cache, else from one
     /// call shared by every concurrent asker of the same question.
-    pub async fn ask(&self, rule: &Rule, identity: &Identity, request: &OriginalRequest) -> Result<Verdict, CannotAnswer> {
+    pub async fn ask(
+        &self,
+        rule: &Rule,
+        identity: &Identity,
+        request: &OriginalRequest,
+    ) -> Result<Verdict, CannotAnswer> {
         let body = request_body(self.kind, rule, identity, request);
         let body = serde_json::to_vec(&body).unwrap_or_default();
         let key: [u8; 32] = Sha256::digest(&body).into();
@@ -219,7 +226,14 @@ pub async fn confirm<'r>(
     rule: Option<&'r Rule>,
     request: &OriginalRequest,
 ) -> Decision<'r> {
-    let (Some(rule), Decision::Allow { identity: Some(identity), .. }) = (rule, &decision) else {
+    let (
+        Some(rule),
+        Decision::Allow {
+            identity: Some(identity),
+            ..
+        },
+    ) = (rule, &decision)
+    else {
         return decision;
     };
     let identity = identity.clone();
@@ -243,9 +257,11 @@ pub async fn confirm<'r>(
                 false => format!("authorizer `{name}` denies this request: {reason}"),
             },
         },
-        Err(CannotAnswer(reason)) => Decision::Unavailable {
+        // The details (URL, TLS or connection error) were logged where the call failed; the
+        // client learns only which check could not be made.
+        Err(CannotAnswer(_)) => Decision::Unavailable {
             rule: rule_id,
-            reason: format!("authorizer `{name}` cannot answer: {reason}"),
+            reason: format!("authorizer `{name}` cannot answer"),
         },
     }
 }
@@ -282,7 +298,12 @@ pub fn rule_problems(require: &Requirements, known: &Known) -> Vec<String> {
 
 /// For `portcullis explain`: which authorizer would be asked and what it would be sent (it is
 /// not asked: explain makes no remote calls), or `None` when the rule has no authorizer.
-pub fn explain(configs: &[AuthorizerConfig], rule: &Rule, identity: &Identity, request: &OriginalRequest) -> Option<String> {
+pub fn explain(
+    configs: &[AuthorizerConfig],
+    rule: &Rule,
+    identity: &Identity,
+    request: &OriginalRequest,
+) -> Option<String> {
     let name = rule.require.authorizer.as_deref()?;
     let config = configs.iter().find(|config| config.name == name)?;
     let body = request_body(config.kind, rule, identity, request);

@@ -76,7 +76,11 @@ struct Status {
 pub(super) fn verdict(status: reqwest::StatusCode, body: &[u8]) -> Result<Verdict, CannotAnswer> {
     match status.as_u16() {
         200 | 201 => {}
-        401 => return Err(CannotAnswer("the API server refused the token of token_file (401)".into())),
+        401 => {
+            return Err(CannotAnswer(
+                "the API server refused the token of token_file (401)".into(),
+            ));
+        }
         403 => {
             return Err(CannotAnswer(
                 "the API server forbids this service account to create subjectaccessreviews (403): \

@@ -57,7 +57,11 @@ fn the_verb_comes_from_the_method_as_kubernetes_maps_it() {
         ("PURGE", "*"),
     ];
     for (method, verb) in cases {
-        assert_eq!(verb_of(&Method::from_bytes(method.as_bytes()).expect("method")), verb, "{method}");
+        assert_eq!(
+            verb_of(&Method::from_bytes(method.as_bytes()).expect("method")),
+            verb,
+            "{method}"
+        );
     }
 }
 
@@ -169,7 +173,10 @@ fn rules_name_a_configured_authorizer_and_take_a_resource_only_for_a_review() {
     .expect("loads");
     let rule = rules.rules().next().expect("rule");
     assert_eq!(rule.require.authorizer.as_deref(), Some("kubernetes"));
-    assert_eq!(rule.require.resource.as_ref().and_then(|r| r.subresource.as_deref()), Some("log"));
+    assert_eq!(
+        rule.require.resource.as_ref().and_then(|r| r.subresource.as_deref()),
+        Some("log")
+    );
 }
 
 #[test]
@@ -203,11 +210,19 @@ fn authorizer_mistakes_are_load_errors_with_line_and_rule() {
     };
     let unknown = find("unknown");
     assert_eq!(unknown.line, Some(2));
-    assert!(unknown.reason.contains("unknown authorizer `opa`"), "{}", unknown.reason);
+    assert!(
+        unknown.reason.contains("unknown authorizer `opa`"),
+        "{}",
+        unknown.reason
+    );
     assert!(unknown.reason.contains("kubernetes, policy"), "{}", unknown.reason);
     let on_http = find("resource-on-http");
     assert_eq!(on_http.line, Some(6));
-    assert!(on_http.reason.contains("not a subject_access_review"), "{}", on_http.reason);
+    assert!(
+        on_http.reason.contains("not a subject_access_review"),
+        "{}",
+        on_http.reason
+    );
     assert!(find("resource-alone").reason.contains("needs require.authorizer"));
     assert!(find("bad-field").reason.contains("kind"));
     let none = RuleSet::from_yaml(
@@ -215,5 +230,9 @@ fn authorizer_mistakes_are_load_errors_with_line_and_rule() {
         Path::new("r.yaml"),
     )
     .expect_err("no authorizers configured");
-    assert!(none[0].reason.contains("no [[authorizers]] configured"), "{}", none[0].reason);
+    assert!(
+        none[0].reason.contains("no [[authorizers]] configured"),
+        "{}",
+        none[0].reason
+    );
 }
