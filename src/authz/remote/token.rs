@@ -84,3 +84,43 @@ fn stamp(metadata: &Option<std::fs::Metadata>) -> Option<(SystemTime, u64)> {
     let metadata = metadata.as_ref()?;
     Some((metadata.modified().ok()?, metadata.len()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn looked_at_long_ago(file: &TokenFile) {
+        file.lock().checked = Instant::now().checked_sub(RECHECK * 2);
+    }
+
+    #[tokio::test]
+    async fn a_changed_file_is_read_again_only_after_a_while_and_a_lost_one_keeps_the_token() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        std::fs::write(&path, "first\n").expect("write");
+        let file = TokenFile::open(&path).expect("opens");
+        assert_eq!(&*file.current().await, "first");
+        // The kubelet swaps the file for a new one (a new inode, another time and length).
+        let next = dir.path().join("token.next");
+        std::fs::write(&next, "second-token\n").expect("write");
+        std::fs::rename(&next, &path).expect("swap");
+        assert_eq!(&*file.current().await, "first", "looked at moments ago: not again yet");
+        looked_at_long_ago(&file);
+        assert_eq!(&*file.current().await, "second-token");
+        std::fs::remove_file(&path).expect("remove");
+        looked_at_long_ago(&file);
+        assert_eq!(&*file.current().await, "second-token", "the last good token stays");
+        std::fs::write(&path, "third-token!\n").expect("write");
+        file.recheck_soon();
+        assert_eq!(&*file.current().await, "third-token!");
+    }
+
+    #[test]
+    fn an_empty_or_missing_file_does_not_open() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("token");
+        assert!(TokenFile::open(&path).is_err());
+        std::fs::write(&path, " \n").expect("write");
+        assert!(TokenFile::open(&path).err().is_some_and(|e| e.contains("empty")));
+    }
+}

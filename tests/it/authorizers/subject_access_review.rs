@@ -324,3 +324,43 @@ async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
 }
+
+#[tokio::test]
+async fn explain_says_which_authorizer_would_be_asked_and_does_not_ask_it() {
+    let api = KubeApi::start(rbac()).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    std::fs::create_dir(dir.path().join("rules")).expect("mkdir");
+    std::fs::write(dir.path().join("rules/10.yaml"), RULES).expect("rules");
+    let config = format!(
+        "{}{}",
+        file_issuer_config("rsa1"),
+        api.authorizer_config("kubernetes", &api.pki.ca())
+    );
+    std::fs::write(dir.path().join("portcullis.toml"), config).expect("config");
+    let token = developer();
+    let (code, stdout, stderr) = crate::common::run(
+        &[
+            "explain",
+            "--config",
+            "portcullis.toml",
+            "--url",
+            "https://app.example.com/api/v1/pods",
+            "--method",
+            "DELETE",
+            "--token",
+            &token,
+        ],
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{stdout}{stderr}");
+    assert!(
+        stdout.contains("authorizer: `kubernetes` (subject_access_review at https://127.0.0.1:"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("not asked by explain"), "{stdout}");
+    assert!(
+        stdout.contains(r#""nonResourceAttributes":{"path":"/api/v1/pods","verb":"delete"}"#),
+        "{stdout}"
+    );
+    assert_eq!(api.calls(), 0, "explain made a review");
+}
