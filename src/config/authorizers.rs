@@ -53,11 +53,11 @@ pub struct AuthorizerConfig {
     pub url: Option<String>,
     /// A bearer token file sent as `Authorization: Bearer`, re-read when it changes (the
     /// kubelet rotates service account tokens). Subject access review default: the pod's
-    /// service account token.
+    /// service account token, when mounted; else no token is sent.
     #[serde(default)]
     pub token_file: Option<PathBuf>,
     /// PEM certificates: the only roots TLS to `url` is verified against. Subject access review
-    /// default: the pod's cluster CA.
+    /// default: the pod's cluster CA, when mounted; else the system's roots.
     #[serde(default)]
     pub ca_file: Option<PathBuf>,
     /// How long allowed and denied answers are kept (errors never are).
@@ -81,8 +81,15 @@ impl AuthorizerConfig {
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         if self.kind == AuthorizerKind::SubjectAccessReview {
             self.url.get_or_insert_with(|| IN_CLUSTER_URL.into());
-            self.token_file.get_or_insert_with(|| IN_CLUSTER_TOKEN_FILE.into());
-            self.ca_file.get_or_insert_with(|| IN_CLUSTER_CA_FILE.into());
+            // The pod's files, when it has them (outside a cluster, name your own).
+            for (file, default) in [
+                (&mut self.token_file, IN_CLUSTER_TOKEN_FILE),
+                (&mut self.ca_file, IN_CLUSTER_CA_FILE),
+            ] {
+                if file.is_none() && Path::new(default).is_file() {
+                    *file = Some(default.into());
+                }
+            }
         }
         for file in [&mut self.token_file, &mut self.ca_file].into_iter().flatten() {
             resolve_path(base, file);

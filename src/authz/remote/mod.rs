@@ -202,7 +202,7 @@ impl Authorizer {
                     token.recheck_soon();
                 }
                 let body = response.bytes().await.map_err(|e| CannotAnswer(describe(&e)))?;
-                sar::verdict(status, &body)
+                sar::verdict(status, &body, self.token.is_some())
             }
             AuthorizerKind::Http => Ok(http::verdict(response.status())?),
         }

@@ -73,12 +73,18 @@ struct Status {
 
 /// The verdict in the API server's answer: `status.allowed: true` allows, anything else in a
 /// review denies; any status but 200 and 201, or a body that is not a review, is no answer.
-pub(super) fn verdict(status: reqwest::StatusCode, body: &[u8]) -> Result<Verdict, CannotAnswer> {
+/// `with_token` says whether a token was sent (for the message of a 401).
+pub(super) fn verdict(status: reqwest::StatusCode, body: &[u8], with_token: bool) -> Result<Verdict, CannotAnswer> {
     match status.as_u16() {
         200 | 201 => {}
-        401 => {
+        401 if with_token => {
             return Err(CannotAnswer(
                 "the API server refused the token of token_file (401)".into(),
+            ));
+        }
+        401 => {
+            return Err(CannotAnswer(
+                "the API server wants a token (401): set token_file, or mount the service account token".into(),
             ));
         }
         403 => {

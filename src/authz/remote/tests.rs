@@ -107,28 +107,30 @@ fn a_review_with_resource_sends_it_and_fills_the_verb_from_the_method_only_when_
 #[test]
 fn the_api_servers_answer_decides_only_with_200_or_201_and_a_review() {
     let allowed = br#"{"status":{"allowed":true}}"#;
-    assert_eq!(sar::verdict(StatusCode::CREATED, allowed), Ok(Verdict::Allow));
-    assert_eq!(sar::verdict(StatusCode::OK, allowed), Ok(Verdict::Allow));
+    assert_eq!(sar::verdict(StatusCode::CREATED, allowed, true), Ok(Verdict::Allow));
+    assert_eq!(sar::verdict(StatusCode::OK, allowed, true), Ok(Verdict::Allow));
     let denied = br#"{"status":{"allowed":false,"reason":"no RBAC rule"}}"#;
     assert_eq!(
-        sar::verdict(StatusCode::CREATED, denied),
+        sar::verdict(StatusCode::CREATED, denied, true),
         Ok(Verdict::Deny("no RBAC rule".into()))
     );
     assert!(
-        sar::verdict(StatusCode::CREATED, br#"{"status":{"allowed":"yes"}}"#).is_err(),
+        sar::verdict(StatusCode::CREATED, br#"{"status":{"allowed":"yes"}}"#, true).is_err(),
         "a status that is not a review's is no answer"
     );
     assert_eq!(
-        sar::verdict(StatusCode::CREATED, br#"{"kind":"SubjectAccessReview"}"#),
+        sar::verdict(StatusCode::CREATED, br#"{"kind":"SubjectAccessReview"}"#, true),
         Ok(Verdict::Deny(String::new()))
     );
-    assert!(sar::verdict(StatusCode::CREATED, b"<html>").is_err());
+    assert!(sar::verdict(StatusCode::CREATED, b"<html>", true).is_err());
     for status in [401, 403, 404, 500, 503] {
         let status = StatusCode::from_u16(status).expect("status");
-        assert!(sar::verdict(status, allowed).is_err(), "{status}");
+        assert!(sar::verdict(status, allowed, true).is_err(), "{status}");
     }
-    let forbidden = sar::verdict(StatusCode::FORBIDDEN, b"{}").unwrap_err();
+    let forbidden = sar::verdict(StatusCode::FORBIDDEN, b"{}", true).unwrap_err();
     assert!(forbidden.0.contains("subjectaccessreviews"), "{forbidden}");
+    let without_token = sar::verdict(StatusCode::UNAUTHORIZED, b"{}", false).unwrap_err();
+    assert!(without_token.0.contains("set token_file"), "{without_token}");
 }
 
 #[test]

@@ -120,3 +120,13 @@ fn a_valid_authorizer_config_and_rules_pass() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("ok:") && out.contains("1 rules"), "{out}");
 }
+
+#[test]
+fn outside_a_cluster_a_subject_access_review_needs_only_a_url() {
+    // No service account files here: without token_file and ca_file none is sent or used.
+    assert!(!std::path::Path::new("/var/run/secrets/kubernetes.io/serviceaccount/token").exists());
+    let config =
+        "\n[[authorizers]]\nname = \"kubernetes\"\nkind = \"subject_access_review\"\nurl = \"http://127.0.0.1:8001\"\n";
+    let (code, out) = check(config, "");
+    assert_eq!(code, 0, "{out}");
+}
