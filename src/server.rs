@@ -60,6 +60,8 @@ pub struct App {
     pub identity_headers: IdentityHeaders,
     /// The browser login and its sessions, when `[login]` is configured.
     pub login: Option<Arc<Login>>,
+    /// The remote authorizers rules may ask (`[[authorizers]]`).
+    pub authorizers: crate::authz::remote::Authorizers,
 }
 
 /// The axum state: a cheap handle on the [`App`].
@@ -75,7 +77,10 @@ impl App {
         let verifier = Arc::new(verifier);
         let identity_headers = IdentityHeaders::new(&config.headers);
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
+        let authorizers =
+            crate::authz::remote::Authorizers::new(&config.authorizers, &metrics).map_err(anyhow::Error::msg)?;
         Ok(App {
+            authorizers,
             authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token),
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
@@ -347,6 +352,7 @@ pub async fn decide(
         Authenticated::missing()
     };
     let decision = decision::decide(rule, default, checked, app.login_start.is_some());
+    let decision = crate::authz::remote::confirm(&app.authorizers, decision, rule, &request).await;
     record(app, endpoint, &decision, &request, started);
     let context = Context {
         endpoint,
