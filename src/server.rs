@@ -108,6 +108,9 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("rules cannot be loaded:\n{}", lines.join("\n"))
     })?;
+    if rules.is_empty() {
+        tracing::warn!(key = "rules.paths", "{}", crate::rules::empty_set_warning(&config.rules.paths));
+    }
     let app = Arc::new(App::new(config, rules, Metrics::new())?);
     spawn_reloader(
         app.config.rules.paths.clone(),

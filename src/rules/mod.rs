@@ -4,6 +4,7 @@
 mod compile;
 mod index;
 pub mod known;
+mod names;
 pub mod load;
 mod matcher;
 mod parse;
@@ -15,6 +16,7 @@ mod template;
 mod tests;
 
 pub use known::Known;
+pub use names::empty_set_warning;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

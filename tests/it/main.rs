@@ -5,6 +5,7 @@
 mod common;
 
 mod callback_errors;
+mod check_cases;
 mod cli;
 mod config_errors;
 mod connections;
