@@ -10,6 +10,7 @@ mod cli;
 mod config_errors;
 mod connections;
 mod decisions;
+mod explain_cases;
 mod e2e;
 mod grpc;
 mod header_families;
