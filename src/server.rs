@@ -60,6 +60,8 @@ pub struct App {
     pub identity_headers: IdentityHeaders,
     /// The browser login and its sessions, when `[login]` is configured.
     pub login: Option<Arc<Login>>,
+    /// The pages browsers get when refused (`server.pages_dir`, else built in).
+    pub pages: Arc<answer::page::Pages>,
 }
 
 /// The axum state: a cheap handle on the [`App`].
@@ -75,7 +77,9 @@ impl App {
         let verifier = Arc::new(verifier);
         let identity_headers = IdentityHeaders::new(&config.headers);
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
+        let pages = answer::page::Pages::load(config.server.pages_dir.as_deref()).map_err(anyhow::Error::msg)?;
         Ok(App {
+            pages: Arc::new(pages),
             authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token),
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
@@ -207,7 +211,10 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/userinfo", any(userinfo))
         .with_state(state.clone())
         .merge(match state.0.login.clone() {
-            Some(login) => login::router(login),
+            Some(login) => login::router(login).layer(axum::middleware::from_fn_with_state(
+                state.0.pages.clone(),
+                answer::page::login_pages,
+            )),
             None => Router::new(),
         })
         // Outermost first: an id is set (or the caller's kept), it is put on the trace span and
@@ -316,8 +323,10 @@ pub async fn decide(
     } else {
         Authenticated::missing()
     };
+    let identity = checked.outcome.identity().cloned();
     let decision = decision::decide(rule, default, checked, app.login_start.is_some());
     record(app, endpoint, &decision, &request, started);
+    let refused = answer::page::Refused::of(&decision, identity.as_deref());
     let context = Context {
         endpoint,
         client,
@@ -326,7 +335,8 @@ pub async fn decide(
         identity_headers: &app.identity_headers,
         template_headers: rules.template_headers(),
     };
-    answer::plan(decision, &context)
+    let answer = answer::plan(decision, &context);
+    answer::page::for_browser(answer, refused, client, &app.pages, app.login_start.as_ref(), &request)
 }
 
 fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &OriginalRequest, started: Instant) {
@@ -338,6 +348,9 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
     app.metrics
         .decision_duration_seconds
         .observe(started.elapsed().as_secs_f64());
+    if let Decision::Unavailable { reason, .. } = decision {
+        tracing::warn!(endpoint = endpoint.label(), rule = decision.rule(), %reason, "no verdict: a check could not answer (503)");
+    }
     tracing::debug!(
         endpoint = endpoint.label(),
         outcome,

@@ -112,6 +112,9 @@ impl ConfigFile {
     /// Makes every relative path relative to the config file's folder `base`.
     fn resolve_paths(&mut self, base: &Path) {
         self.rules.resolve_paths(base);
+        if let Some(dir) = &mut self.server.pages_dir {
+            values::resolve_path(base, dir);
+        }
         self.issuers.iter_mut().for_each(|issuer| issuer.resolve_paths(base));
         if let Some(login) = &mut self.login {
             login.resolve_paths(base);

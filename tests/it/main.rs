@@ -18,6 +18,7 @@ mod jwks;
 mod jwt_attacks;
 mod login;
 mod logout_replay;
+mod pages;
 mod path_spellings;
 mod peers;
 mod readme_snippets;

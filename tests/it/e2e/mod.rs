@@ -18,7 +18,7 @@
 //! per proxy. The proxies run the very files in `examples/` (through `crate::peers`), plus the
 //! routing of `/oauth2/` to Portcullis that browser login needs.
 
-mod browser;
+pub mod browser;
 mod caddy;
 mod envoy;
 mod nginx;
