@@ -113,7 +113,11 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         anyhow::anyhow!("rules cannot be loaded:\n{}", lines.join("\n"))
     })?;
     if rules.is_empty() {
-        tracing::warn!(key = "rules.paths", "{}", crate::rules::empty_set_warning(&config.rules.paths));
+        tracing::warn!(
+            key = "rules.paths",
+            "{}",
+            crate::rules::empty_set_warning(&config.rules.paths)
+        );
     }
     let app = Arc::new(App::new(config, rules, Metrics::new())?);
     spawn_reloader(

@@ -147,7 +147,9 @@ impl IntoResponse for Answer {
         let mut response = match self.body {
             Body::Text(text) => (self.status, text).into_response(),
             Body::Json(json) => (self.status, axum::Json(json)).into_response(),
-            Body::Html(html) => (self.status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response(),
+            Body::Html(html) => {
+                (self.status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+            }
         };
         response.headers_mut().extend(self.headers);
         response

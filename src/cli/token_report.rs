@@ -33,7 +33,11 @@ impl Check {
             (Value::Object(_), "nbf") => "not later than now plus the leeway".to_string(),
             (expected, _) => compact(expected),
         };
-        format!("  {}: {verdict}: token {}, expected {expected}{note}", self.name, compact(&self.actual))
+        format!(
+            "  {}: {verdict}: token {}, expected {expected}{note}",
+            self.name,
+            compact(&self.actual)
+        )
     }
 
     /// The JSON form of `explain --json`.
@@ -132,7 +136,10 @@ async fn kid(issuer: &IssuerConfig, header: &Value) -> Check {
             kids.sort();
             (kids, None)
         }
-        Err(reason) => (Vec::new(), Some(format!("the issuer's keys cannot be loaded: {reason}"))),
+        Err(reason) => (
+            Vec::new(),
+            Some(format!("the issuer's keys cannot be loaded: {reason}")),
+        ),
     };
     Check {
         name: "kid",
@@ -154,7 +161,10 @@ fn aud(issuer: &IssuerConfig, payload: &Value) -> Check {
         (true, Some("not checked: the issuer lists no audiences".to_string()))
     } else {
         let ok = given.iter().any(|a| issuer.audiences.iter().any(|x| x == a));
-        (ok, (!ok).then(|| "the token's aud must contain one of the expected".to_string()))
+        (
+            ok,
+            (!ok).then(|| "the token's aud must contain one of the expected".to_string()),
+        )
     };
     Check {
         name: "aud",

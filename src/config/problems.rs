@@ -47,7 +47,11 @@ impl<'a> Problems<'a> {
             return;
         }
         let path = report::segments(key);
-        let named: Vec<&str> = path.iter().map(String::as_str).filter(|s| s.parse::<usize>().is_err()).collect();
+        let named: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.parse::<usize>().is_err())
+            .collect();
         let origin = origin(self.metadata_of(&path), &named, self.file);
         self.push(origin, key, reason.to_string());
     }
@@ -56,7 +60,11 @@ impl<'a> Problems<'a> {
     pub(crate) fn add_from_file(&mut self, key: &str, error: &figment::Error, reason: String) {
         let path = report::segments(key);
         let metadata = error.metadata.as_ref().or_else(|| self.metadata_of(&path));
-        let named: Vec<&str> = path.iter().map(String::as_str).filter(|s| s.parse::<usize>().is_err()).collect();
+        let named: Vec<&str> = path
+            .iter()
+            .map(String::as_str)
+            .filter(|s| s.parse::<usize>().is_err())
+            .collect();
         let origin = origin(metadata, &named, self.file);
         self.push(origin, key, reason);
         self.taken_out.push(key.to_string());
@@ -94,7 +102,10 @@ impl<'a> Problems<'a> {
     /// Whether `key`, or a table holding it, did not fit its type (and is already reported).
     pub(crate) fn was_taken_out(&self, key: &str) -> bool {
         self.taken_out.iter().any(|out| {
-            key == out || key.strip_prefix(out.as_str()).is_some_and(|rest| rest.starts_with(['.', '[']))
+            key == out
+                || key
+                    .strip_prefix(out.as_str())
+                    .is_some_and(|rest| rest.starts_with(['.', '[']))
         })
     }
 
@@ -110,9 +121,14 @@ impl<'a> Problems<'a> {
             .filter(|value| !reason.contains(value.trim_matches('"')) || value == "***")
             .map(|value| format!(" (value: {value})"))
             .unwrap_or_default();
-        let order = if origin.starts_with("environment variable") { 0 } else { line.unwrap_or(usize::MAX) };
+        let order = if origin.starts_with("environment variable") {
+            0
+        } else {
+            line.unwrap_or(usize::MAX)
+        };
         let line = line.map(|line| format!(":{line}")).unwrap_or_default();
-        self.messages.push((order, format!("{origin}{line}: key `{key}`: {reason}{value}")));
+        self.messages
+            .push((order, format!("{origin}{line}: key `{key}`: {reason}{value}")));
     }
 
     /// `value` when nothing was recorded, else every problem, one a line.

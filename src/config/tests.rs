@@ -31,7 +31,10 @@ fn every_problem_of_every_section_is_reported_at_once() {
         ("session.cookie_name", 7),
     ];
     for (line, (key, number)) in lines.iter().zip(keys) {
-        let prefix = format!("{}:{number}: key `{key}`: ", dir.path().join("portcullis.toml").display());
+        let prefix = format!(
+            "{}:{number}: key `{key}`: ",
+            dir.path().join("portcullis.toml").display()
+        );
         assert!(line.starts_with(&prefix), "{line}");
     }
 }
@@ -99,7 +102,9 @@ fn values_of_the_wrong_type_are_all_reported_with_line_value_and_one_key_spellin
         format!("{file}:2: key `server.listen`: "),
         format!("{file}:8: key `issuers[0].leeway`: `soon` is not a duration"),
         format!("{file}:9: key `issuers[0].lisen`: unknown key; expected one of `name`, `issuer`"),
-        format!("{file}:11: key `rules.default`: unknown value `maybe`; expected one of `deny`, `authenticated`, `allow`"),
+        format!(
+            "{file}:11: key `rules.default`: unknown value `maybe`; expected one of `deny`, `authenticated`, `allow`"
+        ),
         // Validation runs on what did fit, in the same report.
         format!("{file}:3: key `server.max_connections`: must be at least 1 (value: 0)"),
     ];
@@ -108,7 +113,10 @@ fn values_of_the_wrong_type_are_all_reported_with_line_value_and_one_key_spellin
     }
     assert!(message.contains("(value: \"nowhere\")"), "{message}");
     assert_eq!(message.lines().count(), expected.len(), "{message}");
-    assert!(!message.contains("issuers.0") && !message.contains("`one of"), "{message}");
+    assert!(
+        !message.contains("issuers.0") && !message.contains("`one of"),
+        "{message}"
+    );
 }
 
 #[test]

@@ -99,9 +99,13 @@ impl Problem {
         let (title, message) = match self {
             Problem::ProviderRefused { error, description } => (
                 "Sign-in did not complete".to_string(),
-                format!("The identity provider said: {} {}", error, description.chars().take(300).collect::<String>())
-                    .trim()
-                    .to_string(),
+                format!(
+                    "The identity provider said: {} {}",
+                    error,
+                    description.chars().take(300).collect::<String>()
+                )
+                .trim()
+                .to_string(),
             ),
             other if other.status().is_server_error() => ("Sign-in is not available right now".into(), other.message()),
             other => ("Sign-in did not complete".into(), other.message()),

@@ -4,9 +4,9 @@
 mod compile;
 mod index;
 pub mod known;
-mod names;
 pub mod load;
 mod matcher;
+mod names;
 mod parse;
 pub mod reload;
 mod shadow;

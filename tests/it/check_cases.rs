@@ -52,16 +52,23 @@ fn a_rule_naming_an_issuer_that_does_not_exist_fails_check_with_file_line_and_ru
     let (_dir, code, _, stderr) = check(&[("portcullis.toml", &config), ("rules/r.yaml", rules)]);
     assert_eq!(code, 1, "{stderr}");
     assert!(
-        stderr.contains("r.yaml:4") && stderr.contains("needs-nope") && stderr.contains("`nope`") && stderr.contains("`main`"),
+        stderr.contains("r.yaml:4")
+            && stderr.contains("needs-nope")
+            && stderr.contains("`nope`")
+            && stderr.contains("`main`"),
         "{stderr}"
     );
-    let (_dir, code, stdout, stderr) = check(&[("portcullis.toml", &config), ("rules/r.yaml", &rules.replace("nope", "main"))]);
+    let (_dir, code, stdout, stderr) = check(&[
+        ("portcullis.toml", &config),
+        ("rules/r.yaml", &rules.replace("nope", "main")),
+    ]);
     assert_eq!(code, 0, "{stdout}{stderr}");
 }
 
 #[test]
 fn an_empty_rule_set_passes_check_with_a_warning() {
-    let (_dir, code, stdout, stderr) = check(&[("portcullis.toml", "[rules]\npaths = [\"rules/\"]\ndefault = \"deny\"\n")]);
+    let (_dir, code, stdout, stderr) =
+        check(&[("portcullis.toml", "[rules]\npaths = [\"rules/\"]\ndefault = \"deny\"\n")]);
     assert_eq!(code, 0, "{stderr}");
     assert!(
         stdout.contains("warning: rules.paths: no rules in") && stdout.contains("default policy"),
@@ -113,7 +120,10 @@ async fn serve_names_the_issuer_and_where_its_keys_are_when_they_cannot_load_wit
         line.contains("ERROR") && line.contains("unreachable") && line.contains("no keys were loaded yet"),
         "{line}"
     );
-    assert!(log.contains("rules.paths: no rules in"), "the empty rule set is not logged: {log}");
+    assert!(
+        log.contains("rules.paths: no rules in"),
+        "the empty rule set is not logged: {log}"
+    );
     // The log goes to a file here: no ANSI escape sequences.
     assert!(!log.contains('\u{1b}'), "colour codes in a log file: {log:?}");
     assert!(Path::new(&p.dir.path()).is_dir());

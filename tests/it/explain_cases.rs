@@ -22,7 +22,9 @@ fn token(extra: &[&str]) -> String {
 fn payload(token: &str) -> Value {
     use base64::Engine;
     let part = token.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(part).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
 
@@ -45,7 +47,15 @@ fn token_takes_negative_ttls_and_absolute_times() {
     assert_eq!(fixed["exp"], 1_893_456_000);
     assert_eq!(fixed["nbf"], 1_767_225_600);
     let (code, _, stderr) = run(
-        &["token", "--key", "examples/quickstart/demo-key.pem", "--sub", "a", "--exp", "soon"],
+        &[
+            "token",
+            "--key",
+            "examples/quickstart/demo-key.pem",
+            "--sub",
+            "a",
+            "--exp",
+            "soon",
+        ],
         &root(),
     );
     assert_eq!(code, 2, "clap refuses a bad value");
@@ -62,7 +72,10 @@ fn explain_says_when_only_the_leeway_let_an_expired_token_pass() {
     );
     assert!(text.contains("decision: allow"), "{text}");
     let text = explain(&token(&["--aud", "demo", "--ttl", "-1h"]), false);
-    assert!(text.contains("exp: FAILS") && text.contains("beyond the leeway of 30s"), "{text}");
+    assert!(
+        text.contains("exp: FAILS") && text.contains("beyond the leeway of 30s"),
+        "{text}"
+    );
     let text = explain(&token(&["--aud", "demo", "--nbf", "4102444800"]), false);
     assert!(text.contains("nbf: FAILS"), "{text}");
 }
@@ -76,14 +89,20 @@ fn explain_shows_the_tokens_values_beside_the_expected_ones() {
     );
     assert!(text.contains("iss: ok: token `portcullis-demo`"), "{text}");
     assert!(text.contains("alg: ok: token `RS256`"), "{text}");
-    assert!(text.contains("kid: ok: token `demo-key`, expected [\"demo-key\"]"), "{text}");
+    assert!(
+        text.contains("kid: ok: token `demo-key`, expected [\"demo-key\"]"),
+        "{text}"
+    );
     let text = explain(&token(&["--aud", "demo", "--iss", "https://elsewhere.test/"]), false);
     assert!(
         text.contains("iss: FAILS: token `https://elsewhere.test/`, expected [\"portcullis-demo\"]"),
         "{text}"
     );
     let text = explain(&token(&["--aud", "demo", "--kid", "rotated-away"]), false);
-    assert!(text.contains("kid: FAILS: token `rotated-away`, expected [\"demo-key\"]"), "{text}");
+    assert!(
+        text.contains("kid: FAILS: token `rotated-away`, expected [\"demo-key\"]"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -93,7 +112,11 @@ fn explain_json_has_the_documented_fields() {
     assert_eq!(json["request"]["path"], "/admin/");
     assert_eq!(json["rule"], "admin");
     assert_eq!(json["default_policy"], "deny");
-    assert!(json["rules"].as_array().is_some_and(|r| r.iter().any(|t| t["id"] == "admin" && t["matches"] == true)));
+    assert!(
+        json["rules"]
+            .as_array()
+            .is_some_and(|r| r.iter().any(|t| t["id"] == "admin" && t["matches"] == true))
+    );
     assert_eq!(json["credential"]["outcome"], "valid");
     assert_eq!(json["identity"]["user"], "alice");
     assert_eq!(json["identity"]["groups"], serde_json::json!(["dev"]));
@@ -106,9 +129,13 @@ fn explain_json_has_the_documented_fields() {
     assert_eq!(aud["actual"], "demo");
     assert_eq!(aud["expected"], serde_json::json!(["demo"]));
     assert_eq!(aud["ok"], true);
-    let exp = json["token"].as_array().and_then(|c| c.iter().find(|c| c["claim"] == "exp")).expect("exp");
+    let exp = json["token"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["claim"] == "exp"))
+        .expect("exp");
     assert_eq!(exp["expected"]["leeway_seconds"], 30);
-    let allowed: Value = serde_json::from_str(&explain(&token(&["--aud", "demo", "--groups", "admins"]), true)).expect("json");
+    let allowed: Value =
+        serde_json::from_str(&explain(&token(&["--aud", "demo", "--groups", "admins"]), true)).expect("json");
     assert_eq!(allowed["decision"]["status"], 200);
     assert_eq!(allowed["headers"]["x-auth-request-user"], "alice");
 }

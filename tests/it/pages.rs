@@ -15,7 +15,8 @@ use serde_json::Value;
 use crate::common::{Portcullis, Setup, client, login_config, root};
 use crate::e2e::browser::CHROMIUM;
 
-const RULES: &str = "- id: admins-only\n  paths: [\"/admin/**\"]\n  policy: authenticated\n  require: { groups_any: [admins] }\n";
+const RULES: &str =
+    "- id: admins-only\n  paths: [\"/admin/**\"]\n  policy: authenticated\n  require: { groups_any: [admins] }\n";
 
 /// Where the screenshots are kept.
 fn shots() -> PathBuf {
@@ -29,7 +30,10 @@ fn open(url: &str, headers: &[&str], cookies: &[String], png: &str) -> Value {
     let folder = crate::common::oidc::node_folder();
     let out = shots().join(png);
     let mut command = Command::new(crate::peers::program("node"));
-    command.current_dir(&folder).arg("page_shot.mjs").args(["--url", url, "--chromium", CHROMIUM]);
+    command
+        .current_dir(&folder)
+        .arg("page_shot.mjs")
+        .args(["--url", url, "--chromium", CHROMIUM]);
     command.arg("--out").arg(&out);
     for header in headers {
         command.args(["--header", header]);
@@ -43,7 +47,12 @@ fn open(url: &str, headers: &[&str], cookies: &[String], png: &str) -> Value {
         .lines()
         .rev()
         .find_map(|line| serde_json::from_str(line).ok())
-        .unwrap_or_else(|| panic!("no JSON from the driver: {stdout}\n{}", String::from_utf8_lossy(&output.stderr)));
+        .unwrap_or_else(|| {
+            panic!(
+                "no JSON from the driver: {stdout}\n{}",
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
     assert_eq!(seen["ok"], true, "{seen}");
     let size = std::fs::metadata(&out).map(|m| m.len()).unwrap_or(0);
     assert!(size > 2000, "no real screenshot at {}", out.display());
@@ -68,9 +77,20 @@ async fn session_cookies(p: &Portcullis, user: &str, groups: &[&str]) -> Vec<Str
         refreshed_at: now,
         expires_at: now + 3600,
     };
-    let set = sessions.save(&session, &axum::http::HeaderMap::new()).await.expect("save");
+    let set = sessions
+        .save(&session, &axum::http::HeaderMap::new())
+        .await
+        .expect("save");
     set.iter()
-        .map(|cookie| cookie.to_str().expect("ascii").split(';').next().expect("pair").to_string())
+        .map(|cookie| {
+            cookie
+                .to_str()
+                .expect("ascii")
+                .split(';')
+                .next()
+                .expect("pair")
+                .to_string()
+        })
         .collect()
 }
 
@@ -93,7 +113,10 @@ async fn a_refused_browser_sees_who_is_signed_in_which_rule_refused_and_a_sign_o
     assert_eq!(seen["main"], 1);
     assert_eq!(seen["scripts"], 0);
     let text = seen["text"].as_str().expect("text");
-    assert!(text.contains("You are signed in as carol (carol@example.com)."), "{text}");
+    assert!(
+        text.contains("You are signed in as carol (carol@example.com)."),
+        "{text}"
+    );
     assert!(
         text.contains("Rule admins-only does not let you open this page: requires one of groups [admins]."),
         "{text}"
@@ -106,7 +129,9 @@ async fn a_refused_browser_sees_who_is_signed_in_which_rule_refused_and_a_sign_o
         }])
     );
     // An API client asking the same keeps the JSON body.
-    let mut request = client().get(p.url("/forward-auth")).header("Accept", "application/json");
+    let mut request = client()
+        .get(p.url("/forward-auth"))
+        .header("Accept", "application/json");
     for header in FORWARDED {
         let (name, value) = header.split_once(": ").expect("header");
         request = request.header(name, value);
@@ -126,7 +151,10 @@ async fn a_login_that_cannot_complete_shows_a_page_with_try_again() {
     assert_eq!(seen["lang"], "en");
     assert_eq!(seen["title"], "Sign-in did not complete");
     let text = seen["text"].as_str().expect("text");
-    assert!(text.contains("login state missing or expired: start the login again"), "{text}");
+    assert!(
+        text.contains("login state missing or expired: start the login again"),
+        "{text}"
+    );
     assert_eq!(
         seen["links"],
         serde_json::json!([{ "text": "Try again", "href": "/oauth2/start?rd=%2F" }])
@@ -165,7 +193,10 @@ async fn pages_dir_replaces_the_built_in_pages() {
     }
     let response = request.send().await.expect("send");
     assert_eq!(response.status(), 403);
-    let csp = response.headers()["content-security-policy"].to_str().expect("csp").to_string();
+    let csp = response.headers()["content-security-policy"]
+        .to_str()
+        .expect("csp")
+        .to_string();
     assert!(csp.contains("default-src 'none'"), "{csp}");
     let html = response.text().await.expect("text");
     assert!(
@@ -184,7 +215,9 @@ fn check_refuses_a_pages_dir_with_an_unknown_placeholder() {
     let (code, _, stderr) = crate::common::run(&["check", "--config", "portcullis.toml"], dir.path());
     assert_eq!(code, 1);
     assert!(
-        stderr.contains("portcullis.toml:2: key `server.pages_dir`: ") && stderr.contains("error.html") && stderr.contains("{{secret}}"),
+        stderr.contains("portcullis.toml:2: key `server.pages_dir`: ")
+            && stderr.contains("error.html")
+            && stderr.contains("{{secret}}"),
         "{stderr}"
     );
 }

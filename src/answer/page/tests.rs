@@ -11,13 +11,24 @@ fn refused(user: Option<&str>) -> Refused {
 
 #[test]
 fn the_403_page_says_who_which_rule_and_why_with_a_sign_out_link() {
-    let html = Pages::default().forbidden(&refused(Some("alice")), Some("https://auth.test/oauth2/sign_out?rd=x&y"));
+    let html = Pages::default().forbidden(
+        &refused(Some("alice")),
+        Some("https://auth.test/oauth2/sign_out?rd=x&y"),
+    );
     assert!(html.starts_with("<!doctype html>\n<html lang=\"en\">"), "{html}");
     assert!(html.contains("<title>Access denied</title>") && html.contains("<main>"));
-    assert!(html.contains("You are signed in as alice (alice@example.com)."), "{html}");
-    assert!(html.contains("Rule <code>admin</code> does not let you open this page: requires one of groups [admins, ops]."));
+    assert!(
+        html.contains("You are signed in as alice (alice@example.com)."),
+        "{html}"
+    );
+    assert!(
+        html.contains("Rule <code>admin</code> does not let you open this page: requires one of groups [admins, ops].")
+    );
     assert!(html.contains("<a href=\"https://auth.test/oauth2/sign_out?rd=x&amp;y\">Sign out or switch account</a>"));
-    assert!(!html.contains("<script") && !html.contains("http://") && !html.contains("{{"), "{html}");
+    assert!(
+        !html.contains("<script") && !html.contains("http://") && !html.contains("{{"),
+        "{html}"
+    );
 }
 
 #[test]
@@ -53,8 +64,22 @@ fn templates_come_from_the_pages_dir_and_unknown_placeholders_are_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
     std::fs::write(dir.path().join(FORBIDDEN_FILE), "<p>{{user}} may not: {{ reason }}</p>").expect("write");
     let pages = Pages::load(Some(dir.path())).expect("loads");
-    assert_eq!(pages.forbidden(&refused(Some("bob")), None), "<p>bob may not: requires one of groups [admins, ops]</p>");
-    assert!(pages.error(StatusCode::FORBIDDEN, &LoginRefusal { title: "t".into(), message: "m".into() }, "/").contains("<html lang=\"en\">"));
+    assert_eq!(
+        pages.forbidden(&refused(Some("bob")), None),
+        "<p>bob may not: requires one of groups [admins, ops]</p>"
+    );
+    assert!(
+        pages
+            .error(
+                StatusCode::FORBIDDEN,
+                &LoginRefusal {
+                    title: "t".into(),
+                    message: "m".into()
+                },
+                "/"
+            )
+            .contains("<html lang=\"en\">")
+    );
     std::fs::write(dir.path().join(ERROR_FILE), "{{message}} {{token}}").expect("write");
     let error = Pages::load(Some(dir.path())).expect_err("unknown placeholder");
     assert!(error.contains("error.html") && error.contains("{{token}}"), "{error}");
