@@ -1,8 +1,11 @@
 //! The command line: `serve`, `check`, `explain`, `token`, `secret`, `--version`.
 
+mod times;
+mod token_report;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::SystemTime;
 
 use base64::Engine;
 use clap::{Args, Parser, Subcommand};
@@ -69,6 +72,9 @@ pub struct ExplainArgs {
     /// A session cookie value to check.
     #[arg(long)]
     cookie: Option<String>,
+    /// Print one JSON object instead of text (for scripts; fields in the README).
+    #[arg(long)]
+    json: bool,
 }
 
 /// Arguments of `token`.
@@ -92,9 +98,15 @@ pub struct TokenArgs {
     /// `iss` claim.
     #[arg(long, default_value = "portcullis-demo")]
     iss: String,
-    /// Lifetime, e.g. 1h, 15m.
-    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
-    ttl: Duration,
+    /// Lifetime from now, e.g. 1h, 15m; negative (-1h) for a token that has already expired.
+    #[arg(long, default_value = "1h", value_parser = times::signed_duration, allow_hyphen_values = true)]
+    ttl: i64,
+    /// `exp` as an absolute time, unix seconds or RFC 3339 UTC (2026-01-01T00:00:00Z); wins over --ttl.
+    #[arg(long, value_parser = times::absolute_time)]
+    exp: Option<i64>,
+    /// `nbf` (not before), unix seconds or RFC 3339 UTC; none by default.
+    #[arg(long, value_parser = times::absolute_time)]
+    nbf: Option<i64>,
     /// Extra claim `name=value` (value read as JSON when it parses, else as a string); repeatable.
     #[arg(long = "claim")]
     claims: Vec<String>,
@@ -168,7 +180,9 @@ pub fn init_tracing() {
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only where a person reads them: not in files, pipes or log collectors.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
     let json = std::env::var("PORTCULLIS_LOG_FORMAT").is_ok_and(|format| format.eq_ignore_ascii_case("json"));
     let _ = if json {
         builder.json().try_init()
@@ -181,12 +195,18 @@ fn check(args: ConfigArg) -> ExitCode {
     let config = match load_config(&args) {
         Ok(config) => config,
         Err(error) => {
-            eprintln!("error: {error}");
+            for line in error.lines() {
+                eprintln!("error: {line}");
+            }
+            eprintln!("{} error(s)", error.lines().count());
             return ExitCode::FAILURE;
         }
     };
     match RuleSet::load(&config.rules.paths, &Known::of(&config)) {
         Ok(rules) => {
+            if rules.is_empty() {
+                println!("warning: {}", crate::rules::empty_set_warning(&config.rules.paths));
+            }
             for warning in rules.warnings() {
                 println!("warning: {warning}");
             }
@@ -237,23 +257,59 @@ async fn explain_request(
     request: &OriginalRequest,
     args: &ExplainArgs,
 ) -> Result<String, String> {
+    use serde_json::json;
     let mut out = vec![format!(
         "request: {} {} (path matched as {})",
         request.method,
         request.url(),
         request.path
     )];
+    let mut report = serde_json::Map::new();
+    report.insert(
+        "request".into(),
+        json!({ "method": request.method.as_str(), "url": request.url(), "path": request.path }),
+    );
+    let mut traces = Vec::new();
     for trace in rules.explain(request) {
-        match trace.mismatch {
+        match &trace.mismatch {
             Some(why) => out.push(format!("  rule {}: no match: {why}", trace.id)),
             None => out.push(format!("  rule {}: MATCH", trace.id)),
         }
+        traces.push(json!({ "id": trace.id, "matches": trace.mismatch.is_none(), "why": trace.mismatch }));
     }
+    report.insert("rules".into(), json!(traces));
     let rule = rules.first_match(request);
+    let default = format!("{:?}", config.rules.default).to_lowercase();
     if rule.is_none() {
-        out.push(format!("  no rule matches: default policy {:?}", config.rules.default).to_lowercase());
+        out.push(format!("  no rule matches: default policy {default}"));
+    }
+    report.insert("rule".into(), json!(rule.map(|r| r.id.as_str())));
+    report.insert("default_policy".into(), json!(default));
+    if let Some(token) = &args.token {
+        let checks = token_report::check(config, token, times::unix(SystemTime::now())).await;
+        out.push("token:".into());
+        out.extend(checks.iter().map(token_report::Check::line));
+        let json: Vec<serde_json::Value> = checks.iter().map(token_report::Check::json).collect();
+        report.insert("token".into(), json!(json));
     }
     let checked = explain_credential(config, args).await?;
+    let (outcome, reason) = match &checked.outcome {
+        Outcome::Valid(_) => ("valid", None),
+        Outcome::Invalid { reason, .. } => ("invalid", Some(reason.clone())),
+        Outcome::Missing => ("missing", Some("no credential given".to_string())),
+        Outcome::Unavailable { reason, .. } => ("unavailable", Some(reason.clone())),
+    };
+    report.insert("credential".into(), json!({ "outcome": outcome, "reason": reason }));
+    report.insert(
+        "identity".into(),
+        json!(checked.outcome.identity().map(|identity| json!({
+            "user": identity.user,
+            "email": identity.email,
+            "groups": identity.groups,
+            "preferred_username": identity.preferred_username,
+            "issuer": &*identity.issuer,
+        }))),
+    );
     out.push(match &checked.outcome {
         Outcome::Valid(identity) => format!(
             "identity: user={} email={} groups=[{}] issuer={}",
@@ -283,6 +339,8 @@ async fn explain_request(
         ));
     }
     out.push(describe_decision(&decision));
+    report.insert("decision".into(), decision_json(&decision));
+    let mut sent = serde_json::Map::new();
     if let Decision::Allow {
         identity,
         headers,
@@ -297,9 +355,32 @@ async fn explain_request(
             .chain(headers)
         {
             out.push(format!("  {name}: {value}"));
+            sent.insert(name.to_string(), json!(value));
         }
     }
+    report.insert("headers".into(), serde_json::Value::Object(sent));
+    if args.json {
+        return serde_json::to_string_pretty(&report).map_err(|e| e.to_string());
+    }
     Ok(out.join("\n"))
+}
+
+/// The decision of `explain --json`: `outcome` (the metric's label), `status`, `rule`, `reason`.
+fn decision_json(decision: &Decision<'_>) -> serde_json::Value {
+    let (status, reason) = match decision {
+        Decision::Allow { .. } => (200, None),
+        Decision::Forbidden { reason, .. } => (403, Some(reason)),
+        Decision::Unauthenticated { reason, .. } => (401, Some(reason)),
+        Decision::Unavailable { reason, .. } => (503, Some(reason)),
+    };
+    let redirect = matches!(decision, Decision::Unauthenticated { redirect: true, .. });
+    serde_json::json!({
+        "outcome": decision.label(),
+        "status": status,
+        "rule": decision.rule(),
+        "reason": reason,
+        "browsers_redirected_to_login": redirect,
+    })
 }
 
 /// The credential of `--token` or `--cookie`, checked as the server checks it (the same
@@ -377,15 +458,15 @@ fn mint(args: &TokenArgs) -> Result<String, String> {
 
 fn token_claims(args: &TokenArgs) -> Result<serde_json::Map<String, serde_json::Value>, String> {
     use serde_json::{Value, json};
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_err(|e| e.to_string())?
-        .as_secs();
+    let now = times::unix(SystemTime::now());
     let mut claims = serde_json::Map::new();
     claims.insert("iss".into(), json!(args.iss));
     claims.insert("sub".into(), json!(args.sub));
     claims.insert("iat".into(), json!(now));
-    claims.insert("exp".into(), json!(now + args.ttl.as_secs()));
+    claims.insert("exp".into(), json!(args.exp.unwrap_or(now.saturating_add(args.ttl))));
+    if let Some(nbf) = args.nbf {
+        claims.insert("nbf".into(), json!(nbf));
+    }
     if let Some(aud) = &args.aud {
         claims.insert("aud".into(), json!(aud));
     }

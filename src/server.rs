@@ -62,6 +62,8 @@ pub struct App {
     pub login: Option<Arc<Login>>,
     /// The remote authorizers rules may ask (`[[authorizers]]`).
     pub authorizers: crate::authz::remote::Authorizers,
+    /// The pages browsers get when refused (`server.pages_dir`, else built in).
+    pub pages: Arc<answer::page::Pages>,
 }
 
 /// The axum state: a cheap handle on the [`App`].
@@ -79,8 +81,10 @@ impl App {
         let login = Login::new(&config, verifier.clone(), jwks::http_client(), metrics.clone())?.map(Arc::new);
         let authorizers =
             crate::authz::remote::Authorizers::new(&config.authorizers, &metrics).map_err(anyhow::Error::msg)?;
+        let pages = answer::page::Pages::load(config.server.pages_dir.as_deref()).map_err(anyhow::Error::msg)?;
         Ok(App {
             authorizers,
+            pages: Arc::new(pages),
             authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token),
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
@@ -113,6 +117,13 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         anyhow::anyhow!("rules cannot be loaded:\n{}", lines.join("\n"))
     })?;
+    if rules.is_empty() {
+        tracing::warn!(
+            key = "rules.paths",
+            "{}",
+            crate::rules::empty_set_warning(&config.rules.paths)
+        );
+    }
     let app = Arc::new(App::new(config, rules, Metrics::new())?);
     spawn_reloader(
         app.config.rules.paths.clone(),
@@ -209,7 +220,10 @@ pub fn router(state: AppState) -> Router {
         .route("/oauth2/userinfo", any(userinfo))
         .with_state(state.clone())
         .merge(match state.0.login.clone() {
-            Some(login) => login::router(login),
+            Some(login) => login::router(login).layer(axum::middleware::from_fn_with_state(
+                state.0.pages.clone(),
+                answer::page::login_pages,
+            )),
             None => Router::new(),
         })
         // Outermost first: an id is set (or the caller's kept), it is put on the trace span and
@@ -351,9 +365,11 @@ pub async fn decide(
     } else {
         Authenticated::missing()
     };
+    let identity = checked.outcome.identity().cloned();
     let decision = decision::decide(rule, default, checked, app.login_start.is_some());
     let decision = crate::authz::remote::confirm(&app.authorizers, decision, rule, &request).await;
     record(app, endpoint, &decision, &request, started);
+    let refused = answer::page::Refused::of(&decision, identity.as_deref());
     let context = Context {
         endpoint,
         client,
@@ -362,7 +378,8 @@ pub async fn decide(
         identity_headers: &app.identity_headers,
         template_headers: rules.template_headers(),
     };
-    answer::plan(decision, &context)
+    let answer = answer::plan(decision, &context);
+    answer::page::for_browser(answer, refused, client, &app.pages, app.login_start.as_ref(), &request)
 }
 
 fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &OriginalRequest, started: Instant) {
@@ -371,6 +388,9 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
     app.metrics
         .decision_duration_seconds
         .observe(started.elapsed().as_secs_f64());
+    if let Decision::Unavailable { reason, .. } = decision {
+        tracing::warn!(endpoint = endpoint.label(), rule = decision.rule(), %reason, "no verdict: a check could not answer (503)");
+    }
     tracing::debug!(
         endpoint = endpoint.label(),
         outcome,

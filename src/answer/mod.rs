@@ -11,6 +11,8 @@ use crate::config::HeadersConfig;
 use crate::decision::Decision;
 use crate::origin::{ClientKind, OriginalRequest};
 
+pub mod page;
+
 /// Which caller protocol asked.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Endpoint {
@@ -136,6 +138,8 @@ pub enum Body {
     Text(String),
     /// `{"error": ..., "reason": ...}`.
     Json(serde_json::Value),
+    /// A page for a person in a browser (see [`page`]).
+    Html(String),
 }
 
 impl IntoResponse for Answer {
@@ -143,6 +147,9 @@ impl IntoResponse for Answer {
         let mut response = match self.body {
             Body::Text(text) => (self.status, text).into_response(),
             Body::Json(json) => (self.status, axum::Json(json)).into_response(),
+            Body::Html(html) => {
+                (self.status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
+            }
         };
         response.headers_mut().extend(self.headers);
         response

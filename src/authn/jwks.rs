@@ -116,7 +116,17 @@ impl KeyStore {
                 Ok(max_age)
             }
             Err(reason) => {
-                tracing::warn!(issuer = %self.name, %reason, "JWKS load failed; keeping the last good keys");
+                let source = self.source.to_string();
+                if self.is_ready() {
+                    tracing::warn!(issuer = %self.name, %source, %reason, "JWKS load failed; keeping the last good keys");
+                } else {
+                    tracing::error!(
+                        issuer = %self.name,
+                        %source,
+                        %reason,
+                        "JWKS load failed and no keys were loaded yet: tokens of this issuer are refused and /readyz stays 503"
+                    );
+                }
                 Err(reason)
             }
         }

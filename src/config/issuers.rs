@@ -134,6 +134,8 @@ fn validate_key_source(issuer: &IssuerConfig, key: &impl Fn(&str) -> String, pro
         (None, Some(file)) => {
             if !file.is_file() {
                 problems.add(&key("jwks_file"), format!("{} not found", file.display()));
+            } else if let Err(reason) = read_key_set(file, &issuer.algorithms) {
+                problems.add(&key("jwks_file"), format!("{}: {reason}", file.display()));
             }
         }
         (None, None) if !issuer.issuer.is_empty() => {
@@ -145,4 +147,10 @@ fn validate_key_source(issuer: &IssuerConfig, key: &impl Fn(&str) -> String, pro
         // An empty issuer is reported above.
         (None, None) => {}
     }
+}
+
+/// Reads a `jwks_file` as `serve` will: a JWK set with at least one key this issuer can use.
+fn read_key_set(file: &Path, algorithms: &[Algorithm]) -> Result<(), String> {
+    let bytes = std::fs::read(file).map_err(|e| format!("cannot read: {e}"))?;
+    crate::authn::jwks::KeySet::parse(&bytes, algorithms).map(|_| ())
 }

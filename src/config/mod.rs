@@ -11,6 +11,7 @@ mod headers;
 mod issuers;
 mod login;
 mod problems;
+mod report;
 mod rules;
 mod server;
 mod session;
@@ -103,9 +104,11 @@ impl Config {
             .filter(|key| key.as_str().contains("__"))
             .split("__");
         let figment = Figment::new().merge(Toml::file_exact(file)).merge(env);
-        let mut written: ConfigFile = figment.extract().map_err(|e| describe_figment_error(e, file))?;
-        written.resolve_paths(file.parent().unwrap_or(Path::new("")));
         let mut problems = Problems::new(file, &figment);
+        let Some(mut written) = report::extract_reporting::<ConfigFile>(&figment, &mut problems) else {
+            return Err(problems.into_error());
+        };
+        written.resolve_paths(file.parent().unwrap_or(Path::new("")));
         let config = written.validate(file, &mut problems);
         problems.finish(config)
     }
@@ -115,6 +118,9 @@ impl ConfigFile {
     /// Makes every relative path relative to the config file's folder `base`.
     fn resolve_paths(&mut self, base: &Path) {
         self.rules.resolve_paths(base);
+        if let Some(dir) = &mut self.server.pages_dir {
+            values::resolve_path(base, dir);
+        }
         self.issuers.iter_mut().for_each(|issuer| issuer.resolve_paths(base));
         if let Some(login) = &mut self.login {
             login.resolve_paths(base);
@@ -143,24 +149,6 @@ impl ConfigFile {
             source: file.to_path_buf(),
         }
     }
-}
-
-/// Turns figment's error into one line per problem that names the key and where its value came
-/// from.
-fn describe_figment_error(error: figment::Error, file: &Path) -> ConfigError {
-    let messages: Vec<String> = error
-        .into_iter()
-        .map(|e| {
-            let key = if e.path.is_empty() {
-                "(top level)".to_string()
-            } else {
-                e.path.join(".")
-            };
-            let origin = problems::origin(e.metadata.as_ref(), &e.path, file);
-            format!("{origin}: key `{key}`: {}", e.kind)
-        })
-        .collect();
-    ConfigError(messages.join("\n"))
 }
 
 #[cfg(test)]

@@ -30,6 +30,9 @@ pub struct ServerConfig {
     /// The memory budget, in bytes, of the cache of verified tokens (`"64MiB"` in the file).
     #[serde(deserialize_with = "byte_size")]
     pub token_cache_memory: u64,
+    /// A folder with `forbidden.html` and/or `error.html` replacing the built-in pages
+    /// browsers get when refused; none: the built-in ones.
+    pub pages_dir: Option<std::path::PathBuf>,
 }
 
 /// The longest `server.header_read_timeout` accepted: longer is a typo, and timers that far out
@@ -52,6 +55,7 @@ impl Default for ServerConfig {
             header_read_timeout: Duration::from_secs(10),
             max_connections: 10_000,
             token_cache_memory: 64 * 1024 * 1024,
+            pages_dir: None,
         }
     }
 }
@@ -76,6 +80,9 @@ impl ServerConfig {
             .is_some_and(|grpc| grpc == self.listen && grpc.port() != 0)
         {
             problems.add("server.grpc_listen", "must differ from server.listen");
+        }
+        if let Err(reason) = crate::answer::page::Pages::load(self.pages_dir.as_deref()) {
+            problems.add("server.pages_dir", reason);
         }
     }
 }

@@ -25,13 +25,16 @@ fn every_problem_of_every_section_is_reported_at_once() {
     let lines: Vec<&str> = message.lines().collect();
     assert_eq!(lines.len(), 4, "{message}");
     let keys = [
-        "server.max_connections",
-        "rules.paths",
-        "session.cookie_name",
-        "session.ttl",
+        ("server.max_connections", 2),
+        ("rules.paths", 4),
+        ("session.ttl", 6),
+        ("session.cookie_name", 7),
     ];
-    for (line, key) in lines.iter().zip(keys) {
-        let prefix = format!("{}: key `{key}`: ", dir.path().join("portcullis.toml").display());
+    for (line, (key, number)) in lines.iter().zip(keys) {
+        let prefix = format!(
+            "{}:{number}: key `{key}`: ",
+            dir.path().join("portcullis.toml").display()
+        );
         assert!(line.starts_with(&prefix), "{line}");
     }
 }
@@ -86,4 +89,59 @@ fn a_redis_store_takes_its_url_from_the_file_it_names() {
     let session = loaded.expect("valid").session;
     assert_eq!(session.redis_url(), Some("redis://:pw@127.0.0.1:6379/0"));
     assert!(!format!("{session:?}").contains("pw@"));
+}
+
+#[test]
+fn values_of_the_wrong_type_are_all_reported_with_line_value_and_one_key_spelling() {
+    let text = "[server]\nlisten = \"nowhere\"\nmax_connections = 0\n\n[[issuers]]\nname = \"a\"\n\
+        issuer = \"https://i.test/\"\nleeway = \"soon\"\nlisen = 1\n[rules]\ndefault = \"maybe\"\n";
+    let (dir, loaded) = load(&[("portcullis.toml", text)]);
+    let message = loaded.expect_err("refused").0;
+    let file = dir.path().join("portcullis.toml").display().to_string();
+    let expected = [
+        format!("{file}:2: key `server.listen`: "),
+        format!("{file}:8: key `issuers[0].leeway`: `soon` is not a duration"),
+        format!("{file}:9: key `issuers[0].lisen`: unknown key; expected one of `name`, `issuer`"),
+        format!(
+            "{file}:11: key `rules.default`: unknown value `maybe`; expected one of `deny`, `authenticated`, `allow`"
+        ),
+        // Validation runs on what did fit, in the same report.
+        format!("{file}:3: key `server.max_connections`: must be at least 1 (value: 0)"),
+    ];
+    for line in &expected {
+        assert!(message.contains(line.as_str()), "`{line}` missing from:\n{message}");
+    }
+    assert!(message.contains("(value: \"nowhere\")"), "{message}");
+    assert_eq!(message.lines().count(), expected.len(), "{message}");
+    assert!(
+        !message.contains("issuers.0") && !message.contains("`one of"),
+        "{message}"
+    );
+}
+
+#[test]
+fn a_secret_of_the_wrong_type_is_named_but_never_shown() {
+    let text = "[session]\nsecret = 123456789\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", text)]);
+    let message = loaded.expect_err("refused").0;
+    assert!(message.contains(":2: key `session.secret`: expected"), "{message}");
+    assert!(!message.contains("123456789"), "{message}");
+}
+
+#[test]
+fn a_jwks_file_that_is_no_usable_key_set_is_refused_naming_the_key_and_the_file() {
+    for (content, reason) in [
+        ("{\"keys\": [", "not a JWKS document"),
+        ("not json", "not a JWKS document"),
+        ("{\"keys\": []}", "no usable signing key"),
+    ] {
+        let text = "[[issuers]]\nname = \"a\"\nissuer = \"https://i.test/\"\njwks_file = \"keys.json\"\n";
+        let (dir, loaded) = load(&[("portcullis.toml", text), ("keys.json", content)]);
+        let message = loaded.expect_err("refused").0;
+        let keys = dir.path().join("keys.json").display().to_string();
+        assert!(
+            message.contains(":4: key `issuers[0].jwks_file`: ") && message.contains(&keys) && message.contains(reason),
+            "{content}: {message}"
+        );
+    }
 }

@@ -93,6 +93,27 @@ impl Problem {
     }
 }
 
+impl Problem {
+    /// What a browser's error page says (`answer::page::login_pages` renders it).
+    fn page(&self) -> crate::answer::page::LoginRefusal {
+        let (title, message) = match self {
+            Problem::ProviderRefused { error, description } => (
+                "Sign-in did not complete".to_string(),
+                format!(
+                    "The identity provider said: {} {}",
+                    error,
+                    description.chars().take(300).collect::<String>()
+                )
+                .trim()
+                .to_string(),
+            ),
+            other if other.status().is_server_error() => ("Sign-in is not available right now".into(), other.message()),
+            other => ("Sign-in did not complete".into(), other.message()),
+        };
+        crate::answer::page::LoginRefusal { title, message }
+    }
+}
+
 impl From<BadRedirect> for Problem {
     fn from(error: BadRedirect) -> Problem {
         Problem::BadRedirect(error)
@@ -146,6 +167,9 @@ impl IntoResponse for LoginError {
                 .into_response(),
             _ => (status, format!("{}\n", self.problem.message())).into_response(),
         };
+        if !matches!(self.problem, Problem::InvalidLogoutRequest | Problem::LogoutUnavailable) {
+            response.extensions_mut().insert(self.problem.page());
+        }
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         if let Some(cookie) = self.clear_state {

@@ -70,7 +70,7 @@ impl Discovery {
             return Ok(provider);
         }
         let provider = Arc::new(self.discover().await.inspect_err(|reason| {
-            tracing::warn!(issuer = %self.issuer, %reason, "login provider discovery failed; retrying on next use");
+            tracing::warn!(key = "login.issuer", issuer = %self.issuer, %reason, "login provider discovery failed; retrying on next use");
         })?);
         self.current.store(Some(provider.clone()));
         Ok(provider)

@@ -107,6 +107,7 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         reasons.push("`require` only applies to `policy: authenticated`".into());
     }
     reasons.extend(crate::authz::remote::rule_problems(&raw.require, known));
+    reasons.extend(super::names::unknown_issuers(&raw.require, known));
     let rule = Rule {
         id,
         source: source.to_path_buf(),

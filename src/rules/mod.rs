@@ -6,6 +6,7 @@ mod index;
 pub mod known;
 pub mod load;
 mod matcher;
+mod names;
 mod parse;
 pub mod reload;
 mod shadow;
@@ -15,6 +16,7 @@ mod template;
 mod tests;
 
 pub use known::Known;
+pub use names::empty_set_warning;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};

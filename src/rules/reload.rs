@@ -88,6 +88,9 @@ impl Reloader {
         }
         self.last = fingerprint;
         if apply(sources, &self.known, &self.rules, &self.metrics).await {
+            if self.rules.load().is_empty() {
+                tracing::warn!(key = "rules.paths", "{}", super::empty_set_warning(&self.paths));
+            }
             Polled::Applied
         } else {
             Polled::Failed
@@ -132,7 +135,13 @@ async fn apply(
         Err(errors) => {
             metrics.rules_reload_total.with_label_values(&["error"]).inc();
             for error in &errors {
-                tracing::error!(%error, "rule reload failed");
+                tracing::error!(
+                    file = %error.file.display(),
+                    line = error.line,
+                    rule = error.rule.as_deref().unwrap_or(""),
+                    %error,
+                    "rule reload failed"
+                );
             }
             tracing::warn!(
                 errors = errors.len(),

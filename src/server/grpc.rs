@@ -85,7 +85,7 @@ impl Authorization for ExtAuthz {
         let (original, headers) = read(&check, trusted);
         let decided = tokio::time::timeout(REQUEST_TIMEOUT, decide(&self.app, Endpoint::Grpc, original, &headers));
         let answer = decided.await.unwrap_or_else(|_| {
-            tracing::warn!("gRPC check timed out");
+            tracing::warn!(key = "server.grpc_listen", "gRPC check timed out");
             Answer {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 headers: HeaderMap::new(),
@@ -178,6 +178,7 @@ pub fn render(answer: Answer) -> CheckResponse {
         let (content_type, text) = match body {
             Body::Text(text) => ("text/plain; charset=utf-8", text),
             Body::Json(json) => ("application/json", json.to_string()),
+            Body::Html(html) => ("text/html; charset=utf-8", html),
         };
         let content_type = (header::CONTENT_TYPE, HeaderValue::from_static(content_type));
         let mut denied: Vec<HeaderValueOption> = headers

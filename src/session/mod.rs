@@ -398,7 +398,7 @@ impl Sessions {
 
     fn store_error(&self, operation: &str, error: &redis_store::StoreError) {
         self.metrics.session_store_errors_total.inc();
-        tracing::warn!(operation, %error, "session store error");
+        tracing::warn!(key = "session.store", operation, %error, "session store error");
     }
 }
 

@@ -543,6 +543,21 @@ def test_notes_print_the_ingress_nginx_annotations_and_traefik_middleware(chart)
     ]
 
 
+def test_notes_warn_while_the_image_is_the_unchanged_default(chart):
+    default = notes(chart)
+    assert "WARNING: the image is the chart's default, localhost:5000/portcullis:0.1.0" in default
+    assert "docker build -t REGISTRY/portcullis:0.1.0 ." in default
+    assert "docker push REGISTRY/portcullis:0.1.0" in default
+    assert "--set image.repository=REGISTRY/portcullis" in default
+    # The deployment runs exactly the image the warning names.
+    assert deployment(chart)["spec"]["template"]["spec"]["containers"][0]["image"] == (
+        "localhost:5000/portcullis:0.1.0"
+    )
+    own = notes(chart, {"image": {"repository": "registry.example.com/portcullis"}})
+    assert "WARNING: the image" not in own
+    assert "WARNING: the image" not in notes(chart, full_values())
+
+
 def test_dashboard_configmap_covers_the_contract_metrics(chart):
     docs = manifests(render(chart, {"dashboard": {"enabled": True}}))
     configmap = one(docs, "ConfigMap", "portcullis-dashboard")

@@ -221,7 +221,22 @@ async fn other_algorithms_and_typ_values() {
 
 #[tokio::test]
 async fn algorithm_outside_the_allow_list_is_refused() {
-    let config = file_issuer_config("rsa1").replace(r#"["RS256", "ES256", "PS256", "EdDSA"]"#, r#"["PS256"]"#);
+    // The set also holds ec1 (ES256, allowed): a set with no usable key is refused at start-up.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let keys = |name: &str| -> Vec<Value> {
+        let text = std::fs::read_to_string(fixture(&format!("keys/{name}.jwks.json"))).expect("fixture");
+        let set: Value = serde_json::from_str(&text).expect("jwks");
+        set["keys"].as_array().expect("keys").clone()
+    };
+    let all: Vec<Value> = [keys("rsa1"), keys("ec1")].concat();
+    let both = json!({ "keys": all });
+    std::fs::write(dir.path().join("keys.json"), both.to_string()).expect("write");
+    let config = file_issuer_config("rsa1")
+        .replace(r#"["RS256", "ES256", "PS256", "EdDSA"]"#, r#"["PS256", "ES256"]"#)
+        .replace(
+            &fixture("keys/rsa1.jwks.json").display().to_string(),
+            &dir.path().join("keys.json").display().to_string(),
+        );
     let p = Portcullis::start(Setup::new(&config, RULES)).await;
     assert_refused(&p, "RS256 not allowed", &rsa1(json!({}))).await;
     // The JWK itself says `alg: RS256`: PS256 with that key is refused although the issuer allows it.

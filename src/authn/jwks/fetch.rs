@@ -29,6 +29,18 @@ pub enum KeySource {
     },
 }
 
+impl std::fmt::Display for KeySource {
+    /// The config key and where it points: `jwks_file /etc/keys.json`, `jwks_uri https://...`,
+    /// `discovery at https://idp/`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            KeySource::File(path) => write!(f, "jwks_file {}", path.display()),
+            KeySource::Uri(uri) => write!(f, "jwks_uri {uri}"),
+            KeySource::Discovery { issuer, .. } => write!(f, "discovery at {issuer}"),
+        }
+    }
+}
+
 /// The raw JWKS body and how long the server said it may be cached.
 pub struct Fetched {
     /// The JWKS document.

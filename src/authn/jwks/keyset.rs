@@ -51,6 +51,11 @@ impl KeySet {
         self.keys.get(kid)
     }
 
+    /// The `kid` of every usable key, in no particular order (for `explain`).
+    pub fn kids(&self) -> impl Iterator<Item = &str> {
+        self.keys.keys().map(String::as_str)
+    }
+
     /// How many usable keys the set holds.
     pub fn len(&self) -> usize {
         self.keys.len()

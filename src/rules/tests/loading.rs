@@ -14,7 +14,11 @@ fn find<'e>(errors: &'e [RuleError], needle: &str) -> &'e RuleError {
 
 #[test]
 fn every_field_of_the_contract_example_loads() {
-    let set = rules(
+    let known = Known {
+        issuers: vec!["main".into()],
+        ..Known::default()
+    };
+    let set = RuleSet::from_yaml_with(
         r#"
 - id: admin
   hosts: ["app.example.com"]
@@ -29,7 +33,10 @@ fn every_field_of_the_contract_example_loads() {
   headers:
     X-Tenant: "{claims.tenant}"
 "#,
-    );
+        Path::new("rules.yaml"),
+        &known,
+    )
+    .unwrap_or_else(|errors| panic!("{errors:#?}"));
     let rule = set.rules().next().expect("one rule");
     assert_eq!(rule.policy, Policy::Authenticated);
     assert_eq!(rule.on_unauthenticated, Some(OnUnauthenticated::Redirect));
@@ -223,4 +230,23 @@ fn require_on_a_rule_that_is_not_authenticated_is_an_error() {
     let errors = errors("- id: open-for-admins\n  policy: allow\n  require: { groups_any: [admins] }\n");
     let error = find(&errors, "`require` only applies");
     assert_eq!(error.rule.as_deref(), Some("open-for-admins"));
+}
+
+#[test]
+fn an_issuer_the_config_does_not_define_is_a_load_error_with_line_and_rule() {
+    let yaml = "- id: ok\n  policy: allow\n- id: wrong-issuer\n  policy: authenticated\n  require:\n    issuers: [main, nope]\n";
+    let known = Known {
+        issuers: vec!["main".into()],
+        session_checks: vec!["kratos".into()],
+        ..Known::default()
+    };
+    let errors = RuleSet::from_yaml_with(yaml, Path::new("r.yaml"), &known).expect_err("unknown issuer");
+    assert_eq!(errors.len(), 1, "{errors:#?}");
+    let error = find(&errors, "`nope`");
+    assert_eq!(error.rule.as_deref(), Some("wrong-issuer"));
+    assert_eq!(error.line, Some(3));
+    assert!(error.reason.contains("`main`, `kratos`"), "{}", error.reason);
+    // A session check's name is an issuer of its identities.
+    let yaml = yaml.replace("nope", "kratos");
+    assert!(RuleSet::from_yaml_with(&yaml, Path::new("r.yaml"), &known).is_ok());
 }

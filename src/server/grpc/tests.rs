@@ -221,8 +221,12 @@ async fn refusals_carry_the_status_challenge_and_body_of_the_http_form() {
     .await;
     let (status, body, headers) = denied(&response);
     assert_eq!(status, 403);
-    assert_eq!(body, "forbidden: rule `closed` denies this request\n");
-    assert_eq!(headers.get("content-type"), Some(&"text/plain; charset=utf-8"));
+    // A browser gets the 403 page, through Envoy as through the HTTP endpoints.
+    assert!(
+        body.contains("Rule <code>closed</code> does not let you open this page: rule `closed` denies this request."),
+        "{body}"
+    );
+    assert_eq!(headers.get("content-type"), Some(&"text/html; charset=utf-8"));
     assert_eq!(response.status.as_ref().map(|s| s.code), Some(7), "PERMISSION_DENIED");
 }
 
