@@ -1,5 +1,7 @@
 //! The command line: `serve`, `check`, `explain`, `token`, `secret`, `--version`.
 
+mod credentials;
+
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -69,6 +71,13 @@ pub struct ExplainArgs {
     /// A session cookie value to check.
     #[arg(long)]
     cookie: Option<String>,
+    /// A request header, 'Name: value' (repeatable): presents any credential, such as a
+    /// session check's header.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// A whole Cookie header, 'a=b; c=d' (repeatable): presents a session check's cookies.
+    #[arg(long = "cookie-header", value_name = "COOKIES")]
+    cookie_headers: Vec<String>,
 }
 
 /// Arguments of `token`.
@@ -253,14 +262,16 @@ async fn explain_request(
     if rule.is_none() {
         out.push(format!("  no rule matches: default policy {:?}", config.rules.default).to_lowercase());
     }
-    let checked = explain_credential(config, args).await?;
+    let (checked, tried) = explain_credential(config, args, request, rule).await?;
+    out.extend(tried);
     out.push(match &checked.outcome {
         Outcome::Valid(identity) => format!(
-            "identity: user={} email={} groups=[{}] issuer={}",
+            "identity: user={} email={} groups=[{}] issuer={}\n  claims: {}",
             identity.user,
             identity.email.as_deref().unwrap_or(""),
             identity.groups.join(", "),
-            identity.issuer
+            identity.issuer,
+            serde_json::Value::Object(identity.claims.parse())
         ),
         Outcome::Invalid { reason, .. } => format!("identity: none ({reason})"),
         Outcome::Missing => "identity: none (no credential given)".into(),
@@ -287,9 +298,15 @@ async fn explain_request(
     Ok(out.join("\n"))
 }
 
-/// The credential of `--token` or `--cookie`, checked as the server checks it (the same
-/// [`Authenticator`], refresh of a due session included).
-async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<Authenticated, String> {
+/// The credential of `--token`, `--cookie`, `--header` or `--cookie-header`, checked as the
+/// server checks it (the same [`Authenticator`] and the rule's `credentials:`, refresh of a due
+/// session and session checks included), with the lines saying which kinds were tried.
+async fn explain_credential(
+    config: &Config,
+    args: &ExplainArgs,
+    request: &OriginalRequest,
+    rule: Option<&crate::rules::Rule>,
+) -> Result<(Authenticated, Vec<String>), String> {
     let verifier = std::sync::Arc::new(Verifier::new(&config.issuers, jwks::http_client(), Metrics::new()));
     let login = crate::login::Login::new(config, verifier.clone(), jwks::http_client(), Metrics::new())
         .map_err(|e| e.to_string())?
@@ -314,10 +331,24 @@ async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<Authe
             axum::http::header::AUTHORIZATION,
             value(format!("Bearer {token}"), "--token")?,
         );
+    }
+    credentials::add_headers(&mut headers, &args.headers, &args.cookie_headers)?;
+    if crate::authn::bearer::presented(&headers).is_some() {
         verifier.load_keys().await;
     }
-    let authn = Authenticator::new(verifier, login, config.headers.pass_access_token);
-    Ok(authn.authenticate(&headers, authn.kinds()).await)
+    let checks = crate::authn::SessionChecks::new(
+        &config.session_checks,
+        jwks::http_client(),
+        Metrics::new(),
+        config.server.token_cache_memory,
+    );
+    let authn = Authenticator::new(verifier, login, config.headers.pass_access_token).with_session_checks(checks);
+    let kinds = rule
+        .and_then(|rule| rule.credentials.as_deref())
+        .unwrap_or(authn.kinds());
+    let (checked, tried) = authn.authenticate_explained(&headers, request, kinds).await;
+    let lines = credentials::describe_tried(kinds, &tried, &checked);
+    Ok((checked, lines))
 }
 
 fn describe_decision(decision: &Decision<'_>) -> String {

@@ -13,6 +13,7 @@ mod problems;
 mod rules;
 mod server;
 mod session;
+mod session_checks;
 mod size;
 mod values;
 
@@ -28,6 +29,7 @@ pub use login::LoginConfig;
 pub use rules::{DefaultPolicy, RulesConfig};
 pub use server::{MAX_HEADER_READ_TIMEOUT, ServerConfig};
 pub use session::{SameSite, SessionConfig, SessionKeys, SessionStore, decode_session_secret};
+pub use session_checks::{RESERVED_NAMES, SessionCheckConfig, check_field_path};
 pub use size::{byte_size, parse_byte_size};
 pub use values::{Secret, duration};
 
@@ -48,6 +50,8 @@ pub struct Config {
     pub headers: HeadersConfig,
     /// `[rules]`: where the route rules live and what happens when none matches.
     pub rules: RulesConfig,
+    /// `[[session_checks]]`: sessions held by other services, in config order.
+    pub session_checks: Vec<SessionCheckConfig>,
     /// The file the configuration was read from, for messages and relative paths.
     pub source: PathBuf,
 }
@@ -68,6 +72,8 @@ struct ConfigFile {
     headers: HeadersConfig,
     #[serde(default)]
     rules: RulesConfig,
+    #[serde(default)]
+    session_checks: Vec<session_checks::SessionCheckSection>,
 }
 
 /// A configuration that cannot be used; the message names the key and the file (or the
@@ -122,6 +128,7 @@ impl ConfigFile {
         self.server.validate(problems);
         issuers::validate(&self.issuers, problems);
         self.rules.validate(problems);
+        let checks = session_checks::validate(self.session_checks, &self.issuers, problems);
         let with_login = self.login.is_some();
         let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
         Config {
@@ -131,6 +138,7 @@ impl ConfigFile {
             issuers: self.issuers,
             headers: self.headers,
             rules: self.rules,
+            session_checks: checks,
             source: file.to_path_buf(),
         }
     }
