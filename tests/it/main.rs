@@ -21,4 +21,6 @@ mod peers;
 mod readme_snippets;
 mod refresh_races;
 mod reload;
+mod session_check_failures;
+mod session_checks;
 mod sessions;

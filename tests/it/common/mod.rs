@@ -4,7 +4,9 @@
 
 pub mod browser;
 pub mod jwks_server;
+pub mod kratos;
 pub mod login_kit;
+pub mod mia;
 pub mod oidc;
 pub mod provider;
 pub mod redis;
