@@ -100,7 +100,10 @@ fn check_refuses_unknown_credentials_in_rules_with_file_line_and_rule() {
     // Without the block, `kratos` is unknown too.
     let dir = folder(&file_issuer_config("rsa1"), rules);
     let (_, out) = check(dir.path());
-    assert!(out.contains("rule `fine`: credentials: unknown credential `kratos`"), "{out}");
+    assert!(
+        out.contains("rule `fine`: credentials: unknown credential `kratos`"),
+        "{out}"
+    );
 }
 
 #[tokio::test]
@@ -121,7 +124,13 @@ async fn explain_presents_a_session_with_cookie_header_or_header() {
         let dir = dir.path().to_path_buf();
         async move {
             tokio::task::spawn_blocking(move || {
-                let mut args = vec!["explain", "--config", "portcullis.toml", "--url", "https://app.example.com/x"];
+                let mut args = vec![
+                    "explain",
+                    "--config",
+                    "portcullis.toml",
+                    "--url",
+                    "https://app.example.com/x",
+                ];
                 args.extend(extra.iter().map(String::as_str));
                 run(&args, &dir)
             })
@@ -131,12 +140,18 @@ async fn explain_presents_a_session_with_cookie_header_or_header() {
     };
     let (code, out, err) = explain(vec!["--cookie-header".into(), cookie]).await;
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("credentials: tried in this order: bearer, kratos"), "{out}");
+    assert!(
+        out.contains("credentials: tried in this order: bearer, kratos"),
+        "{out}"
+    );
     assert!(out.contains("credential bearer: not presented"), "{out}");
     assert!(out.contains("credential kratos: presented and accepted"), "{out}");
     assert!(out.contains(&format!("user={}", user.id)), "{out}");
     assert!(out.contains("issuer=kratos"), "{out}");
-    assert!(out.contains(r#""metadata_public":{"groups":["admins"]}"#), "the claims: {out}");
+    assert!(
+        out.contains(r#""metadata_public":{"groups":["admins"]}"#),
+        "the claims: {out}"
+    );
     assert!(out.contains("decision: allow"), "{out}");
     // Kratos's header, refused: explain says so and why.
     let (_, out, _) = explain(vec!["--header".into(), "X-Session-Token: ory_st_unknown".into()]).await;
