@@ -124,9 +124,16 @@ fn cached_credentials(c: &mut Criterion) {
     let mut cookie = HeaderMap::new();
     let value = "theme=dark; ory_kratos_session=ory_st_0123456789abcdef0123456789abcdef; _ga=GA1.1.1";
     cookie.insert(header::COOKIE, HeaderValue::from_static(value));
-    for (label, headers) in [("authenticate: cached JWT", &bearer), ("authenticate: cached session check", &cookie)] {
+    for (label, headers) in [
+        ("authenticate: cached JWT", &bearer),
+        ("authenticate: cached session check", &cookie),
+    ] {
         let first = runtime.block_on(authn.authenticate(headers, &request, authn.kinds()));
-        assert!(matches!(first.outcome, Outcome::Valid(_)), "{label}: {:?}", first.outcome);
+        assert!(
+            matches!(first.outcome, Outcome::Valid(_)),
+            "{label}: {:?}",
+            first.outcome
+        );
         c.bench_function(label, |b| {
             b.iter(|| runtime.block_on(authn.authenticate(headers, &request, authn.kinds())))
         });

@@ -360,15 +360,15 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
 async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers();
     // A session check is told about this request itself: it is what the browser asked for.
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
     let this = origin::OriginalRequest {
         method: request.method().clone(),
         scheme: "http".into(),
-        host: request.uri().host().unwrap_or_default().to_owned(),
-        authority: headers
-            .get(header::HOST)
-            .and_then(|host| host.to_str().ok())
-            .unwrap_or_default()
-            .to_owned(),
+        host: authority.split(':').next().unwrap_or_default().to_ascii_lowercase(),
+        authority: authority.to_owned(),
         path: request.uri().path().to_owned(),
         uri: request.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned(),
     };

@@ -402,3 +402,6 @@ fn describe(error: &reqwest::Error) -> String {
         text
     }
 }
+
+#[cfg(test)]
+mod tests;

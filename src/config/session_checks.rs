@@ -240,6 +240,26 @@ mod tests {
     }
 
     #[test]
+    fn a_block_gets_the_kratos_defaults_and_forwards_cookie_and_its_headers() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let file = dir.path().join("portcullis.toml");
+        let text = "[[session_checks]]\nname = \"kratos\"\nurl = \"http://kratos/sessions/whoami\"\ncookies = [\"ory_kratos_session\"]\nheaders = [\"X-Session-Token\"]\n";
+        std::fs::write(&file, text).expect("write");
+        let config = crate::config::Config::load(&file).expect("loads");
+        let check = &config.session_checks[0];
+        assert_eq!(check.user_field, "identity.id");
+        assert_eq!(check.email_field, "identity.traits.email");
+        assert_eq!(check.groups_field, "identity.metadata_public.groups");
+        assert_eq!(check.preferred_username_field, "identity.traits.username");
+        assert_eq!(
+            (check.cache_ttl, check.timeout),
+            (Duration::from_secs(30), Duration::from_secs(2))
+        );
+        let forwarded: Vec<&str> = check.forward_headers.iter().map(HeaderName::as_str).collect();
+        assert_eq!(forwarded, ["cookie", "x-session-token"]);
+    }
+
+    #[test]
     fn cookie_names_are_tokens() {
         assert!("ory_kratos_session".bytes().all(is_token_byte));
         assert!(!"a b".bytes().all(is_token_byte));
