@@ -100,8 +100,8 @@ fn check(url: &str) -> SessionCheckConfig {
 
 fn cached_credentials(c: &mut Criterion) {
     install_crypto_provider();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+    // One thread, as benches/jwt.rs: the in-process whoami runs while `block_on` drives it.
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
