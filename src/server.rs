@@ -355,8 +355,9 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
     );
 }
 
-/// `/oauth2/userinfo`: the identity of the request's credential (a bearer token, or the session
-/// cookie with `[login]`) as JSON, with a refreshed session's cookies; else 401.
+/// `/oauth2/userinfo`: the identity of the request's credential (a bearer token, the session
+/// cookie with `[login]`, or a session check's cookie or header) as JSON, with a refreshed
+/// session's cookies; else 401.
 async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     let headers = request.headers();
     // A session check is told about this request itself: it is what the browser asked for.
