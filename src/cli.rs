@@ -1,5 +1,6 @@
 //! The command line: `serve`, `check`, `explain`, `token`, `secret`, `--version`.
 
+mod credentials;
 mod times;
 mod token_report;
 
@@ -75,6 +76,13 @@ pub struct ExplainArgs {
     /// Print one JSON object instead of text (for scripts; fields in the README).
     #[arg(long)]
     json: bool,
+    /// A request header, 'Name: value' (repeatable): presents any credential, such as a
+    /// session check's header.
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// A whole Cookie header, 'a=b; c=d' (repeatable): presents a session check's cookies.
+    #[arg(long = "cookie-header", value_name = "COOKIES")]
+    cookie_headers: Vec<String>,
 }
 
 /// Arguments of `token`.
@@ -292,7 +300,8 @@ async fn explain_request(
         let json: Vec<serde_json::Value> = checks.iter().map(token_report::Check::json).collect();
         report.insert("token".into(), json!(json));
     }
-    let checked = explain_credential(config, args).await?;
+    let (checked, tried) = explain_credential(config, args, request, rule).await?;
+    out.extend(tried);
     let (outcome, reason) = match &checked.outcome {
         Outcome::Valid(_) => ("valid", None),
         Outcome::Invalid { reason, .. } => ("invalid", Some(reason.clone())),
@@ -312,11 +321,12 @@ async fn explain_request(
     );
     out.push(match &checked.outcome {
         Outcome::Valid(identity) => format!(
-            "identity: user={} email={} groups=[{}] issuer={}",
+            "identity: user={} email={} groups=[{}] issuer={}\n  claims: {}",
             identity.user,
             identity.email.as_deref().unwrap_or(""),
             identity.groups.join(", "),
-            identity.issuer
+            identity.issuer,
+            serde_json::Value::Object(identity.claims.parse())
         ),
         Outcome::Invalid { reason, .. } => format!("identity: none ({reason})"),
         Outcome::Missing => "identity: none (no credential given)".into(),
@@ -383,9 +393,15 @@ fn decision_json(decision: &Decision<'_>) -> serde_json::Value {
     })
 }
 
-/// The credential of `--token` or `--cookie`, checked as the server checks it (the same
-/// [`Authenticator`], refresh of a due session included).
-async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<Authenticated, String> {
+/// The credential of `--token`, `--cookie`, `--header` or `--cookie-header`, checked as the
+/// server checks it (the same [`Authenticator`] and the rule's `credentials:`, refresh of a due
+/// session and session checks included), with the lines saying which kinds were tried.
+async fn explain_credential(
+    config: &Config,
+    args: &ExplainArgs,
+    request: &OriginalRequest,
+    rule: Option<&crate::rules::Rule>,
+) -> Result<(Authenticated, Vec<String>), String> {
     let verifier = std::sync::Arc::new(Verifier::new(&config.issuers, jwks::http_client(), Metrics::new()));
     let login = crate::login::Login::new(config, verifier.clone(), jwks::http_client(), Metrics::new())
         .map_err(|e| e.to_string())?
@@ -410,10 +426,24 @@ async fn explain_credential(config: &Config, args: &ExplainArgs) -> Result<Authe
             axum::http::header::AUTHORIZATION,
             value(format!("Bearer {token}"), "--token")?,
         );
+    }
+    credentials::add_headers(&mut headers, &args.headers, &args.cookie_headers)?;
+    if crate::authn::bearer::presented(&headers).is_some() {
         verifier.load_keys().await;
     }
-    let authn = Authenticator::new(verifier, login, config.headers.pass_access_token);
-    Ok(authn.authenticate(&headers, authn.kinds()).await)
+    let checks = crate::authn::SessionChecks::new(
+        &config.session_checks,
+        jwks::http_client(),
+        Metrics::new(),
+        config.server.token_cache_memory,
+    );
+    let authn = Authenticator::new(verifier, login, config.headers.pass_access_token).with_session_checks(checks);
+    let kinds = rule
+        .and_then(|rule| rule.credentials.as_deref())
+        .unwrap_or(authn.kinds());
+    let (checked, tried) = authn.authenticate_explained(&headers, request, kinds).await;
+    let lines = credentials::describe_tried(kinds, &tried, &checked);
+    Ok((checked, lines))
 }
 
 fn describe_decision(decision: &Decision<'_>) -> String {

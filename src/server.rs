@@ -85,7 +85,13 @@ impl App {
         Ok(App {
             authorizers,
             pages: Arc::new(pages),
-            authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token),
+            authn: Authenticator::new(verifier.clone(), login.clone(), config.headers.pass_access_token)
+                .with_session_checks(authn::SessionChecks::new(
+                    &config.session_checks,
+                    jwks::http_client(),
+                    metrics.clone(),
+                    config.server.token_cache_memory,
+                )),
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
             login_start: config.login.as_ref().map(|login| login_start_url(&login.redirect_url)),
@@ -361,7 +367,10 @@ pub async fn decide(
     let rule = rules.first_match(&request);
     let default = app.config.rules.default;
     let checked = if decision::needs_identity(rule, default) {
-        app.authn.authenticate(headers, app.authn.kinds()).await
+        let kinds = rule.and_then(|rule| rule.credentials.as_deref());
+        app.authn
+            .authenticate(headers, &request, kinds.unwrap_or(app.authn.kinds()))
+            .await
     } else {
         Authenticated::missing()
     };
@@ -402,10 +411,25 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
     );
 }
 
-/// `/oauth2/userinfo`: the identity of the request's credential (a bearer token, or the session
-/// cookie with `[login]`) as JSON, with a refreshed session's cookies; else 401.
-async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let checked = state.0.authn.authenticate(&headers, state.0.authn.kinds()).await;
+/// `/oauth2/userinfo`: the identity of the request's credential (a bearer token, the session
+/// cookie with `[login]`, or a session check's cookie or header) as JSON, with a refreshed
+/// session's cookies; else 401.
+async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
+    let headers = request.headers();
+    // A session check is told about this request itself: it is what the browser asked for.
+    let authority = headers
+        .get(header::HOST)
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or_default();
+    let this = origin::OriginalRequest {
+        method: request.method().clone(),
+        scheme: "http".into(),
+        host: authority.split(':').next().unwrap_or_default().to_ascii_lowercase(),
+        authority: authority.to_owned(),
+        path: request.uri().path().to_owned(),
+        uri: request.uri().path_and_query().map_or("/", |pq| pq.as_str()).to_owned(),
+    };
+    let checked = state.0.authn.authenticate(headers, &this, state.0.authn.kinds()).await;
     match checked.outcome.identity() {
         Some(identity) => login::identity_json(identity, checked.upstream.set_cookies),
         None => (StatusCode::UNAUTHORIZED, "unauthenticated\n").into_response(),

@@ -37,6 +37,18 @@ impl ClaimMapper {
         }
     }
 
+    /// The mapper of a credential vouched for by `issuer` whose claims are read at the given
+    /// names or dotted paths (a `[[session_checks]]` block's `*_field`s).
+    pub fn for_fields(issuer: &str, user: &str, email: &str, groups: &str, preferred_username: &str) -> ClaimMapper {
+        ClaimMapper {
+            issuer: issuer.into(),
+            user: user.into(),
+            email: email.into(),
+            groups: groups.into(),
+            preferred_username: preferred_username.into(),
+        }
+    }
+
     /// The identity `claims` (whose JSON text is `claims_text`) vouch for until `expires_at`;
     /// `Err` names the user claim when it is missing or empty.
     pub fn identity(

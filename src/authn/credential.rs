@@ -11,8 +11,10 @@ use axum::http::{HeaderMap, HeaderValue};
 
 use super::Identity;
 use super::jwt::Verifier;
+use super::session_check::{SessionCheckId, SessionChecks};
 use super::{bearer, session};
 use crate::login::Login;
+use crate::origin::OriginalRequest;
 
 /// A kind of credential a request can present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,6 +23,8 @@ pub enum CredentialKind {
     Bearer,
     /// Portcullis's own session cookie (`[login]`).
     Session,
+    /// A `[[session_checks]]` block: a session held by another service.
+    SessionCheck(SessionCheckId),
 }
 
 impl CredentialKind {
@@ -29,6 +33,7 @@ impl CredentialKind {
         match self {
             CredentialKind::Bearer => "bearer",
             CredentialKind::Session => "session",
+            CredentialKind::SessionCheck(check) => check.name(),
         }
     }
 }
@@ -117,6 +122,8 @@ pub struct Authenticator {
     verifier: Arc<Verifier>,
     login: Option<Arc<Login>>,
     kinds: Vec<CredentialKind>,
+    /// The `[[session_checks]]` blocks, in config order.
+    checks: SessionChecks,
     /// Whether the access token goes upstream (`headers.pass_access_token`): only then is it
     /// copied out of the request, so the decision path allocates nothing for it otherwise.
     keep_access_token: bool,
@@ -134,8 +141,16 @@ impl Authenticator {
             verifier,
             login,
             kinds,
+            checks: SessionChecks::default(),
             keep_access_token,
         }
+    }
+
+    /// The same, with the `[[session_checks]]` `checks` tried after bearer and session.
+    pub fn with_session_checks(mut self, checks: SessionChecks) -> Authenticator {
+        self.kinds.extend(checks.ids().map(CredentialKind::SessionCheck));
+        self.checks = checks;
+        self
     }
 
     /// Every configured kind, in the order they are tried.
@@ -143,8 +158,39 @@ impl Authenticator {
         &self.kinds
     }
 
-    /// The request's credential: the first of `kinds` present in `headers` decides.
-    pub async fn authenticate(&self, headers: &HeaderMap, kinds: &[CredentialKind]) -> Authenticated {
+    /// The request's credential: the first of `kinds` present in `headers` decides. `request`
+    /// is the original request (a session check tells its service what is asked for).
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        request: &OriginalRequest,
+        kinds: &[CredentialKind],
+    ) -> Authenticated {
+        self.authenticate_traced(headers, request, kinds, None).await
+    }
+
+    /// [`Self::authenticate`], also saying which kinds were tried and whether each was present
+    /// (for `explain`): the last one tried decided, unless none was present.
+    pub async fn authenticate_explained(
+        &self,
+        headers: &HeaderMap,
+        request: &OriginalRequest,
+        kinds: &[CredentialKind],
+    ) -> (Authenticated, Vec<(CredentialKind, bool)>) {
+        let mut tried = Vec::new();
+        let checked = self
+            .authenticate_traced(headers, request, kinds, Some(&mut tried))
+            .await;
+        (checked, tried)
+    }
+
+    async fn authenticate_traced(
+        &self,
+        headers: &HeaderMap,
+        request: &OriginalRequest,
+        kinds: &[CredentialKind],
+        mut tried: Option<&mut Vec<(CredentialKind, bool)>>,
+    ) -> Authenticated {
         for kind in kinds {
             let checked = match kind {
                 CredentialKind::Bearer => bearer::check(&self.verifier, headers, self.keep_access_token).await,
@@ -152,14 +198,27 @@ impl Authenticator {
                     Some(login) => session::check(login, headers, self.keep_access_token).await,
                     None => None,
                 },
+                CredentialKind::SessionCheck(id) => match self.checks.get(*id) {
+                    Some(check) => check.check(headers, request).await,
+                    None => None,
+                },
             };
+            if let Some(tried) = tried.as_deref_mut() {
+                tried.push((*kind, checked.is_some()));
+            }
             if let Some(checked) = checked {
                 match &checked.outcome {
                     Outcome::Invalid {
                         kind: CredentialKind::Bearer,
                         reason,
                     } => tracing::info!(reason, "bearer token refused"),
-                    Outcome::Invalid { reason, .. } => tracing::info!(reason, "session cookie refused"),
+                    Outcome::Invalid {
+                        kind: CredentialKind::Session,
+                        reason,
+                    } => tracing::info!(reason, "session cookie refused"),
+                    Outcome::Invalid { kind, reason } => {
+                        tracing::info!(credential = kind.name(), reason, "credential refused")
+                    }
                     Outcome::Unavailable { kind, reason } => {
                         tracing::warn!(credential = kind.name(), reason, "credential cannot be checked")
                     }

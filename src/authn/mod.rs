@@ -11,9 +11,11 @@ pub mod jwks;
 pub mod jws;
 pub mod jwt;
 pub mod session;
+pub mod session_check;
 pub mod strict_json;
 
 pub use credential::{Authenticated, Authenticator, CredentialKind, Outcome, Upstream};
+pub use session_check::{SessionCheckId, SessionChecks};
 
 use axum::http::HeaderMap;
 use serde_json::{Map, Value};

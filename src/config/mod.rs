@@ -15,6 +15,7 @@ mod report;
 mod rules;
 mod server;
 mod session;
+mod session_checks;
 mod size;
 mod values;
 
@@ -31,6 +32,7 @@ pub use login::LoginConfig;
 pub use rules::{DefaultPolicy, RulesConfig};
 pub use server::{MAX_HEADER_READ_TIMEOUT, ServerConfig};
 pub use session::{SameSite, SessionConfig, SessionKeys, SessionStore, decode_session_secret};
+pub use session_checks::{RESERVED_NAMES, SessionCheckConfig, check_field_path};
 pub use size::{byte_size, parse_byte_size};
 pub use values::{Secret, duration};
 
@@ -53,6 +55,8 @@ pub struct Config {
     pub rules: RulesConfig,
     /// `[[authorizers]]`: remote services rules may ask (`require.authorizer`).
     pub authorizers: Vec<AuthorizerConfig>,
+    /// `[[session_checks]]`: sessions held by other services, in config order.
+    pub session_checks: Vec<SessionCheckConfig>,
     /// The file the configuration was read from, for messages and relative paths.
     pub source: PathBuf,
 }
@@ -75,6 +79,7 @@ struct ConfigFile {
     rules: RulesConfig,
     #[serde(default)]
     authorizers: Vec<AuthorizerConfig>,
+    session_checks: Vec<session_checks::SessionCheckSection>,
 }
 
 /// A configuration that cannot be used; the message names the key and the file (or the
@@ -136,6 +141,7 @@ impl ConfigFile {
         issuers::validate(&self.issuers, problems);
         self.rules.validate(problems);
         authorizers::validate(&self.authorizers, problems);
+        let checks = session_checks::validate(self.session_checks, &self.issuers, problems);
         let with_login = self.login.is_some();
         let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
         Config {
@@ -146,6 +152,7 @@ impl ConfigFile {
             headers: self.headers,
             rules: self.rules,
             authorizers: self.authorizers,
+            session_checks: checks,
             source: file.to_path_buf(),
         }
     }

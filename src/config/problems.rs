@@ -131,6 +131,11 @@ impl<'a> Problems<'a> {
             .push((order, format!("{origin}{line}: key `{key}`: {reason}{value}")));
     }
 
+    /// How many problems were recorded so far.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
     /// `value` when nothing was recorded, else every problem, one a line.
     pub fn finish<T>(self, value: T) -> Result<T, ConfigError> {
         if self.messages.is_empty() {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use super::credentials;
 use super::load::Source;
 use super::matcher::{Case, HostMatcher, HostPattern, MethodMatcher, PathMatcher};
 use super::parse::{RawRule, parse_file};
@@ -76,8 +77,11 @@ fn place(file: &Path, line: Option<usize>) -> String {
 /// Compiles one rule; the rule is `None` when anything is wrong with it.
 /// Names the rule uses (credentials, authorizers, the identity token) are checked against `known`.
 fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<CompiledRule>, Vec<String>) {
-    let _ = known;
     let mut reasons = Vec::new();
+    let credentials = raw
+        .credentials
+        .as_deref()
+        .and_then(|names| credentials::resolve(names, known).map_err(|e| reasons.extend(e)).ok());
     let hosts = compile_hosts(raw.hosts.as_deref(), &mut reasons);
     let methods = MethodMatcher::compile(raw.methods.clone())
         .map_err(|e| reasons.push(e))
@@ -115,6 +119,7 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         require: raw.require.clone(),
         on_unauthenticated: raw.on_unauthenticated,
         headers,
+        credentials,
     };
     let compiled = reasons.is_empty().then_some(CompiledRule {
         rule,

@@ -16,13 +16,23 @@ pub struct Known {
     pub authorizers: Vec<(String, bool)>,
     /// Whether `[identity_token]` is configured (a rule's `identity_token:` needs it).
     pub identity_token: bool,
+    /// Whether `[login]` is configured (a rule's `credentials: [session]` needs it).
+    pub login: bool,
 }
 
 impl Known {
     /// The names `config` defines.
     pub fn of(config: &Config) -> Known {
+        let checks: Vec<String> = config.session_checks.iter().map(|check| check.name.clone()).collect();
         Known {
-            issuers: config.issuers.iter().map(|issuer| issuer.name.clone()).collect(),
+            issuers: config
+                .issuers
+                .iter()
+                .map(|issuer| issuer.name.clone())
+                .chain(checks.iter().cloned())
+                .collect(),
+            session_checks: checks,
+            login: config.login.is_some(),
             authorizers: config
                 .authorizers
                 .iter()

@@ -2,6 +2,7 @@
 //! reload. The request path only reads a compiled [`RuleSet`].
 
 mod compile;
+mod credentials;
 mod index;
 pub mod known;
 pub mod load;
@@ -24,7 +25,7 @@ use std::path::{Path, PathBuf};
 use axum::http::HeaderName;
 use serde::Deserialize;
 
-use crate::authn::Identity;
+use crate::authn::{CredentialKind, Identity};
 use crate::authz::Requirements;
 use crate::origin::OriginalRequest;
 use compile::CompiledRule;
@@ -68,6 +69,9 @@ pub struct Rule {
     pub on_unauthenticated: Option<OnUnauthenticated>,
     /// Extra headers on an allowed answer.
     pub headers: Vec<HeaderTemplate>,
+    /// The credential kinds accepted, in the order tried (`credentials:`); `None`: every
+    /// configured kind.
+    pub credentials: Option<Vec<CredentialKind>>,
 }
 
 /// An extra answer header whose value is a template over the identity: `{user}`, `{email}`,

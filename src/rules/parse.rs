@@ -20,6 +20,7 @@ const FIELDS: &[&str] = &[
     "require",
     "on_unauthenticated",
     "headers",
+    "credentials",
 ];
 
 /// A rule as written, before compilation.
@@ -35,6 +36,7 @@ pub(super) struct RawRule {
     pub(super) require: Requirements,
     pub(super) on_unauthenticated: Option<OnUnauthenticated>,
     pub(super) headers: Vec<(String, String)>,
+    pub(super) credentials: Option<Vec<String>>,
 }
 
 /// Parses one file's text. Rules with field errors are still returned (so that ids are known
@@ -126,6 +128,7 @@ fn read_fields(fields: &Mapping, rule: &mut RawRule, reasons: &mut Vec<String>) 
             "require" => rule.require = field(value, key, reasons).unwrap_or_default(),
             "on_unauthenticated" => rule.on_unauthenticated = field(value, key, reasons),
             "headers" => rule.headers = headers(value, reasons),
+            "credentials" => rule.credentials = field(value, key, reasons),
             _ => reasons.push(format!("unknown field `{key}` (expected one of {})", FIELDS.join(", "))),
         }
     }

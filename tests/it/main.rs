@@ -25,5 +25,8 @@ mod peers;
 mod readme_snippets;
 mod refresh_races;
 mod reload;
+mod session_check_cli;
+mod session_check_failures;
+mod session_checks;
 mod sessions;
 mod systems;

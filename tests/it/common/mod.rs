@@ -4,8 +4,10 @@
 
 pub mod browser;
 pub mod jwks_server;
+pub mod kratos;
 pub mod kube_api;
 pub mod login_kit;
+pub mod mia;
 pub mod oidc;
 pub mod provider;
 pub mod redis;

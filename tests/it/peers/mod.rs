@@ -13,6 +13,7 @@ mod caddy_2_11;
 mod envoy;
 mod envoy_grpc;
 mod nginx;
+mod nginx_session_check;
 mod oidc;
 mod proxy_cases;
 mod traefik;

@@ -9,7 +9,7 @@ use crate::common::{Portcullis, Setup, client, file_issuer_config, free_port, lo
 
 /// Which server block of the example answers.
 #[derive(Clone, Copy, Debug)]
-enum Variant {
+pub(super) enum Variant {
     /// Port 8000: the recommended auth location (`X-Original-URL`, `X-Original-Method`).
     Recommended,
     /// Port 8001: the auth location as ingress-nginx generates it: every client header passed
@@ -17,20 +17,25 @@ enum Variant {
     IngressNginxStyle,
 }
 
-const BOTH: [Variant; 2] = [Variant::Recommended, Variant::IngressNginxStyle];
+pub(super) const BOTH: [Variant; 2] = [Variant::Recommended, Variant::IngressNginxStyle];
 
 /// Portcullis, the app and nginx running the example config.
-struct Stack {
+pub(super) struct Stack {
     _nginx: PeerProcess,
-    upstream: Upstream,
+    pub(super) upstream: Upstream,
     recommended_port: u16,
     ingress_style_port: u16,
-    portcullis: Portcullis,
+    pub(super) portcullis: Portcullis,
 }
 
 impl Stack {
     async fn start(config: &str) -> Stack {
-        let portcullis = Portcullis::start(Setup::new(config, RULES)).await;
+        Stack::start_with(config, RULES).await
+    }
+
+    /// Portcullis on `config` and `rules`, the app, and nginx running the example.
+    pub(super) async fn start_with(config: &str, rules: &str) -> Stack {
+        let portcullis = Portcullis::start(Setup::new(config, rules)).await;
         let upstream = Upstream::start().await;
         let recommended_port = free_port();
         let ingress_style_port = std::iter::repeat_with(free_port)
@@ -59,7 +64,7 @@ impl Stack {
     }
 
     /// `GET http://app.example.com<uri>` through the server block of `variant`.
-    fn get(&self, variant: Variant, uri: &str) -> reqwest::RequestBuilder {
+    pub(super) fn get(&self, variant: Variant, uri: &str) -> reqwest::RequestBuilder {
         let port = match variant {
             Variant::Recommended => self.recommended_port,
             Variant::IngressNginxStyle => self.ingress_style_port,
