@@ -313,7 +313,7 @@ pub async fn decide(
     } else {
         Authenticated::missing()
     };
-    let decision = decision::decide(rule, default, checked, app.login_start.is_some());
+    let decision = decision::decide(rule, default, checked, app.login_start.is_some(), &request);
     record(app, endpoint, &decision, &request, started);
     let context = Context {
         endpoint,

@@ -1,10 +1,14 @@
 //! A rule's requirements (`require:`) checked against an identity.
 
+pub mod expression;
+
 use serde::Deserialize;
 
 use serde_json::Value;
 
 use crate::authn::{Identity, lookup};
+use crate::origin::OriginalRequest;
+pub use expression::Expression;
 
 /// All of these must hold, else 403. Empty lists are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -20,6 +24,8 @@ pub struct Requirements {
     pub issuers: Vec<String>,
     /// Each claim (name or dotted path) equals the value (or, for an array claim, contains it).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// A CEL expression that must be true (checked after the requirements above).
+    pub expression: Option<Expression>,
 }
 
 impl Requirements {
@@ -38,6 +44,16 @@ impl Requirements {
             return Err(format!("requires issuer one of {}", list(&self.issuers)));
         }
         self.check_claims(identity)
+    }
+
+    /// [`check`](Self::check), then the expression over the identity and `request`. `rule` names
+    /// the rule in the warning an expression that cannot be evaluated logs.
+    pub fn check_request(&self, identity: &Identity, request: &OriginalRequest, rule: &str) -> Result<(), String> {
+        self.check(identity)?;
+        match &self.expression {
+            Some(expression) => expression.check(identity, request, rule),
+            None => Ok(()),
+        }
     }
 
     fn check_groups(&self, identity: &Identity) -> Result<(), String> {
