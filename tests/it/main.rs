@@ -10,6 +10,7 @@ mod config_errors;
 mod connections;
 mod decisions;
 mod e2e;
+mod expressions;
 mod grpc;
 mod header_families;
 mod jwks;
