@@ -60,12 +60,11 @@ impl<'a> Variables<'a> {
 
     fn request_map(&self) -> Box<dyn Val + 'a> {
         let request = self.request;
-        let query = request.uri.split_once('?').map_or("", |(_, query)| query);
         let entries: [(&'static str, &'a str); 4] = [
             ("method", request.method.as_str()),
             ("host", &request.host),
             ("path", &request.path),
-            ("query", query),
+            ("query", query(request)),
         ];
         let map: HashMap<CelMapKey<'a>, Box<dyn Val + 'a>> = entries
             .into_iter()
@@ -88,10 +87,16 @@ impl VariableResolver for Variables<'_> {
             "request.method" => CowVal::Owned(string(self.request.method.as_str())),
             "request.path" => CowVal::Owned(string(&self.request.path)),
             "request.host" => CowVal::Owned(string(&self.request.host)),
+            "request.query" => CowVal::Owned(string(query(self.request))),
             _ => return None,
         };
         Some(value)
     }
+}
+
+/// The query as sent, without the `?` (empty when there is none).
+fn query(request: &OriginalRequest) -> &str {
+    request.uri.split_once('?').map_or("", |(_, query)| query)
 }
 
 fn string<'a>(text: &'a str) -> Box<dyn Val + 'a> {
