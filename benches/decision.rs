@@ -1,6 +1,7 @@
 //! Rule matching cost at 10, 1,000 and 10,000 generated rules: `first_match` must not grow
 //! with the number of rules (within 1.5x of 10 rules, under 5 us). And the pure core after it:
-//! `decision::decide` plus `answer::plan` for an allowed identity with a templated header.
+//! `decision::decide` plus `answer::plan` for an allowed identity with a templated header, and
+//! what a typical `require.expression` adds to `decide`.
 //!
 //! Rules are generated as a real deployment might have them: many hosts with several path
 //! patterns each (subtrees, literals, one-segment globs, a path regex), a tenth of wildcard
@@ -161,7 +162,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
         b.iter(|| {
             let rule = set.first_match(black_box(&request));
             let checked = Authenticated::from(Outcome::Valid(identity.clone()));
-            plan(decide(rule, DefaultPolicy::Deny, checked, false), &context)
+            plan(decide(rule, DefaultPolicy::Deny, checked, false, &request), &context)
         })
     });
 }
@@ -173,5 +174,99 @@ fn bench_load(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench_first_match, bench_decide_and_plan, bench_load);
+/// `decide` for one rule with and without a typical `require.expression`: the difference is
+/// what the expression costs on a cached decision (target: under 1 us). Three identities: an
+/// admin (the `in` short-circuits, the claims are never read), a verified non-admin on GET (the
+/// claims are parsed, one member), and a non-admin refused.
+fn bench_expression(c: &mut Criterion) {
+    use portcullis::authn::{Authenticated, Claims, Identity, Outcome};
+    use portcullis::config::DefaultPolicy;
+    use portcullis::decision::decide;
+    use std::sync::Arc;
+
+    let rule = |require: &str| {
+        format!(
+            "- id: orders\n  paths: ['/orders/**']\n  policy: authenticated\n  require: {{ groups_any: [dev]{require} }}\n"
+        )
+    };
+    let plain = RuleSet::from_yaml(&rule(""), std::path::Path::new("bench.yaml")).expect("rules");
+    let expression = "'admins' in groups || (claims.email_verified && request.method == 'GET')";
+    let with = RuleSet::from_yaml(
+        &rule(&format!(", expression: \"{expression}\"")),
+        std::path::Path::new("bench.yaml"),
+    )
+    .expect("rules");
+    let request = OriginalRequest {
+        method: Method::GET,
+        scheme: "https".into(),
+        host: "app.example.com".into(),
+        authority: "app.example.com".into(),
+        path: "/orders/42".into(),
+        uri: "/orders/42?expand=items".into(),
+    };
+    // A typical access token's claims, about 600 bytes.
+    let claims = r#"{"iss":"https://idp.example.com/realms/main","sub":"6f1c2d3e-4b5a-6978-8a9b-0c1d2e3f4a5b","aud":["orders","account"],"exp":4102444800,"iat":1700000000,"auth_time":1700000000,"jti":"0b7c1a2e-9f3d-4e5a-8b6c-7d8e9f0a1b2c","azp":"orders-ui","scope":"openid email profile","email_verified":true,"name":"Alice Example","preferred_username":"alice","given_name":"Alice","family_name":"Example","email":"alice@example.com","realm_access":{"roles":["offline_access","uma_authorization","default-roles-main"]},"groups":["dev"],"tenant":"acme"}"#;
+    let identity = |groups: &[&str]| {
+        Arc::new(Identity {
+            issuer: "main".into(),
+            user: "alice".into(),
+            email: Some("alice@example.com".into()),
+            groups: groups.iter().map(|g| g.to_string()).collect(),
+            preferred_username: Some("alice".into()),
+            scopes: Vec::new(),
+            claims: Claims::from_json(claims),
+            expires_at: u64::MAX,
+        })
+    };
+    let admin = identity(&["admins", "dev"]);
+    let verified = identity(&["dev"]);
+    let mut group = c.benchmark_group("expression");
+    for (name, set, who) in [
+        ("decide_without_expression", &plain, &verified),
+        ("decide_expression_admin", &with, &admin),
+        ("decide_expression_claims", &with, &verified),
+    ] {
+        let decided = decide(
+            set.first_match(&request),
+            DefaultPolicy::Deny,
+            Authenticated::from(Outcome::Valid(who.clone())),
+            false,
+            &request,
+        );
+        assert_eq!(decided.label(), "allow", "{name}: {decided:?}");
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                let rule = set.first_match(black_box(&request));
+                let checked = Authenticated::from(Outcome::Valid(who.clone()));
+                decide(rule, DefaultPolicy::Deny, checked, false, &request)
+            })
+        });
+    }
+    let mut post = request.clone();
+    post.method = Method::POST;
+    let refused = decide(
+        with.first_match(&post),
+        DefaultPolicy::Deny,
+        Authenticated::from(Outcome::Valid(verified.clone())),
+        false,
+        &post,
+    );
+    assert_eq!(refused.label(), "forbidden", "{refused:?}");
+    group.bench_function("decide_expression_refused", |b| {
+        b.iter(|| {
+            let rule = with.first_match(black_box(&post));
+            let checked = Authenticated::from(Outcome::Valid(verified.clone()));
+            decide(rule, DefaultPolicy::Deny, checked, false, &post)
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(
+    benches,
+    bench_first_match,
+    bench_decide_and_plan,
+    bench_expression,
+    bench_load
+);
 criterion_main!(benches);

@@ -332,7 +332,10 @@ async fn explain_request(
         Outcome::Missing => "identity: none (no credential given)".into(),
         Outcome::Unavailable { reason, .. } => format!("identity: cannot be checked ({reason})"),
     });
-    let decision = decision::decide(rule, config.rules.default, checked, config.login.is_some());
+    if let Some(expression) = rule.and_then(|rule| rule.require.expression.as_ref()) {
+        out.push(expression.explain(checked.outcome.identity().map(|i| &**i), request));
+    }
+    let decision = decision::decide(rule, config.rules.default, checked, config.login.is_some(), request);
     if let (
         Some(rule),
         Decision::Allow {

@@ -8,6 +8,7 @@ use axum::http::HeaderName;
 
 use crate::authn::{Authenticated, Identity, Outcome, Upstream};
 use crate::config::DefaultPolicy;
+use crate::origin::OriginalRequest;
 use crate::rules::{OnUnauthenticated, Policy, Rule};
 
 /// The rule id reported (metrics, logs, explain) when no rule matched.
@@ -94,12 +95,14 @@ pub fn policy_of(rule: Option<&Rule>, default: DefaultPolicy) -> Policy {
 }
 
 /// Decides one request. `login_enabled` is the default for rules without `on_unauthenticated`:
-/// browsers are sent to login only when there is a login to send them to.
+/// browsers are sent to login only when there is a login to send them to. `request` is what a
+/// rule's `require.expression` reads besides the identity.
 pub fn decide<'r>(
     rule: Option<&'r Rule>,
     default: DefaultPolicy,
     checked: Authenticated,
     login_enabled: bool,
+    request: &OriginalRequest,
 ) -> Decision<'r> {
     let rule_id = rule.map_or(DEFAULT_RULE_ID, |rule| rule.id.as_str());
     let Authenticated {
@@ -142,7 +145,7 @@ pub fn decide<'r>(
                     _ => "authentication required".into(),
                 },
             },
-            Some(identity) => match rule.map(|rule| rule.require.check(identity)) {
+            Some(identity) => match rule.map(|rule| rule.require.check_request(identity, request, rule_id)) {
                 Some(Err(reason)) => Decision::Forbidden { rule: rule_id, reason },
                 _ => Decision::Allow {
                     rule: rule_id,
@@ -197,6 +200,17 @@ mod tests {
         RuleSet::from_yaml(RULES, Path::new("test.yaml")).expect("rules compile")
     }
 
+    fn request() -> crate::origin::OriginalRequest {
+        crate::origin::OriginalRequest {
+            method: axum::http::Method::GET,
+            scheme: "https".into(),
+            host: "app.example.com".into(),
+            authority: "app.example.com".into(),
+            path: "/x".into(),
+            uri: "/x".into(),
+        }
+    }
+
     fn rule<'a>(set: &'a RuleSet, id: &str) -> Option<&'a Rule> {
         let request = crate::origin::OriginalRequest {
             method: axum::http::Method::GET,
@@ -230,6 +244,7 @@ mod tests {
             DefaultPolicy::Allow,
             Authenticated::from(identity(&["admins"])),
             true,
+            &request(),
         );
         assert!(matches!(decision, Decision::Forbidden { rule: "closed", .. }));
     }
@@ -244,14 +259,20 @@ mod tests {
             })
         };
         for id in ["open", "admins", "api"] {
-            let decision = decide(rule(&set, id), DefaultPolicy::Deny, unavailable(), true);
+            let decision = decide(rule(&set, id), DefaultPolicy::Deny, unavailable(), true, &request());
             assert!(
                 matches!(&decision, Decision::Unavailable { reason, .. } if reason.contains("timed out")),
                 "{id}: {decision:?}"
             );
             assert_eq!(decision.label(), "error");
         }
-        let denied = decide(rule(&set, "closed"), DefaultPolicy::Deny, unavailable(), true);
+        let denied = decide(
+            rule(&set, "closed"),
+            DefaultPolicy::Deny,
+            unavailable(),
+            true,
+            &request(),
+        );
         assert!(matches!(denied, Decision::Forbidden { .. }), "{denied:?}");
     }
 
@@ -263,6 +284,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(Outcome::Missing),
             false,
+            &request(),
         );
         let Decision::Allow {
             identity: None,
@@ -278,6 +300,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(identity(&[])),
             false,
+            &request(),
         );
         let Decision::Allow {
             identity: Some(_),
@@ -298,6 +321,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(Outcome::Missing),
             true,
+            &request(),
         );
         assert!(matches!(
             with_login,
@@ -312,6 +336,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(Outcome::Missing),
             false,
+            &request(),
         );
         assert!(matches!(without, Decision::Unauthenticated { redirect: false, .. }));
     }
@@ -324,6 +349,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(Outcome::Missing),
             true,
+            &request(),
         );
         assert!(matches!(decision, Decision::Unauthenticated { redirect: false, .. }));
     }
@@ -340,6 +366,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(invalid),
             true,
+            &request(),
         );
         assert!(
             matches!(decision, Decision::Unauthenticated { invalid_bearer: true, ref reason, .. } if reason == "expired")
@@ -354,6 +381,7 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(identity(&["dev"])),
             true,
+            &request(),
         );
         assert!(matches!(outsider, Decision::Forbidden { rule: "admins", .. }));
         let admin = decide(
@@ -361,13 +389,20 @@ mod tests {
             DefaultPolicy::Deny,
             Authenticated::from(identity(&["admins"])),
             true,
+            &request(),
         );
         assert!(matches!(admin, Decision::Allow { rule: "admins", .. }));
     }
 
     #[test]
     fn default_policy_applies_when_no_rule_matches() {
-        let deny = decide(None, DefaultPolicy::Deny, Authenticated::from(identity(&[])), true);
+        let deny = decide(
+            None,
+            DefaultPolicy::Deny,
+            Authenticated::from(identity(&[])),
+            true,
+            &request(),
+        );
         assert!(matches!(
             deny,
             Decision::Forbidden {
@@ -380,12 +415,19 @@ mod tests {
             DefaultPolicy::Authenticated,
             Authenticated::from(Outcome::Missing),
             true,
+            &request(),
         );
         assert!(matches!(
             authenticated,
             Decision::Unauthenticated { redirect: true, .. }
         ));
-        let allow = decide(None, DefaultPolicy::Allow, Authenticated::from(Outcome::Missing), true);
+        let allow = decide(
+            None,
+            DefaultPolicy::Allow,
+            Authenticated::from(Outcome::Missing),
+            true,
+            &request(),
+        );
         assert!(matches!(allow, Decision::Allow { .. }));
     }
 }

@@ -375,7 +375,7 @@ pub async fn decide(
         Authenticated::missing()
     };
     let identity = checked.outcome.identity().cloned();
-    let decision = decision::decide(rule, default, checked, app.login_start.is_some());
+    let decision = decision::decide(rule, default, checked, app.login_start.is_some(), &request);
     let decision = crate::authz::remote::confirm(&app.authorizers, decision, rule, &request).await;
     record(app, endpoint, &decision, &request, started);
     let refused = answer::page::Refused::of(&decision, identity.as_deref());

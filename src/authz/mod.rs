@@ -1,5 +1,6 @@
 //! A rule's requirements (`require:`) checked against an identity.
 
+pub mod expression;
 pub mod remote;
 
 use serde::Deserialize;
@@ -7,6 +8,8 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::authn::{Identity, lookup};
+use crate::origin::OriginalRequest;
+pub use expression::Expression;
 
 /// All of these must hold, else 403. Empty lists are not checked.
 #[derive(Debug, Clone, Default, PartialEq, Deserialize)]
@@ -26,6 +29,8 @@ pub struct Requirements {
     pub authorizer: Option<String>,
     /// What a subject access review asks about; without it, the request's path and method.
     pub resource: Option<remote::ResourceAttributes>,
+    /// A CEL expression that must be true (checked after the requirements above).
+    pub expression: Option<Expression>,
 }
 
 impl Requirements {
@@ -44,6 +49,16 @@ impl Requirements {
             return Err(format!("requires issuer one of {}", list(&self.issuers)));
         }
         self.check_claims(identity)
+    }
+
+    /// [`check`](Self::check), then the expression over the identity and `request`. `rule` names
+    /// the rule in the warning an expression that cannot be evaluated logs.
+    pub fn check_request(&self, identity: &Identity, request: &OriginalRequest, rule: &str) -> Result<(), String> {
+        self.check(identity)?;
+        match &self.expression {
+            Some(expression) => expression.check(identity, request, rule),
+            None => Ok(()),
+        }
     }
 
     fn check_groups(&self, identity: &Identity) -> Result<(), String> {

@@ -13,6 +13,7 @@ mod connections;
 mod decisions;
 mod e2e;
 mod explain_cases;
+mod expressions;
 mod grpc;
 mod header_families;
 mod jwks;
