@@ -7,6 +7,7 @@
 //! login's issuer looked up and header names parsed, so the services take a [`Config`] as it is.
 
 mod headers;
+mod introspection;
 mod issuers;
 mod login;
 mod problems;
@@ -23,6 +24,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 pub use headers::HeadersConfig;
+pub use introspection::IntrospectionConfig;
 pub use issuers::{Algorithm, IssuerConfig};
 pub use login::LoginConfig;
 pub use rules::{DefaultPolicy, RulesConfig};
@@ -118,9 +120,10 @@ impl ConfigFile {
 
     /// The single validation pass, section by section: everything that parses but cannot work
     /// is recorded in `problems`; what the file only names is resolved.
-    fn validate(self, file: &Path, problems: &mut Problems) -> Config {
+    fn validate(mut self, file: &Path, problems: &mut Problems) -> Config {
         self.server.validate(problems);
         issuers::validate(&self.issuers, problems);
+        introspection::validate(&mut self.issuers, problems);
         self.rules.validate(problems);
         let with_login = self.login.is_some();
         let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
