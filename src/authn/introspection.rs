@@ -184,7 +184,10 @@ impl Introspector {
         if failed.is_empty() {
             Ok(Verdict::Refused("no issuer knows the token as active".into()))
         } else {
-            Err(format!("token introspection cannot answer (issuer {})", failed.join(", ")))
+            Err(format!(
+                "token introspection cannot answer (issuer {})",
+                failed.join(", ")
+            ))
         }
     }
 

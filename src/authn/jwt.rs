@@ -86,7 +86,10 @@ impl Verifier {
     /// [`DEFAULT_CACHE_MEMORY`]; call it before the first verification.
     pub fn with_cache_memory(mut self, bytes: u64) -> Verifier {
         self.cache = TokenCache::new(bytes);
-        self.introspector = self.introspector.take().map(|introspector| introspector.with_cache_memory(bytes));
+        self.introspector = self
+            .introspector
+            .take()
+            .map(|introspector| introspector.with_cache_memory(bytes));
         self
     }
 

@@ -73,7 +73,12 @@ pub(crate) fn validate(issuers: &mut [IssuerConfig], problems: &mut Problems) {
             );
         }
         let file = block.client_secret_file.as_deref();
-        block.client_secret = inline_or_file(problems, (&section, "client_secret"), block.client_secret.as_ref(), file);
+        block.client_secret = inline_or_file(
+            problems,
+            (&section, "client_secret"),
+            block.client_secret.as_ref(),
+            file,
+        );
         match &block.url {
             Some(url) => {
                 if let Err(e) = check_http_url(url) {

@@ -140,13 +140,22 @@ mod tests {
         assert!(check(json!({"active": true, "sub": "u", "aud": ["x", "api"]}), &["api"]).is_ok());
         assert!(check(json!({"active": true, "sub": "u", "aud": "api"}), &["api"]).is_ok());
         assert!(check(json!({"active": true, "sub": "u", "aud": 7}), &["api"]).is_err());
-        assert!(check(json!({"active": true, "sub": "u", "aud": "other"}), &[]).is_ok(), "no audiences: not checked");
-        assert!(check(json!({"active": true, "sub": "u"}), &["api"]).is_ok(), "no aud: not checked");
+        assert!(
+            check(json!({"active": true, "sub": "u", "aud": "other"}), &[]).is_ok(),
+            "no audiences: not checked"
+        );
+        assert!(
+            check(json!({"active": true, "sub": "u"}), &["api"]).is_ok(),
+            "no aud: not checked"
+        );
     }
 
     #[test]
     fn exp_and_nbf_are_honoured_with_the_leeway() {
-        assert!(check(json!({"active": true, "sub": "u", "exp": 980}), &[]).is_ok(), "within leeway");
+        assert!(
+            check(json!({"active": true, "sub": "u", "exp": 980}), &[]).is_ok(),
+            "within leeway"
+        );
         assert!(check(json!({"active": true, "sub": "u", "exp": 970}), &[]).is_err());
         assert!(check(json!({"active": true, "sub": "u", "exp": "soon"}), &[]).is_err());
         assert!(check(json!({"active": true, "sub": "u", "nbf": 1_020}), &[]).is_ok());

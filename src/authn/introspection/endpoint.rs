@@ -76,7 +76,10 @@ impl Endpoint {
             .header(CONTENT_TYPE, "application/x-www-form-urlencoded")
             .header(ACCEPT, "application/json")
             .body(body);
-        let response = request.send().await.map_err(|e| format!("{url}: {}", describe_error(&e)))?;
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("{url}: {}", describe_error(&e)))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(format!("{url}: answered HTTP {status}"));
@@ -110,7 +113,9 @@ impl Endpoint {
             .ok_or_else(|| format!("{url}: no introspection_endpoint"))?;
         let scheme_ok = url::Url::parse(endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
         if !scheme_ok {
-            return Err(format!("{url}: introspection_endpoint `{endpoint}` is not an http(s) URL"));
+            return Err(format!(
+                "{url}: introspection_endpoint `{endpoint}` is not an http(s) URL"
+            ));
         }
         tracing::info!(issuer = %self.issuer, endpoint, "introspection endpoint discovered");
         Ok(endpoint.to_owned())
@@ -158,7 +163,11 @@ fn describe_error(error: &reqwest::Error) -> String {
         "timed out".into()
     } else {
         // reqwest's own text is "error sending request"; the cause (refused, reset) is below.
-        let mut text = if error.is_connect() { "cannot connect".to_string() } else { "request failed".to_string() };
+        let mut text = if error.is_connect() {
+            "cannot connect".to_string()
+        } else {
+            "request failed".to_string()
+        };
         let mut source = std::error::Error::source(error);
         while let Some(cause) = source {
             text.push_str(&format!(": {cause}"));

@@ -92,7 +92,11 @@ async fn an_inactive_token_is_invalid_and_cached_briefly() {
     for _ in 0..5 {
         assert!(matches!(introspector.check("bad").await, Checked::Invalid(_)));
     }
-    assert_eq!(stub.calls.load(Ordering::SeqCst), 1, "a flood of one bad token is one call");
+    assert_eq!(
+        stub.calls.load(Ordering::SeqCst),
+        1,
+        "a flood of one bad token is one call"
+    );
     assert_eq!(calls(&metrics, "inactive"), 1);
 }
 
