@@ -23,3 +23,4 @@ mod readme_snippets;
 mod refresh_races;
 mod reload;
 mod sessions;
+mod systems;

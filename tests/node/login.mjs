@@ -1,17 +1,18 @@
 // Signs in through a proxy protected by Portcullis with a real headless Chromium, then signs out.
 //
 //   node login.mjs --protected URL --sign-out URL --signed-out URL --issuer URL --out-dir DIR
-//                  [--user alice] [--chromium /usr/bin/chromium]
+//                  [--user alice] [--chromium /usr/bin/chromium] [--revisit-after-ms N]
 //
 // 1. opens the protected URL and expects the provider's sign-in page (oidc-provider's dev page);
 // 2. signs in as --user, consents, and expects to land on the protected URL, exactly;
-// 3. opens it once more (the session holds);
+// 3. opens it once more, after --revisit-after-ms when given (the session holds, refreshed when
+//    it is older than the refresh age: `cookies_after_revisit` then differ in `digest`);
 // 4. opens the sign-out URL, confirms the provider's logout page when it shows one, and expects
 //    to land on --signed-out;
 // 5. opens the protected URL again and expects the provider's sign-in page again.
 //
 // Prints one JSON object on stdout: what each step saw (URL, page text, the app's JSON when the
-// page is the echo app), the cookies after sign-in (no values), every document response
+// page is the echo app), the cookies after sign-in (no values: a size and a digest), every document response
 // (`navigations`: status and URL, redirects included), and on failure `error`, the
 // failing step, the page text and the path of a screenshot in --out-dir. Exits 0 when every step
 // went as expected, 1 otherwise. Judging the values (headers, cookie flags) is the caller's job.
@@ -19,6 +20,7 @@
 // Only 127.0.0.1 is reachable: every other request (the fonts the dev pages import) is aborted,
 // so that no page load waits on a network that is not there.
 
+import { createHash } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -46,6 +48,7 @@ const { values: args } = parseArgs({
     'out-dir': { type: 'string' },
     user: { type: 'string', default: 'alice' },
     chromium: { type: 'string', default: '/usr/bin/chromium' },
+    'revisit-after-ms': { type: 'string', default: '0' },
   },
 });
 for (const required of ['protected', 'sign-out', 'signed-out', 'issuer', 'out-dir']) {
@@ -60,6 +63,15 @@ let step = 'launch';
 const userDataDir = mkdtempSync(join(tmpdir(), 'portcullis-chromium-'));
 let context;
 let page;
+
+/** The browser's cookies without their values: a size and a digest tell a changed cookie. */
+async function cookieList() {
+  return (await context.cookies()).map(({ value, ...cookie }) => ({
+    ...cookie,
+    size: value.length,
+    digest: createHash('sha256').update(value).digest('hex').slice(0, 16),
+  }));
+}
 
 /** What the page shows now: its URL, its text, and the echo app's JSON when it is that. */
 async function seen() {
@@ -127,11 +139,13 @@ try {
   await page.click('button[type="submit"]');
   await expectUrl(args.protected);
   result.steps.after_login = await seen();
-  result.cookies = (await context.cookies()).map(({ value, ...cookie }) => ({ ...cookie, size: value.length }));
+  result.cookies = await cookieList();
 
   step = 'visit again while signed in';
+  await new Promise((resolve) => setTimeout(resolve, Number(args['revisit-after-ms'])));
   await page.goto(args.protected, { waitUntil: 'load' });
   result.steps.second_visit = await seen();
+  result.cookies_after_revisit = await cookieList();
 
   step = 'sign out';
   await page.goto(args['sign-out'], { waitUntil: 'load' });
@@ -143,10 +157,7 @@ try {
   }
   await expectUrl(args['signed-out']);
   result.steps.signed_out = await seen();
-  result.cookies_after_sign_out = (await context.cookies()).map(({ value, ...cookie }) => ({
-    ...cookie,
-    size: value.length,
-  }));
+  result.cookies_after_sign_out = await cookieList();
 
   step = 'open protected URL after sign-out';
   await page.goto(args.protected, { waitUntil: 'load' });

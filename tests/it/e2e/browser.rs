@@ -31,6 +31,9 @@ pub struct Journey {
     pub issuer: String,
     /// The login typed on the provider's sign-in page.
     pub user: String,
+    /// How long the browser waits before it opens the protected page a second time (zero: at
+    /// once); longer than the session's refresh age, the second visit refreshes the session.
+    pub revisit_after: Duration,
 }
 
 /// What the browser saw (the driver's JSON), every step having gone as the driver expected.
@@ -72,8 +75,9 @@ impl Outcome {
         )
     }
 
-    /// The cookies the browser held after sign-in (`cookies`) or after sign-out
-    /// (`cookies_after_sign_out`), without values.
+    /// The cookies the browser held after sign-in (`cookies`), after the second visit
+    /// (`cookies_after_revisit`) or after sign-out (`cookies_after_sign_out`), without values
+    /// (each with its `size` and a `digest` of the value).
     pub fn cookies(&self, when: &str) -> Vec<Value> {
         match self.0[when].as_array() {
             Some(cookies) => cookies.clone(),
@@ -118,6 +122,7 @@ pub async fn sign_in_and_out(journey: &Journey) -> Outcome {
         .args(["--issuer", &journey.issuer])
         .args(["--user", &journey.user])
         .args(["--chromium", CHROMIUM])
+        .args(["--revisit-after-ms", &journey.revisit_after.as_millis().to_string()])
         .arg("--out-dir")
         .arg(out_dir.path())
         .stdin(Stdio::null())

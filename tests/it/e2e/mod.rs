@@ -18,10 +18,10 @@
 //! per proxy. The proxies run the very files in `examples/` (through `crate::peers`), plus the
 //! routing of `/oauth2/` to Portcullis that browser login needs.
 
-mod browser;
+pub mod browser;
 mod caddy;
 mod envoy;
-mod nginx;
+pub mod nginx;
 mod traefik;
 
 use serde_json::Value;
@@ -98,8 +98,9 @@ pub enum Secure {
     No,
 }
 
-/// Portcullis signing browsers in at `issuer` with its callback on the proxy at `origin`.
-pub async fn portcullis(issuer: &str, origin: &str, secure: Secure) -> Portcullis {
+/// Portcullis signing browsers in at `issuer` with its callback on the proxy at `origin`;
+/// `session` is more `[session]` settings.
+pub async fn portcullis(issuer: &str, origin: &str, secure: Secure, session: &str) -> Portcullis {
     let config = format!(
         r#"
 [[issuers]]
@@ -119,6 +120,7 @@ allowed_redirect_domains = ["127.0.0.1"]
 [session]
 secret = "{SESSION_SECRET}"
 secure = {secure}
+{session}
 
 [rules]
 paths = ["rules/"]
@@ -150,9 +152,14 @@ pub struct Backends {
 impl Backends {
     /// Starts them for a proxy that will listen on `port`.
     pub async fn start(port: u16, claims: Claims, secure: Secure) -> Backends {
+        Backends::start_with(port, claims, secure, "").await
+    }
+
+    /// Starts them for a proxy that will listen on `port`, with more `[session]` settings.
+    pub async fn start_with(port: u16, claims: Claims, secure: Secure, session: &str) -> Backends {
         let origin = format!("http://127.0.0.1:{port}");
         let idp = idp(&origin, claims).await;
-        let portcullis = portcullis(&idp.issuer, &origin, secure).await;
+        let portcullis = portcullis(&idp.issuer, &origin, secure, session).await;
         let upstream = crate::peers::Upstream::start().await;
         Backends {
             idp,
@@ -166,10 +173,26 @@ impl Backends {
     /// Chromium signs in and out through `proxy` (running in front of these) and everything
     /// the journey promises is asserted.
     pub async fn sign_in_and_out_through(self, proxy: PeerProcess, secure: Secure) {
-        wait_until_routed(&self.origin, &proxy).await;
-        let journey = journey(&self.origin, &self.idp.issuer);
+        self.sign_in_and_out_revisiting_after(&proxy, secure, std::time::Duration::ZERO)
+            .await;
+    }
+
+    /// As [`Backends::sign_in_and_out_through`], the second visit `revisit_after` the first;
+    /// returns what the browser saw for more assertions.
+    pub async fn sign_in_and_out_revisiting_after(
+        &self,
+        proxy: &PeerProcess,
+        secure: Secure,
+        revisit_after: std::time::Duration,
+    ) -> Outcome {
+        wait_until_routed(&self.origin, proxy).await;
+        let journey = Journey {
+            revisit_after,
+            ..journey(&self.origin, &self.idp.issuer)
+        };
         let outcome = browser::sign_in_and_out(&journey).await;
         assert_signed_in_and_out(&outcome, &journey, secure);
+        outcome
     }
 }
 
@@ -189,6 +212,7 @@ pub fn journey(origin: &str, issuer: &str) -> Journey {
         signed_out,
         issuer: issuer.to_owned(),
         user: USER.to_owned(),
+        revisit_after: std::time::Duration::ZERO,
     }
 }
 
@@ -211,7 +235,7 @@ pub async fn wait_until_routed(origin: &str, proxy: &PeerProcess) {
 }
 
 /// The session cookies (`_portcullis`, `_portcullis_0`, ...) among `cookies`.
-fn session_cookies(cookies: &[Value]) -> Vec<&Value> {
+pub fn session_cookies(cookies: &[Value]) -> Vec<&Value> {
     cookies
         .iter()
         .filter(|c| c["name"].as_str().is_some_and(|n| n.starts_with("_portcullis")))

@@ -35,6 +35,18 @@ async fn browser_signs_in_and_out_through(variant: Variant, claims: Claims) {
         Variant::IngressNginxStyle => ingress_style_port,
     };
     let backends = Backends::start(port, claims, Secure::No).await;
+    let nginx = example_nginx(&backends, recommended_port, ingress_style_port).await;
+    backends.sign_in_and_out_through(nginx, Secure::No).await;
+}
+
+/// Real nginx running `examples/nginx/nginx.conf` in front of `backends`, its recommended server
+/// block on `recommended_port` and the ingress-nginx style one on `ingress_style_port`, with
+/// `/oauth2/` routed to Portcullis.
+pub async fn example_nginx(
+    backends: &Backends,
+    recommended_port: u16,
+    ingress_style_port: u16,
+) -> crate::peers::PeerProcess {
     let dir = tempfile::tempdir().expect("tempdir");
     let prefix = format!("{}/", dir.path().display());
     let conf = example_with(
@@ -48,8 +60,7 @@ async fn browser_signs_in_and_out_through(variant: Variant, claims: Claims) {
             ("        location / {", OAUTH2_LOCATION.to_owned()),
         ],
     );
-    let nginx = run_nginx(dir, &conf, &prefix, &[port]).await;
-    backends.sign_in_and_out_through(nginx, Secure::No).await;
+    run_nginx(dir, &conf, &prefix, &[backends.port]).await
 }
 
 #[tokio::test]

@@ -1,0 +1,5 @@
+//! The systems Portcullis is built to serve, end to end, one named test each: the flow as the
+//! system runs it, through a real proxy, with Portcullis in the place of the system's own
+//! authentication component.
+
+mod oauth2_proxy_keycloak;
