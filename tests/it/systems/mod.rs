@@ -2,4 +2,5 @@
 //! system runs it, through a real proxy, with Portcullis in the place of the system's own
 //! authentication component.
 
+mod flyte;
 mod oauth2_proxy_keycloak;
