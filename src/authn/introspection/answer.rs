@@ -39,6 +39,9 @@ pub fn identity(mut answer: Map<String, Value>, expected: &Expected<'_>, now: u6
     {
         return Err("the token is for another audience".into());
     }
+    if is_refresh_token(&answer) {
+        return Err("the token is a refresh token, not an access token".into());
+    }
     let leeway = expected.leeway.as_secs();
     let expires_at = match answer.get("exp") {
         Some(exp) => {
@@ -63,6 +66,17 @@ pub fn identity(mut answer: Map<String, Value>, expected: &Expected<'_>, now: u6
     }
     let text = serde_json::to_string(&answer).map_err(|e| e.to_string())?;
     expected.claims.identity(&answer, &text, expires_at)
+}
+
+/// Whether the answer says the token is a refresh token (`token_type`, or Keycloak's `typ`):
+/// those are for the token endpoint, never a bearer credential.
+fn is_refresh_token(answer: &Map<String, Value>) -> bool {
+    ["token_type", "typ"].iter().any(|name| {
+        answer
+            .get(*name)
+            .and_then(Value::as_str)
+            .is_some_and(|kind| kind.eq_ignore_ascii_case("refresh_token") || kind.eq_ignore_ascii_case("refresh"))
+    })
 }
 
 /// `aud` as a string or an array of strings, containing one of `audiences`.
@@ -148,6 +162,13 @@ mod tests {
             check(json!({"active": true, "sub": "u"}), &["api"]).is_ok(),
             "no aud: not checked"
         );
+    }
+
+    #[test]
+    fn a_refresh_token_is_no_bearer_credential() {
+        assert!(check(json!({"active": true, "sub": "u", "token_type": "refresh_token"}), &[]).is_err());
+        assert!(check(json!({"active": true, "sub": "u", "typ": "Refresh"}), &[]).is_err());
+        assert!(check(json!({"active": true, "sub": "u", "token_type": "Bearer", "typ": "Bearer"}), &[]).is_ok());
     }
 
     #[test]
