@@ -168,7 +168,13 @@ mod tests {
     fn a_refresh_token_is_no_bearer_credential() {
         assert!(check(json!({"active": true, "sub": "u", "token_type": "refresh_token"}), &[]).is_err());
         assert!(check(json!({"active": true, "sub": "u", "typ": "Refresh"}), &[]).is_err());
-        assert!(check(json!({"active": true, "sub": "u", "token_type": "Bearer", "typ": "Bearer"}), &[]).is_ok());
+        assert!(
+            check(
+                json!({"active": true, "sub": "u", "token_type": "Bearer", "typ": "Bearer"}),
+                &[]
+            )
+            .is_ok()
+        );
     }
 
     #[test]
