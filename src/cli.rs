@@ -267,6 +267,21 @@ async fn explain_request(
         Outcome::Unavailable { reason, .. } => format!("identity: cannot be checked ({reason})"),
     });
     let decision = decision::decide(rule, config.rules.default, checked, config.login.is_some());
+    if let (
+        Some(rule),
+        Decision::Allow {
+            identity: Some(identity),
+            ..
+        },
+    ) = (rule, &decision)
+    {
+        out.extend(crate::authz::remote::explain(
+            &config.authorizers,
+            rule,
+            identity,
+            request,
+        ));
+    }
     out.push(describe_decision(&decision));
     if let Decision::Allow {
         identity,

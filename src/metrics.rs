@@ -1,7 +1,70 @@
 //! The Prometheus registry and every metric of the contract, in one explicit registry per
 //! process (tests stay isolated).
 
+use std::collections::HashMap;
+use std::sync::{Arc, OnceLock};
+
+use arc_swap::ArcSwap;
 use prometheus::{Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+/// The `endpoint` label values of `portcullis_decisions_total`, in slot order.
+const ENDPOINTS: [&str; 4] = ["auth", "forward-auth", "ext-authz", "grpc"];
+/// The `outcome` label values of `portcullis_decisions_total`, in slot order.
+const OUTCOMES: [&str; 5] = ["allow", "unauthenticated", "forbidden", "error", "invalid_request"];
+const SLOTS: usize = ENDPOINTS.len() * OUTCOMES.len();
+
+/// `portcullis_decisions_total` handles, resolved once per (endpoint, outcome, rule) instead of
+/// by `with_label_values` on every decision (which hashes the labels and takes the vector's
+/// lock). Reads are lock-free: a snapshot of a map from rule id to its slots, each filled on
+/// first use; a rule id not seen before copies the map once.
+pub struct DecisionCounters {
+    vec: IntCounterVec,
+    by_rule: ArcSwap<HashMap<Box<str>, Arc<Slots>>>,
+}
+
+/// One rule's counters, one per (endpoint, outcome), each made on first use.
+type Slots = [OnceLock<IntCounter>; SLOTS];
+
+impl DecisionCounters {
+    fn new(vec: IntCounterVec) -> DecisionCounters {
+        DecisionCounters {
+            vec,
+            by_rule: ArcSwap::from_pointee(HashMap::new()),
+        }
+    }
+
+    /// Counts one decision.
+    pub fn inc(&self, endpoint: &str, outcome: &str, rule: &str) {
+        let (Some(e), Some(o)) = (
+            ENDPOINTS.iter().position(|l| *l == endpoint),
+            OUTCOMES.iter().position(|l| *l == outcome),
+        ) else {
+            self.vec.with_label_values(&[endpoint, outcome, rule]).inc();
+            return;
+        };
+        let slots = match self.by_rule.load().get(rule) {
+            Some(slots) => slots.clone(),
+            None => self.slots_for(rule),
+        };
+        slots[e * OUTCOMES.len() + o]
+            .get_or_init(|| self.vec.with_label_values(&[endpoint, outcome, rule]))
+            .inc();
+    }
+
+    /// The slots of a rule id not in the snapshot: added by copying the map (once per rule id).
+    fn slots_for(&self, rule: &str) -> Arc<Slots> {
+        let mut added = None;
+        self.by_rule.rcu(|map| {
+            let mut map = HashMap::clone(map);
+            let slots = map
+                .entry(rule.into())
+                .or_insert_with(|| Arc::new(std::array::from_fn(|_| OnceLock::new())));
+            added = Some(slots.clone());
+            map
+        });
+        added.expect("rcu ran at least once")
+    }
+}
 
 /// All metrics; cheap to clone (the metric handles are reference counted).
 #[derive(Clone)]
@@ -9,6 +72,8 @@ pub struct Metrics {
     registry: Registry,
     /// `portcullis_decisions_total{endpoint,outcome,rule}`.
     pub decisions_total: IntCounterVec,
+    /// The same counters, resolved once each for the decision path.
+    pub decisions: Arc<DecisionCounters>,
     /// `portcullis_decision_duration_seconds`.
     pub decision_duration_seconds: Histogram,
     /// `portcullis_jwks_fetch_total{issuer,result}`.
@@ -106,6 +171,7 @@ impl Metrics {
         }
         Metrics {
             registry,
+            decisions: Arc::new(DecisionCounters::new(decisions_total.clone())),
             decisions_total,
             decision_duration_seconds,
             jwks_fetch_total,
@@ -133,5 +199,34 @@ impl Metrics {
 impl Default for Metrics {
     fn default() -> Self {
         Metrics::new()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cached_decision_counters_count_into_the_contract_series() {
+        let metrics = Metrics::new();
+        for _ in 0..3 {
+            metrics.decisions.inc("auth", "allow", "public");
+        }
+        metrics.decisions.inc("grpc", "invalid_request", "");
+        metrics.decisions.inc("auth", "allow", "admin");
+        metrics.decisions.inc("other-endpoint", "allow", "admin");
+        let text = metrics.render();
+        for line in [
+            r#"portcullis_decisions_total{endpoint="auth",outcome="allow",rule="public"} 3"#,
+            r#"portcullis_decisions_total{endpoint="grpc",outcome="invalid_request",rule=""} 1"#,
+            r#"portcullis_decisions_total{endpoint="auth",outcome="allow",rule="admin"} 1"#,
+            r#"portcullis_decisions_total{endpoint="other-endpoint",outcome="allow",rule="admin"} 1"#,
+        ] {
+            assert!(text.contains(line), "{line} missing from:\n{text}");
+        }
+        assert!(
+            !text.contains(r#"outcome="forbidden""#),
+            "a series was made before its first decision"
+        );
     }
 }

@@ -1,5 +1,7 @@
 //! A rule's requirements (`require:`) checked against an identity.
 
+pub mod remote;
+
 use serde::Deserialize;
 
 use serde_json::Value;
@@ -20,6 +22,10 @@ pub struct Requirements {
     pub issuers: Vec<String>,
     /// Each claim (name or dotted path) equals the value (or, for an array claim, contains it).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The `[[authorizers]]` name asked after every other requirement holds (see [`remote`]).
+    pub authorizer: Option<String>,
+    /// What a subject access review asks about; without it, the request's path and method.
+    pub resource: Option<remote::ResourceAttributes>,
 }
 
 impl Requirements {

@@ -6,6 +6,7 @@
 //! file only names: `*_file` secrets are read, session secrets decoded into [`SessionKeys`], the
 //! login's issuer looked up and header names parsed, so the services take a [`Config`] as it is.
 
+mod authorizers;
 mod headers;
 mod introspection;
 mod issuers;
@@ -23,6 +24,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
+pub use authorizers::{AuthorizerConfig, AuthorizerKind, read_ca, read_token};
 pub use headers::HeadersConfig;
 pub use introspection::IntrospectionConfig;
 pub use issuers::{Algorithm, IssuerConfig};
@@ -50,6 +52,8 @@ pub struct Config {
     pub headers: HeadersConfig,
     /// `[rules]`: where the route rules live and what happens when none matches.
     pub rules: RulesConfig,
+    /// `[[authorizers]]`: remote services rules may ask (`require.authorizer`).
+    pub authorizers: Vec<AuthorizerConfig>,
     /// The file the configuration was read from, for messages and relative paths.
     pub source: PathBuf,
 }
@@ -70,6 +74,8 @@ struct ConfigFile {
     headers: HeadersConfig,
     #[serde(default)]
     rules: RulesConfig,
+    #[serde(default)]
+    authorizers: Vec<AuthorizerConfig>,
 }
 
 /// A configuration that cannot be used; the message names the key and the file (or the
@@ -116,6 +122,7 @@ impl ConfigFile {
             login.resolve_paths(base);
         }
         self.session.resolve_paths(base);
+        self.authorizers.iter_mut().for_each(|a| a.resolve_paths(base));
     }
 
     /// The single validation pass, section by section: everything that parses but cannot work
@@ -125,6 +132,7 @@ impl ConfigFile {
         issuers::validate(&self.issuers, problems);
         introspection::validate(&mut self.issuers, problems);
         self.rules.validate(problems);
+        authorizers::validate(&self.authorizers, problems);
         let with_login = self.login.is_some();
         let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
         Config {
@@ -134,6 +142,7 @@ impl ConfigFile {
             issuers: self.issuers,
             headers: self.headers,
             rules: self.rules,
+            authorizers: self.authorizers,
             source: file.to_path_buf(),
         }
     }

@@ -106,6 +106,7 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         // Silently ignoring it would let everybody through an `allow` rule meant for some.
         reasons.push("`require` only applies to `policy: authenticated`".into());
     }
+    reasons.extend(crate::authz::remote::rule_problems(&raw.require, known));
     let rule = Rule {
         id,
         source: source.to_path_buf(),

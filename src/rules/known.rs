@@ -23,6 +23,16 @@ impl Known {
     pub fn of(config: &Config) -> Known {
         Known {
             issuers: config.issuers.iter().map(|issuer| issuer.name.clone()).collect(),
+            authorizers: config
+                .authorizers
+                .iter()
+                .map(|a| {
+                    (
+                        a.name.clone(),
+                        a.kind == crate::config::AuthorizerKind::SubjectAccessReview,
+                    )
+                })
+                .collect(),
             ..Known::default()
         }
     }

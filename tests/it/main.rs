@@ -4,6 +4,7 @@
 
 mod common;
 
+mod authorizers;
 mod callback_errors;
 mod cli;
 mod config_errors;

@@ -4,6 +4,7 @@
 
 pub mod browser;
 pub mod jwks_server;
+pub mod kube_api;
 pub mod login_kit;
 pub mod oidc;
 pub mod provider;
