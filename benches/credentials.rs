@@ -39,6 +39,7 @@ fn issuer() -> IssuerConfig {
         groups_claim: "groups".into(),
         preferred_username_claim: "preferred_username".into(),
         leeway: Duration::from_secs(30),
+        introspection: None,
     }
 }
 

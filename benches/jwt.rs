@@ -65,6 +65,7 @@ fn verifier(runtime: &tokio::runtime::Runtime, dir: &tempfile::TempDir) -> Verif
         groups_claim: "groups".into(),
         preferred_username_claim: "preferred_username".into(),
         leeway: Duration::from_secs(30),
+        introspection: None,
     };
     let verifier = Verifier::new(&[config], http_client(), Metrics::new());
     runtime.block_on(verifier.load_keys());

@@ -1,10 +1,12 @@
-//! The `bearer` credential: an `Authorization: Bearer <token>` header, verified as a JWT.
+//! The `bearer` credential: an `Authorization: Bearer <token>` header, verified as a JWT, or,
+//! when it is not one and an issuer has introspection, by RFC 7662 introspection.
 //! This is the one parser of that header: the decision, userinfo, `explain` and the
 //! browser-or-API-client test all read it here.
 
 use axum::http::{HeaderMap, header};
 
 use super::credential::{Authenticated, CredentialKind, Outcome, Upstream};
+use super::introspection::{self, Checked};
 use super::jwt::Verifier;
 
 /// The token of an `Authorization: Bearer` header: `None` when no such header is there (another
@@ -30,16 +32,32 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
     if token.is_empty() {
         return Some(invalid("empty bearer token".into()));
     }
+    if let Some(introspector) = verifier.introspector()
+        && !introspection::looks_like_jwt(token)
+    {
+        return Some(match introspector.check(token).await {
+            Checked::Valid(identity) => valid(identity, token, keep_token),
+            Checked::Invalid(reason) => invalid(format!("invalid bearer token: {reason}")),
+            Checked::Unavailable(reason) => Authenticated::from(Outcome::Unavailable {
+                kind: CredentialKind::Bearer,
+                reason,
+            }),
+        });
+    }
     Some(match verifier.verify(token).await {
-        Ok(identity) => Authenticated {
-            outcome: Outcome::Valid(identity),
-            upstream: Upstream {
-                access_token: keep_token.then(|| token.to_owned()),
-                set_cookies: Vec::new(),
-            },
-        },
+        Ok(identity) => valid(identity, token, keep_token),
         Err(error) => invalid(format!("invalid bearer token: {error}")),
     })
+}
+
+fn valid(identity: std::sync::Arc<super::Identity>, token: &str, keep_token: bool) -> Authenticated {
+    Authenticated {
+        outcome: Outcome::Valid(identity),
+        upstream: Upstream {
+            access_token: keep_token.then(|| token.to_owned()),
+            set_cookies: Vec::new(),
+        },
+    }
 }
 
 fn invalid(reason: String) -> Authenticated {

@@ -50,6 +50,8 @@ impl IssuerVerifier {
 pub struct Verifier {
     issuers: Vec<IssuerVerifier>,
     cache: TokenCache,
+    /// Opaque tokens, when an issuer has `[issuers.introspection]`.
+    introspector: Option<super::introspection::Introspector>,
     metrics: Metrics,
     /// The background refresh tasks, stopped when the verifier is dropped.
     refresh_tasks: Mutex<Vec<tokio::task::AbortHandle>>,
@@ -74,6 +76,7 @@ impl Verifier {
                 .map(|config| IssuerVerifier::new(config, http.clone(), metrics.clone()))
                 .collect(),
             cache: TokenCache::new(DEFAULT_CACHE_MEMORY),
+            introspector: super::introspection::Introspector::new(issuers, http, metrics.clone()),
             metrics,
             refresh_tasks: Mutex::new(Vec::new()),
         }
@@ -83,7 +86,16 @@ impl Verifier {
     /// [`DEFAULT_CACHE_MEMORY`]; call it before the first verification.
     pub fn with_cache_memory(mut self, bytes: u64) -> Verifier {
         self.cache = TokenCache::new(bytes);
+        self.introspector = self
+            .introspector
+            .take()
+            .map(|introspector| introspector.with_cache_memory(bytes));
         self
+    }
+
+    /// The introspection of opaque tokens, when an issuer has `[issuers.introspection]`.
+    pub fn introspector(&self) -> Option<&super::introspection::Introspector> {
+        self.introspector.as_ref()
     }
 
     /// Loads every issuer's keys once (discovery, `jwks_uri` or `jwks_file`); failures are logged

@@ -7,6 +7,7 @@
 pub mod bearer;
 pub mod claims;
 pub mod credential;
+pub mod introspection;
 pub mod jwks;
 pub mod jws;
 pub mod jwt;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::introspection::IntrospectionConfig;
 use super::problems::Problems;
 use super::values::{check_http_url, duration, resolve_path};
 
@@ -44,6 +45,9 @@ pub struct IssuerConfig {
     /// Clock skew allowed on `exp` and `nbf`.
     #[serde(default = "default_leeway", deserialize_with = "duration")]
     pub leeway: Duration,
+    /// `[issuers.introspection]`: opaque access tokens checked at the issuer (RFC 7662).
+    #[serde(default)]
+    pub introspection: Option<IntrospectionConfig>,
 }
 
 /// A signature algorithm an issuer may use. Only asymmetric algorithms exist here, so HMAC
@@ -94,6 +98,9 @@ impl IssuerConfig {
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
         if let Some(file) = &mut self.jwks_file {
             resolve_path(base, file);
+        }
+        if let Some(introspection) = &mut self.introspection {
+            introspection.resolve_paths(base);
         }
     }
 }

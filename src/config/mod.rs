@@ -8,6 +8,7 @@
 
 mod authorizers;
 mod headers;
+mod introspection;
 mod issuers;
 mod login;
 mod problems;
@@ -27,6 +28,7 @@ use serde::Deserialize;
 
 pub use authorizers::{AuthorizerConfig, AuthorizerKind, read_ca, read_token};
 pub use headers::HeadersConfig;
+pub use introspection::IntrospectionConfig;
 pub use issuers::{Algorithm, IssuerConfig};
 pub use login::LoginConfig;
 pub use rules::{DefaultPolicy, RulesConfig};
@@ -136,9 +138,10 @@ impl ConfigFile {
 
     /// The single validation pass, section by section: everything that parses but cannot work
     /// is recorded in `problems`; what the file only names is resolved.
-    fn validate(self, file: &Path, problems: &mut Problems) -> Config {
+    fn validate(mut self, file: &Path, problems: &mut Problems) -> Config {
         self.server.validate(problems);
         issuers::validate(&self.issuers, problems);
+        introspection::validate(&mut self.issuers, problems);
         self.rules.validate(problems);
         authorizers::validate(&self.authorizers, problems);
         let checks = session_checks::validate(self.session_checks, &self.issuers, problems);

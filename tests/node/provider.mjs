@@ -3,7 +3,7 @@
 //
 //   node provider.mjs --port P
 //        [--redirect-uri URL]... [--post-logout-redirect-uri URL]... [--backchannel-uri URL]
-//        [--claims-in-id-token] [--service-client]
+//        [--claims-in-id-token] [--service-client] [--introspection]
 //
 // Issuer `http://127.0.0.1:<P>` (no trailing slash: how its discovery document spells it). The
 // signing key (RS256, kid `test-rs256`) is generated at start-up.
@@ -25,6 +25,13 @@
 // client_credentials grant for the resource `urn:portcullis:api`, whose access tokens are
 // RFC 9068 JWTs (`typ: at+jwt`, RS256) carrying at most the scope `api:read`.
 //
+// With --introspection (not with --service-client): token introspection (RFC 7662) and
+// revocation (RFC 7009) on, a confidential client `introspector` (secret `introspector-secret`,
+// no grants) that may introspect any token, and a confidential client `opaque-svc` (secret
+// `opaque-svc-secret`) for the client_credentials grant with scope `api:read`. Access tokens are
+// opaque (no resource indicators), for the code flow too; those of a signed-in account carry its
+// `email` and `groups` as extra claims, which the introspection answer shows.
+//
 // Prints "ready" on stdout once it listens; SIGTERM stops it.
 
 import { generateKeyPairSync } from 'node:crypto';
@@ -41,13 +48,15 @@ const { values } = parseArgs({
     'backchannel-uri': { type: 'string' },
     'claims-in-id-token': { type: 'boolean', default: false },
     'service-client': { type: 'boolean', default: false },
+    introspection: { type: 'boolean', default: false },
   },
 });
 const port = Number(values.port);
-if (!Number.isInteger(port) || port <= 0 || (!values['redirect-uri'] && !values['service-client'])) {
+const anyClient = values['redirect-uri'] || values['service-client'] || values.introspection;
+if (!Number.isInteger(port) || port <= 0 || !anyClient || (values['service-client'] && values.introspection)) {
   console.error(
     'usage: node provider.mjs --port P [--redirect-uri URL]... [--post-logout-redirect-uri URL]... ' +
-      '[--backchannel-uri URL] [--claims-in-id-token] [--service-client]',
+      '[--backchannel-uri URL] [--claims-in-id-token] [--service-client | --introspection]',
   );
   process.exit(2);
 }
@@ -88,6 +97,36 @@ if (values['service-client']) {
     scope: 'api:read',
   });
 }
+
+if (values.introspection) {
+  clients.push(
+    {
+      client_id: 'introspector',
+      client_secret: 'introspector-secret',
+      grant_types: [],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+    },
+    {
+      client_id: 'opaque-svc',
+      client_secret: 'opaque-svc-secret',
+      grant_types: ['client_credentials'],
+      response_types: [],
+      redirect_uris: [],
+      token_endpoint_auth_method: 'client_secret_basic',
+      scope: 'api:read',
+    },
+  );
+}
+
+const introspection = values.introspection
+  ? {
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+    }
+  : {};
 
 // Resource indicators only for the service client: with them on, code-flow access tokens would
 // be for the resource too, and userinfo refuses those.
@@ -136,6 +175,12 @@ const provider = new Provider(issuer, {
       groups: groupsOf(sub),
     }),
   }),
+  ...(values.introspection
+    ? {
+        extraTokenClaims: async (ctx, token) =>
+          token.accountId ? { email: `${token.accountId}@example.com`, groups: groupsOf(token.accountId) } : undefined,
+      }
+    : {}),
   issueRefreshToken: async (ctx, client) => client.grantTypeAllowed('refresh_token'),
   ttl: { AccessToken: 60, IdToken: 3600, RefreshToken: 86400, Session: 86400, Grant: 86400 },
   pkce: { required: () => true },
@@ -150,6 +195,7 @@ const provider = new Provider(issuer, {
     backchannelLogout: { enabled: true },
     rpInitiatedLogout: { enabled: true },
     ...service,
+    ...introspection,
   },
   // A login over plain http on loopback: the interaction cookies must not demand https.
   cookies: { long: { secure: false }, short: { secure: false } },

@@ -43,7 +43,15 @@ pub struct Options {
     pub claims_in_id_token: bool,
     /// The `svc` client of the client_credentials grant, with JWT access tokens for [`RESOURCE`].
     pub service_client: bool,
+    /// Introspection and revocation on, the `introspector` client that may introspect, and the
+    /// `opaque-svc` client of the client_credentials grant with opaque access tokens.
+    pub introspection: bool,
 }
+
+/// The client Portcullis introspects tokens as (with [`Options::introspection`]).
+pub const INTROSPECTOR: (&str, &str) = ("introspector", "introspector-secret");
+/// The client_credentials client whose access tokens are opaque (with [`Options::introspection`]).
+pub const OPAQUE_SERVICE: (&str, &str) = ("opaque-svc", "opaque-svc-secret");
 
 /// A running provider.
 pub struct OidcProvider {
@@ -78,6 +86,9 @@ impl OidcProvider {
         if options.service_client {
             command.arg("--service-client");
         }
+        if options.introspection {
+            command.arg("--introspection");
+        }
         let mut process = PeerProcess::spawn("oidc-provider", command, tempfile::tempdir().expect("tempdir"));
         process.wait_for_port(port).await;
         let issuer = format!("http://127.0.0.1:{port}");
@@ -106,8 +117,47 @@ impl OidcProvider {
         self.process.take();
     }
 
+    /// An access token of the client_credentials grant for `client` (id, secret) with `scope`.
+    pub async fn client_credentials_token(&self, (id, secret): (&str, &str), scope: &str) -> String {
+        let response = super::client()
+            .post(format!("{}/token", self.issuer))
+            .basic_auth(id, Some(secret))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[("grant_type", "client_credentials"), ("scope", scope)]))
+            .send()
+            .await
+            .expect("token request");
+        let status = response.status();
+        let body: Value = response.json().await.expect("token json");
+        assert_eq!(status, 200, "token endpoint: {body}\n{}", self.log_text());
+        body["access_token"].as_str().expect("access_token").to_owned()
+    }
+
+    /// Revokes `token` (RFC 7009) as `client` (id, secret), the client it was issued to.
+    pub async fn revoke(&self, (id, secret): (&str, &str), token: &str) {
+        let endpoint = self.discovery["revocation_endpoint"]
+            .as_str()
+            .expect("revocation endpoint");
+        let response = super::client()
+            .post(endpoint)
+            .basic_auth(id, Some(secret))
+            .header("Content-Type", "application/x-www-form-urlencoded")
+            .body(form(&[("token", token), ("token_type_hint", "access_token")]))
+            .send()
+            .await
+            .expect("revocation request");
+        assert_eq!(response.status(), 200, "revocation: {}", self.log_text());
+    }
+
     /// Its output so far.
     pub fn log_text(&self) -> String {
         self.process.as_ref().map(PeerProcess::log_text).unwrap_or_default()
     }
+}
+
+/// `pairs` as an `application/x-www-form-urlencoded` body.
+fn form(pairs: &[(&str, &str)]) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
 }

@@ -2,5 +2,6 @@
 //! system runs it, through a real proxy, with Portcullis in the place of the system's own
 //! authentication component (running the files of `examples/<system>/` where there are some).
 
+mod flyte;
 mod kyma;
 mod oauth2_proxy_keycloak;

@@ -119,6 +119,7 @@ pub fn issuer_config(name: &str, issuer: &str) -> IssuerConfig {
         groups_claim: "groups".into(),
         preferred_username_claim: "preferred_username".into(),
         leeway: Duration::from_secs(5),
+        introspection: None,
     }
 }
 

@@ -1,0 +1,252 @@
+//! Opaque bearer tokens, checked by RFC 7662 token introspection: a bearer token that is not a
+//! JWT goes to each issuer with `[issuers.introspection]`, in config order, and the first
+//! `active: true` answer wins ([`endpoint`] makes one call, [`answer`] checks an active answer
+//! and maps it to an [`Identity`]).
+//!
+//! Verdicts are cached by a keyed hash of the token (the cache never holds a token, and its keys
+//! cannot be matched against guessed tokens without the process's random key): active answers
+//! for the issuer's `cache_ttl`, never past the token's `exp`; inactive answers for
+//! [`INACTIVE_TTL`]; errors never. Concurrent misses for one token share one round of calls
+//! (moka's `try_get_with` is the single flight), and cached verdicts keep serving while an
+//! endpoint is down.
+
+mod answer;
+mod endpoint;
+#[cfg(test)]
+mod tests;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use base64::Engine;
+use moka::Expiry;
+use moka::future::Cache;
+use rand::RngCore;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+pub use endpoint::basic_authorization;
+
+use super::Identity;
+use super::claims::ClaimMapper;
+use super::jwt::{DEFAULT_CACHE_MEMORY, MAX_TOKEN_BYTES, TokenKey, entry_weight, unix_now};
+use crate::config::IssuerConfig;
+use crate::metrics::Metrics;
+use answer::Expected;
+use endpoint::{Endpoint, Said};
+
+/// How long an inactive answer is cached. Long enough that a flood of one bad token (a client
+/// retrying a revoked token in a loop, or an attacker) costs one introspection call per token
+/// every few seconds instead of one per request; short enough that a token the IdP only just
+/// issued, and that one of its replicas did not know yet, is accepted within seconds.
+pub const INACTIVE_TTL: Duration = Duration::from_secs(5);
+
+/// What introspection found about a token.
+#[derive(Debug, Clone)]
+pub enum Checked {
+    /// An issuer answered `active: true` and the answer passed every check.
+    Valid(Arc<Identity>),
+    /// Every issuer answered `active: false`, or the active answer failed a check.
+    Invalid(String),
+    /// No active answer, and at least one issuer could not answer: no verdict on the token.
+    Unavailable(String),
+}
+
+/// A cached verdict.
+#[derive(Clone)]
+enum Verdict {
+    /// Valid, cached for `keep`.
+    Active { identity: Arc<Identity>, keep: Duration },
+    /// Refused, for this reason, cached for [`INACTIVE_TTL`].
+    Refused(Arc<str>),
+}
+
+/// Expires each verdict after its own lifetime.
+struct Lifetime;
+
+impl Expiry<TokenKey, Verdict> for Lifetime {
+    fn expire_after_create(&self, _: &TokenKey, verdict: &Verdict, _: Instant) -> Option<Duration> {
+        Some(match verdict {
+            Verdict::Active { keep, .. } => *keep,
+            Verdict::Refused(_) => INACTIVE_TTL,
+        })
+    }
+}
+
+/// One issuer with introspection.
+struct Introspecting {
+    name: Arc<str>,
+    issuer: String,
+    audiences: Vec<String>,
+    leeway: Duration,
+    cache_ttl: Duration,
+    claims: ClaimMapper,
+    endpoint: Endpoint,
+}
+
+/// Checks opaque tokens at every issuer with introspection.
+pub struct Introspector {
+    issuers: Vec<Introspecting>,
+    cache: Cache<TokenKey, Verdict>,
+    /// The per-process key of the cache's token hashes.
+    hash_key: [u8; 32],
+    metrics: Metrics,
+}
+
+impl Introspector {
+    /// The introspector of `issuers`; `None` when none has `[issuers.introspection]`.
+    pub fn new(issuers: &[IssuerConfig], http: reqwest::Client, metrics: Metrics) -> Option<Introspector> {
+        let issuers: Vec<Introspecting> = issuers
+            .iter()
+            .filter_map(|config| {
+                let introspection = config.introspection.as_ref()?;
+                Some(Introspecting {
+                    name: config.name.as_str().into(),
+                    issuer: config.issuer.clone(),
+                    audiences: config.audiences.clone(),
+                    leeway: config.leeway,
+                    cache_ttl: introspection.cache_ttl,
+                    claims: ClaimMapper::new(config),
+                    endpoint: Endpoint::new(config, introspection, http.clone()),
+                })
+            })
+            .collect();
+        if issuers.is_empty() {
+            return None;
+        }
+        let mut hash_key = [0u8; 32];
+        rand::rng().fill_bytes(&mut hash_key);
+        Some(Introspector {
+            issuers,
+            cache: cache(DEFAULT_CACHE_MEMORY),
+            hash_key,
+            metrics,
+        })
+    }
+
+    /// Bounds the verdict cache by `bytes` (`server.token_cache_memory`, a budget of its own
+    /// beside the JWT cache's).
+    pub fn with_cache_memory(mut self, bytes: u64) -> Introspector {
+        self.cache = cache(bytes);
+        self
+    }
+
+    /// Checks `token`: from the cache, else at each issuer in turn (one round of calls for all
+    /// concurrent requests with this token).
+    pub async fn check(&self, token: &str) -> Checked {
+        if token.len() > MAX_TOKEN_BYTES {
+            return Checked::Invalid("token longer than 16 KiB".into());
+        }
+        let key = self.key(token);
+        match self.cache.try_get_with(key, self.introspect(token)).await {
+            Ok(Verdict::Active { identity, .. }) => Checked::Valid(identity),
+            Ok(Verdict::Refused(reason)) => Checked::Invalid(reason.to_string()),
+            Err(reason) => Checked::Unavailable(reason.to_string()),
+        }
+    }
+
+    /// Forgets every cached verdict (benchmarks of the uncached path).
+    pub fn clear_cache(&self) {
+        self.cache.invalidate_all();
+    }
+
+    /// The keyed hash of `token`.
+    fn key(&self, token: &str) -> TokenKey {
+        let mut hasher = Sha256::new();
+        hasher.update(self.hash_key);
+        hasher.update(token.as_bytes());
+        hasher.finalize().into()
+    }
+
+    /// One round of calls: the first active answer decides; with none, any error makes the
+    /// round an error (not cached), else the token is inactive.
+    async fn introspect(&self, token: &str) -> Result<Verdict, String> {
+        let mut failed: Vec<&str> = Vec::new();
+        for issuer in &self.issuers {
+            match issuer.endpoint.introspect(token).await {
+                Ok(Said::Active(answer)) => {
+                    self.count(issuer, "active");
+                    return Ok(issuer.verdict(answer));
+                }
+                Ok(Said::Inactive) => self.count(issuer, "inactive"),
+                Err(reason) => {
+                    self.count(issuer, "error");
+                    tracing::warn!(
+                        issuer = %issuer.name,
+                        endpoint = %issuer.endpoint.describe(),
+                        reason,
+                        "token introspection failed"
+                    );
+                    failed.push(&issuer.name);
+                }
+            }
+        }
+        if failed.is_empty() {
+            Ok(Verdict::Refused("no issuer knows the token as active".into()))
+        } else {
+            Err(format!(
+                "token introspection cannot answer (issuer {})",
+                failed.join(", ")
+            ))
+        }
+    }
+
+    fn count(&self, issuer: &Introspecting, result: &str) {
+        self.metrics
+            .introspection_total
+            .with_label_values(&[&*issuer.name, result])
+            .inc();
+    }
+}
+
+impl Introspecting {
+    /// The verdict on an active answer: its identity, kept for the cache TTL but never past
+    /// `exp`, or why it is refused.
+    fn verdict(&self, answer: Map<String, Value>) -> Verdict {
+        let expected = Expected {
+            issuer: &self.issuer,
+            audiences: &self.audiences,
+            leeway: self.leeway,
+            without_exp: self.cache_ttl,
+            claims: &self.claims,
+        };
+        let now = unix_now();
+        match answer::identity(answer, &expected, now) {
+            Ok(identity) => {
+                let left = Duration::from_secs(identity.expires_at.saturating_sub(now));
+                Verdict::Active {
+                    keep: self.cache_ttl.min(left),
+                    identity: Arc::new(identity),
+                }
+            }
+            Err(reason) => {
+                tracing::info!(issuer = %self.name, reason, "active introspection answer refused");
+                Verdict::Refused(format!("issuer {}: {reason}", self.name).into())
+            }
+        }
+    }
+}
+
+fn cache(budget: u64) -> Cache<TokenKey, Verdict> {
+    Cache::builder()
+        .max_capacity(budget)
+        .weigher(|_: &TokenKey, verdict: &Verdict| match verdict {
+            Verdict::Active { identity, .. } => entry_weight(identity),
+            Verdict::Refused(reason) => u32::try_from(400 + reason.len()).unwrap_or(u32::MAX),
+        })
+        .expire_after(Lifetime)
+        .build()
+}
+
+/// Whether `token` is a JWT (checked locally against the issuers' keys): three base64url parts
+/// whose first decodes to a JSON object with `alg`. Anything else is an opaque token.
+pub fn looks_like_jwt(token: &str) -> bool {
+    let mut parts = token.split('.');
+    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return false;
+    };
+    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    serde_json::from_slice::<Map<String, Value>>(&bytes).is_ok_and(|header| header.contains_key("alg"))
+}
