@@ -155,6 +155,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
         request: &request,
         login_start: None,
         identity_headers: &names,
+        identity_token: Default::default(),
         template_headers: set.template_headers(),
     };
     c.bench_function("decide_and_plan_allow", |b| {

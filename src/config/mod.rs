@@ -7,6 +7,7 @@
 //! login's issuer looked up and header names parsed, so the services take a [`Config`] as it is.
 
 mod headers;
+mod identity_token;
 mod issuers;
 mod login;
 mod problems;
@@ -23,6 +24,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 pub use headers::HeadersConfig;
+pub use identity_token::IdentityTokenConfig;
 pub use issuers::{Algorithm, IssuerConfig};
 pub use login::LoginConfig;
 pub use rules::{DefaultPolicy, RulesConfig};
@@ -48,6 +50,8 @@ pub struct Config {
     pub headers: HeadersConfig,
     /// `[rules]`: where the route rules live and what happens when none matches.
     pub rules: RulesConfig,
+    /// `[identity_token]`: the signed identity for upstreams, its keys loaded.
+    pub identity_token: Option<IdentityTokenConfig>,
     /// The file the configuration was read from, for messages and relative paths.
     pub source: PathBuf,
 }
@@ -68,6 +72,8 @@ struct ConfigFile {
     headers: HeadersConfig,
     #[serde(default)]
     rules: RulesConfig,
+    #[serde(default)]
+    identity_token: Option<identity_token::IdentityTokenSection>,
 }
 
 /// A configuration that cannot be used; the message names the key and the file (or the
@@ -114,6 +120,9 @@ impl ConfigFile {
             login.resolve_paths(base);
         }
         self.session.resolve_paths(base);
+        if let Some(identity_token) = &mut self.identity_token {
+            identity_token.resolve_paths(base);
+        }
     }
 
     /// The single validation pass, section by section: everything that parses but cannot work
@@ -124,7 +133,9 @@ impl ConfigFile {
         self.rules.validate(problems);
         let with_login = self.login.is_some();
         let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
+        let identity_token = self.identity_token.and_then(|section| section.validate(problems));
         Config {
+            identity_token,
             session: self.session.validate(with_login, problems),
             login,
             server: self.server,

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use super::load::Source;
 use super::matcher::{Case, HostMatcher, HostPattern, MethodMatcher, PathMatcher};
 use super::parse::{RawRule, parse_file};
-use super::{HeaderTemplate, Known, Policy, Rule, RuleError};
+use super::{HeaderTemplate, IdentityTokenRule, Known, Policy, Rule, RuleError};
 use crate::authz::Requirements;
 use crate::origin::OriginalRequest;
 
@@ -76,7 +76,6 @@ fn place(file: &Path, line: Option<usize>) -> String {
 /// Compiles one rule; the rule is `None` when anything is wrong with it.
 /// Names the rule uses (credentials, authorizers, the identity token) are checked against `known`.
 fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<CompiledRule>, Vec<String>) {
-    let _ = known;
     let mut reasons = Vec::new();
     let hosts = compile_hosts(raw.hosts.as_deref(), &mut reasons);
     let methods = MethodMatcher::compile(raw.methods.clone())
@@ -106,6 +105,9 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         // Silently ignoring it would let everybody through an `allow` rule meant for some.
         reasons.push("`require` only applies to `policy: authenticated`".into());
     }
+    if let Some(identity_token) = &raw.identity_token {
+        check_identity_token(identity_token, policy, known, &mut reasons);
+    }
     let rule = Rule {
         id,
         source: source.to_path_buf(),
@@ -113,6 +115,7 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         require: raw.require.clone(),
         on_unauthenticated: raw.on_unauthenticated,
         headers,
+        identity_token: raw.identity_token.clone(),
     };
     let compiled = reasons.is_empty().then_some(CompiledRule {
         rule,
@@ -121,6 +124,27 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         paths,
     });
     (compiled, reasons)
+}
+
+/// `identity_token:` needs the config's `[identity_token]` (the key that signs) and a rule that
+/// lets requests through.
+fn check_identity_token(identity_token: &IdentityTokenRule, policy: Policy, known: &Known, reasons: &mut Vec<String>) {
+    if !known.identity_token {
+        reasons.push("`identity_token` needs an [identity_token] section in the config (the key that signs it)".into());
+    }
+    if policy == Policy::Deny {
+        reasons.push(
+            "`identity_token` only applies to `policy: authenticated` or `allow` (a deny rule lets nothing through)"
+                .into(),
+        );
+    }
+    if identity_token
+        .audience
+        .as_ref()
+        .is_some_and(|audience| audience.trim().is_empty())
+    {
+        reasons.push("identity_token.audience is empty (omit it for a token without `aud`)".into());
+    }
 }
 
 fn compile_hosts(hosts: Option<&[String]>, reasons: &mut Vec<String>) -> HostMatcher {

@@ -23,6 +23,7 @@ impl Known {
     pub fn of(config: &Config) -> Known {
         Known {
             issuers: config.issuers.iter().map(|issuer| issuer.name.clone()).collect(),
+            identity_token: config.identity_token.is_some(),
             ..Known::default()
         }
     }

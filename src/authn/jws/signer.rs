@@ -51,9 +51,8 @@ impl Signer {
     /// (an RSA key under 2048 bits, another curve) is refused now rather than on a request.
     pub fn from_pem(pem: &[u8]) -> Result<Signer, String> {
         install_crypto_provider();
-        let refused = || {
-            "not an RSA (2048 bits or more) or EC P-256 private key in PEM (PKCS#8, PKCS#1 or SEC1)".to_string()
-        };
+        let refused =
+            || "not an RSA (2048 bits or more) or EC P-256 private key in PEM (PKCS#8, PKCS#1 or SEC1)".to_string();
         let (algorithm, key) = if let Ok(key) = EncodingKey::from_rsa_pem(pem) {
             (Algorithm::RS256, key)
         } else if let Ok(key) = EncodingKey::from_ec_pem(pem) {

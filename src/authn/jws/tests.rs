@@ -175,7 +175,11 @@ fn only_rsa_and_p256_private_keys_make_a_signer() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("fixture");
-    let others = [fixture_pem("ed1"), fixture_pem("p384.sec1"), fixture_pem("rsa1024.pkcs1")];
+    let others = [
+        fixture_pem("ed1"),
+        fixture_pem("p384.sec1"),
+        fixture_pem("rsa1024.pkcs1"),
+    ];
     for pem in [public, b"not a key".to_vec()].into_iter().chain(others) {
         let error = Signer::from_pem(&pem).expect_err("no signer");
         assert_eq!(
@@ -194,9 +198,17 @@ fn the_pkcs1_and_sec1_forms_openssl_writes_are_the_same_keys_as_their_pkcs8_form
         let expected = Signer::from_pem(&fixture_pem(pkcs8)).expect("PKCS#8");
         let signer = Signer::from_pem(&fixture_pem(other)).unwrap_or_else(|e| panic!("{other}: {e}"));
         assert_eq!(signer.algorithm(), algorithm, "{other}");
-        assert_eq!(signer.kid(), expected.kid(), "{other}: the same key, so the same thumbprint");
+        assert_eq!(
+            signer.kid(),
+            expected.kid(),
+            "{other}: the same key, so the same thumbprint"
+        );
         assert_eq!(signer.public_jwk(), expected.public_jwk(), "{other}");
         let token = signer.sign(&identity_claims()).expect("signs");
-        assert_eq!(parse(&token, TokenUse::Bearer).expect("parses").alg, algorithm, "{other}");
+        assert_eq!(
+            parse(&token, TokenUse::Bearer).expect("parses").alg,
+            algorithm,
+            "{other}"
+        );
     }
 }

@@ -1,5 +1,6 @@
 //! Tests of rule loading, matching, shadowing, templates and hot reload.
 
+mod identity_token;
 mod loading;
 mod matching;
 mod reload;
