@@ -249,3 +249,5 @@ fn option(name: &HeaderName, value: &HeaderValue, action: HeaderAppendAction) ->
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod identity_token_tests;
