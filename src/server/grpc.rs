@@ -248,6 +248,6 @@ fn option(name: &HeaderName, value: &HeaderValue, action: HeaderAppendAction) ->
 }
 
 #[cfg(test)]
-mod tests;
-#[cfg(test)]
 mod identity_token_tests;
+#[cfg(test)]
+mod tests;

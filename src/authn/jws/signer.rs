@@ -11,13 +11,12 @@ use crate::authn::jwks::jsonwebtoken_algorithm;
 use crate::config::Algorithm;
 
 /// An EC P-256 key in SEC1 form (`BEGIN EC PRIVATE KEY`, what `openssl ecparam -genkey`
-/// writes), rewrapped as the PKCS#8 that jsonwebtoken signs with; `None` for anything else.
+/// writes, after its `EC PARAMETERS` block unless `-noout`), rewrapped as the PKCS#8 that
+/// jsonwebtoken signs with; `None` for anything else.
 fn sec1_p256_key(pem: &[u8]) -> Option<EncodingKey> {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-    let block = pem::parse(pem).ok()?;
-    if block.tag() != "EC PRIVATE KEY" {
-        return None;
-    }
+    let blocks = pem::parse_many(pem).ok()?;
+    let block = blocks.iter().find(|block| block.tag() == "EC PRIVATE KEY")?;
     let pair = EcdsaKeyPair::from_private_key_der(&ECDSA_P256_SHA256_FIXED_SIGNING, block.contents()).ok()?;
     let pkcs8 = pair.to_pkcs8v1().ok()?;
     Some(EncodingKey::from_ec_der(pkcs8.as_ref()))

@@ -70,19 +70,29 @@ async fn upstream_headers(app: &Arc<App>, path: &str, headers: &[(&str, &str)]) 
         scheme: "https".into(),
         host: "app.test".into(),
         path: path.into(),
-        headers: headers.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
         ..HttpRequest::default()
     };
     let check = CheckRequest {
         attributes: Some(AttributeContext {
-            request: Some(Request { time: None, http: Some(http) }),
+            request: Some(Request {
+                time: None,
+                http: Some(http),
+            }),
             ..AttributeContext::default()
         }),
     };
     let mut request = tonic::Request::new(check);
     let peer: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
     request.extensions_mut().insert(ConnectInfo(peer));
-    let response = ExtAuthz::new(app.clone()).check(request).await.expect("no gRPC error").into_inner();
+    let response = ExtAuthz::new(app.clone())
+        .check(request)
+        .await
+        .expect("no gRPC error")
+        .into_inner();
     let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
         panic!("not allowed: {response:?}");
     };
@@ -91,7 +101,11 @@ async fn upstream_headers(app: &Arc<App>, path: &str, headers: &[(&str, &str)]) 
         .filter_map(|option| {
             let header = option.header.as_ref()?;
             let overwrite = option.append_action == HeaderAppendAction::OverwriteIfExistsOrAdd as i32;
-            Some((header.key.clone(), header.value.clone(), overwrite && option.keep_empty_value))
+            Some((
+                header.key.clone(),
+                header.value.clone(),
+                overwrite && option.keep_empty_value,
+            ))
         })
         .collect()
 }
@@ -99,7 +113,9 @@ async fn upstream_headers(app: &Arc<App>, path: &str, headers: &[(&str, &str)]) 
 fn claims_of(jwt: &str) -> Value {
     use base64::Engine;
     let payload = jwt.split('.').nth(1).expect("payload");
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).expect("base64url");
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .expect("base64url");
     serde_json::from_slice(&bytes).expect("json")
 }
 
