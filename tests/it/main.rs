@@ -12,6 +12,7 @@ mod decisions;
 mod e2e;
 mod grpc;
 mod header_families;
+mod identity_token;
 mod jwks;
 mod jwt_attacks;
 mod login;
