@@ -3,6 +3,7 @@
 //! `auth_request_set`. The upstream verifies signature, `iss`, `aud`, `exp` against
 //! Portcullis's `GET /.well-known/jwks.json` and answers what it verified.
 
+mod cli;
 mod keys;
 
 use std::path::{Path, PathBuf};
