@@ -156,6 +156,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
         request: &request,
         login_start: None,
         identity_headers: &names,
+        identity_token: Default::default(),
         template_headers: set.template_headers(),
     };
     c.bench_function("decide_and_plan_allow", |b| {
@@ -165,6 +166,83 @@ fn bench_decide_and_plan(c: &mut Criterion) {
             plan(decide(rule, DefaultPolicy::Deny, checked, false, &request), &context)
         })
     });
+}
+
+/// The same allowed decision on a rule with `identity_token:`, the token reused from the cache
+/// (the state after a client's first request), against the same rule without it.
+fn bench_identity_token(c: &mut Criterion) {
+    use portcullis::answer::identity_token::{IdentityTokens, TokenContext};
+    use portcullis::answer::{Context, Endpoint, IdentityHeaders, plan};
+    use portcullis::authn::jws::Signer;
+    use portcullis::authn::{Authenticated, Claims, Identity, Outcome};
+    use portcullis::config::{DefaultPolicy, HeadersConfig, IdentityTokenConfig};
+    use portcullis::decision::decide;
+    use portcullis::origin::ClientKind;
+    use std::sync::Arc;
+
+    let yaml =
+        "- id: orders\n  paths: ['/orders/**']\n  policy: authenticated\n  identity_token: { audience: orders-api }\n";
+    let known = Known {
+        identity_token: true,
+        ..Known::default()
+    };
+    let set = RuleSet::from_yaml_with(yaml, std::path::Path::new("bench.yaml"), &known).expect("rules");
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/keys/ec1.pem");
+    let signer = Arc::new(Signer::from_pem(&std::fs::read(key).expect("key")).expect("signer"));
+    let tokens = IdentityTokens::new(&IdentityTokenConfig {
+        signer: signer.clone(),
+        previous: Vec::new(),
+        issuer: "https://auth.example.com/".into(),
+        ttl: std::time::Duration::from_secs(300),
+        header: axum::http::header::AUTHORIZATION,
+    });
+    let request = OriginalRequest {
+        method: Method::GET,
+        scheme: "https".into(),
+        host: "app.example.com".into(),
+        authority: "app.example.com".into(),
+        path: "/orders/1".into(),
+        uri: "/orders/1".into(),
+    };
+    let identity = Arc::new(Identity {
+        issuer: "main".into(),
+        user: "alice".into(),
+        email: Some("alice@example.com".into()),
+        groups: vec!["admins".into(), "dev".into()],
+        preferred_username: Some("ali".into()),
+        scopes: Vec::new(),
+        claims: Claims::from_json(r#"{"sub":"alice","tenant":"acme"}"#),
+        expires_at: u64::MAX,
+    });
+    let names = IdentityHeaders::new(&HeadersConfig::default());
+    let mut group = c.benchmark_group("decide_and_plan_identity_token");
+    for (label, tokens) in [("without", None), ("reused", Some(&tokens))] {
+        let rule = set.first_match(&request).expect("rule");
+        let context = Context {
+            endpoint: Endpoint::Auth,
+            client: ClientKind::Api,
+            request: &request,
+            login_start: None,
+            identity_headers: &names,
+            template_headers: set.template_headers(),
+            identity_token: TokenContext {
+                tokens,
+                rule: rule.identity_token.as_ref(),
+            },
+        };
+        group.bench_function(label, |b| {
+            b.iter(|| {
+                let rule = set.first_match(black_box(&request));
+                let checked = Authenticated::from(Outcome::Valid(identity.clone()));
+                plan(decide(rule, DefaultPolicy::Deny, checked, false, &request), &context)
+            })
+        });
+    }
+    // What reuse saves: the claims and an ES256 signature, on every request.
+    group.bench_function("sign_each_time", |b| {
+        b.iter(|| signer.sign(&tokens.claims(black_box(&identity), Some("orders-api"), 1_800_000_000)))
+    });
+    group.finish();
 }
 
 fn bench_load(c: &mut Criterion) {
@@ -267,6 +345,7 @@ criterion_group!(
     bench_first_match,
     bench_decide_and_plan,
     bench_expression,
+    bench_identity_token,
     bench_load
 );
 criterion_main!(benches);

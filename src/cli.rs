@@ -1,6 +1,7 @@
 //! The command line: `serve`, `check`, `explain`, `token`, `secret`, `--version`.
 
 mod credentials;
+mod identity_token;
 mod times;
 mod token_report;
 
@@ -88,9 +89,17 @@ pub struct ExplainArgs {
 /// Arguments of `token`.
 #[derive(Debug, Args)]
 pub struct TokenArgs {
-    /// Private key, PEM (RSA gives RS256, EC P-256 gives ES256).
-    #[arg(long)]
-    key: PathBuf,
+    /// Private key, PEM: PKCS#8, PKCS#1 or SEC1 (RSA gives RS256, EC P-256 gives ES256).
+    #[arg(long, required_unless_present = "identity_token")]
+    key: Option<PathBuf>,
+    /// Mint the identity token Portcullis sends upstreams instead: the config's
+    /// `[identity_token]` key, `iss` and `ttl`, `kid` the key's thumbprint; `--aud` is the
+    /// rule's audience (other claims than sub, email, groups and aud are not used).
+    #[arg(long, conflicts_with_all = ["key", "kid", "iss", "claims"])]
+    identity_token: bool,
+    /// Config file for `--identity-token` (else $PORTCULLIS_CONFIG, else ./portcullis.toml).
+    #[arg(long, requires = "identity_token")]
+    config: Option<PathBuf>,
     /// `sub` claim.
     #[arg(long)]
     sub: String,
@@ -370,6 +379,7 @@ async fn explain_request(
             out.push(format!("  {name}: {value}"));
             sent.insert(name.to_string(), json!(value));
         }
+        out.extend(identity_token::explain(config, rule, identity.as_deref()));
     }
     report.insert("headers".into(), serde_json::Value::Object(sent));
     if args.json {
@@ -478,11 +488,14 @@ pub fn new_secret() -> String {
 /// Mints a JWT of `args` with the one [`Signer`] (RS256 or ES256 by key type); the `kid` is
 /// `--kid`, else the key file's name without extension (as the quickstart JWKS names it).
 fn mint(args: &TokenArgs) -> Result<String, String> {
-    let pem = std::fs::read(&args.key).map_err(|e| format!("--key {}: {e}", args.key.display()))?;
-    let signer = Signer::from_pem(&pem).map_err(|e| format!("--key {}: {e}", args.key.display()))?;
+    if args.identity_token {
+        return identity_token::mint(args);
+    }
+    let key = args.key.as_ref().ok_or("--key is required")?;
+    let pem = std::fs::read(key).map_err(|e| format!("--key {}: {e}", key.display()))?;
+    let signer = Signer::from_pem(&pem).map_err(|e| format!("--key {}: {e}", key.display()))?;
     let kid = args.kid.clone().unwrap_or_else(|| {
-        args.key
-            .file_stem()
+        key.file_stem()
             .map(|stem| stem.to_string_lossy().into_owned())
             .unwrap_or_default()
     });

@@ -24,6 +24,7 @@ use tower_http::request_id::{MakeRequestId, PropagateRequestIdLayer, RequestId, 
 use tower_http::timeout::TimeoutLayer;
 use tower_http::trace::TraceLayer;
 
+use crate::answer::identity_token::{IdentityTokens, TokenContext};
 use crate::answer::{self, Answer, Context, Endpoint, IdentityHeaders};
 use crate::authn::jwt::Verifier;
 use crate::authn::{self, Authenticated, Authenticator, jwks};
@@ -64,6 +65,8 @@ pub struct App {
     pub authorizers: crate::authz::remote::Authorizers,
     /// The pages browsers get when refused (`server.pages_dir`, else built in).
     pub pages: Arc<answer::page::Pages>,
+    /// The identity token signer, when `[identity_token]` is configured.
+    pub identity_tokens: Option<IdentityTokens>,
 }
 
 /// The axum state: a cheap handle on the [`App`].
@@ -99,6 +102,7 @@ impl App {
             verifier,
             metrics,
             identity_headers,
+            identity_tokens: config.identity_token.as_ref().map(IdentityTokens::new),
             config,
         })
     }
@@ -222,6 +226,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
+        .route("/.well-known/jwks.json", get(identity_token_jwks))
         .with_state(state.clone())
         .route("/oauth2/userinfo", any(userinfo))
         .with_state(state.clone())
@@ -386,6 +391,10 @@ pub async fn decide(
         login_start: app.login_start.as_ref(),
         identity_headers: &app.identity_headers,
         template_headers: rules.template_headers(),
+        identity_token: TokenContext {
+            tokens: app.identity_tokens.as_ref(),
+            rule: rule.and_then(|rule| rule.identity_token.as_ref()),
+        },
     };
     let answer = answer::plan(decision, &context);
     answer::page::for_browser(answer, refused, client, &app.pages, app.login_start.as_ref(), &request)
@@ -433,6 +442,26 @@ async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
     match checked.outcome.identity() {
         Some(identity) => login::identity_json(identity, checked.upstream.set_cookies),
         None => (StatusCode::UNAUTHORIZED, "unauthenticated\n").into_response(),
+    }
+}
+
+/// How long upstreams may keep the key set: short enough that a new key, published in
+/// `key_file` at a restart, is fetched well within the 5 minute default `ttl` of the tokens
+/// its predecessor signed (keep the old key in `previous_key_files` at least that long).
+const JWKS_MAX_AGE: &str = "public, max-age=300";
+
+/// `GET /.well-known/jwks.json`: the public keys of `[identity_token]`; 404 without it.
+async fn identity_token_jwks(State(state): State<AppState>) -> Response {
+    match &state.0.identity_tokens {
+        Some(tokens) => (
+            [
+                (header::CONTENT_TYPE, "application/json"),
+                (header::CACHE_CONTROL, JWKS_MAX_AGE),
+            ],
+            tokens.jwks().to_owned(),
+        )
+            .into_response(),
+        None => (StatusCode::NOT_FOUND, "no [identity_token] is configured\n").into_response(),
     }
 }
 

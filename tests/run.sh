@@ -36,7 +36,7 @@ apt_install() {
 
 install_peers() {
     local missing=() binary package
-    for pair in nginx:nginx caddy:caddy redis-server:redis-server wrk:wrk node:nodejs chromium:chromium; do
+    for pair in nginx:nginx caddy:caddy redis-server:redis-server wrk:wrk node:nodejs chromium:chromium openssl:openssl; do
         binary=${pair%%:*}
         package=${pair#*:}
         has "$binary" || missing+=("$package")

@@ -1,6 +1,9 @@
 //! A [`Decision`] turned into the answer each calling proxy expects: planned once as an
 //! [`Answer`] (status, headers, body) and rendered for HTTP here; the gRPC ext_authz wire form
-//! renders the same plan. The one table of "401, 302 or 303?" lives in [`unauthenticated`].
+//! renders the same plan. The one table of "401, 302 or 303?" lives in [`unauthenticated`];
+//! the signed identity token for upstreams in [`identity_token`].
+
+pub mod identity_token;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -10,6 +13,7 @@ use crate::authn::{Identity, Upstream};
 use crate::config::HeadersConfig;
 use crate::decision::Decision;
 use crate::origin::{ClientKind, OriginalRequest};
+use identity_token::TokenContext;
 
 pub mod page;
 
@@ -117,6 +121,8 @@ pub struct Context<'a> {
     pub identity_headers: &'a IdentityHeaders,
     /// Every header name the rules' `headers:` can emit: sent empty when the rule does not.
     pub template_headers: &'a [HeaderName],
+    /// The identity token's signer and the matched rule's `identity_token:`.
+    pub identity_token: TokenContext<'a>,
 }
 
 /// The answer to a decision request, independent of the wire form.
@@ -196,6 +202,18 @@ fn allow(
         .values(identity, upstream.access_token.as_deref());
     for (name, value) in identity_values.into_iter().chain(extra.iter().cloned()) {
         headers.insert(name.clone(), safe_header_value(&name, &value, rule));
+    }
+    match context.identity_token.header(identity) {
+        Ok(Some((name, value))) => {
+            headers.insert(name, value);
+        }
+        Ok(None) => {}
+        Err(error) => {
+            // Not a verdict on the user: the upstream would get no token it can trust.
+            tracing::error!(rule, %error, "cannot sign the identity token");
+            let reason = "cannot sign the identity token";
+            return refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason, context.client);
+        }
     }
     for name in context.template_headers {
         if !headers.contains_key(name) {
@@ -355,6 +373,7 @@ mod tests {
             login_start: None,
             identity_headers: names,
             template_headers: &[],
+            identity_token: TokenContext::default(),
         }
     }
 

@@ -8,6 +8,7 @@
 
 mod authorizers;
 mod headers;
+mod identity_token;
 mod introspection;
 mod issuers;
 mod login;
@@ -28,6 +29,7 @@ use serde::Deserialize;
 
 pub use authorizers::{AuthorizerConfig, AuthorizerKind, read_ca, read_token};
 pub use headers::HeadersConfig;
+pub use identity_token::IdentityTokenConfig;
 pub use introspection::IntrospectionConfig;
 pub use issuers::{Algorithm, IssuerConfig};
 pub use login::LoginConfig;
@@ -59,6 +61,8 @@ pub struct Config {
     pub authorizers: Vec<AuthorizerConfig>,
     /// `[[session_checks]]`: sessions held by other services, in config order.
     pub session_checks: Vec<SessionCheckConfig>,
+    /// `[identity_token]`: the signed identity for upstreams, its keys loaded.
+    pub identity_token: Option<IdentityTokenConfig>,
     /// The file the configuration was read from, for messages and relative paths.
     pub source: PathBuf,
 }
@@ -82,6 +86,7 @@ struct ConfigFile {
     #[serde(default)]
     authorizers: Vec<AuthorizerConfig>,
     session_checks: Vec<session_checks::SessionCheckSection>,
+    identity_token: Option<identity_token::IdentityTokenSection>,
 }
 
 /// A configuration that cannot be used; the message names the key and the file (or the
@@ -134,6 +139,9 @@ impl ConfigFile {
         }
         self.session.resolve_paths(base);
         self.authorizers.iter_mut().for_each(|a| a.resolve_paths(base));
+        if let Some(identity_token) = &mut self.identity_token {
+            identity_token.resolve_paths(base);
+        }
     }
 
     /// The single validation pass, section by section: everything that parses but cannot work
@@ -147,7 +155,9 @@ impl ConfigFile {
         let checks = session_checks::validate(self.session_checks, &self.issuers, problems);
         let with_login = self.login.is_some();
         let login = self.login.and_then(|login| login.validate(&self.issuers, problems));
+        let identity_token = self.identity_token.and_then(|section| section.validate(problems));
         Config {
+            identity_token,
             session: self.session.validate(with_login, problems),
             login,
             server: self.server,

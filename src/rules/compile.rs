@@ -8,7 +8,7 @@ use super::credentials;
 use super::load::Source;
 use super::matcher::{Case, HostMatcher, HostPattern, MethodMatcher, PathMatcher};
 use super::parse::{RawRule, parse_file};
-use super::{HeaderTemplate, Known, Policy, Rule, RuleError};
+use super::{HeaderTemplate, IdentityTokenRule, Known, Policy, Rule, RuleError};
 use crate::authz::Requirements;
 use crate::origin::OriginalRequest;
 
@@ -112,6 +112,9 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
     }
     reasons.extend(crate::authz::remote::rule_problems(&raw.require, known));
     reasons.extend(super::names::unknown_issuers(&raw.require, known));
+    if let Some(identity_token) = &raw.identity_token {
+        check_identity_token(identity_token, policy, known, &mut reasons);
+    }
     let rule = Rule {
         id,
         source: source.to_path_buf(),
@@ -120,6 +123,7 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         on_unauthenticated: raw.on_unauthenticated,
         headers,
         credentials,
+        identity_token: raw.identity_token.clone(),
     };
     let compiled = reasons.is_empty().then_some(CompiledRule {
         rule,
@@ -128,6 +132,27 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         paths,
     });
     (compiled, reasons)
+}
+
+/// `identity_token:` needs the config's `[identity_token]` (the key that signs) and a rule that
+/// lets requests through.
+fn check_identity_token(identity_token: &IdentityTokenRule, policy: Policy, known: &Known, reasons: &mut Vec<String>) {
+    if !known.identity_token {
+        reasons.push("`identity_token` needs an [identity_token] section in the config (the key that signs it)".into());
+    }
+    if policy == Policy::Deny {
+        reasons.push(
+            "`identity_token` only applies to `policy: authenticated` or `allow` (a deny rule lets nothing through)"
+                .into(),
+        );
+    }
+    if identity_token
+        .audience
+        .as_ref()
+        .is_some_and(|audience| audience.trim().is_empty())
+    {
+        reasons.push("identity_token.audience is empty (omit it for a token without `aud`)".into());
+    }
 }
 
 fn compile_hosts(hosts: Option<&[String]>, reasons: &mut Vec<String>) -> HostMatcher {

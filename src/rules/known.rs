@@ -43,6 +43,7 @@ impl Known {
                     )
                 })
                 .collect(),
+            identity_token: config.identity_token.is_some(),
             ..Known::default()
         }
     }

@@ -72,6 +72,17 @@ pub struct Rule {
     /// The credential kinds accepted, in the order tried (`credentials:`); `None`: every
     /// configured kind.
     pub credentials: Option<Vec<CredentialKind>>,
+    /// `identity_token:`: a signed identity for the upstream on its 200s (with an identity).
+    pub identity_token: Option<IdentityTokenRule>,
+}
+
+/// A rule's `identity_token:` (`[identity_token]` in the config says how it is signed).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IdentityTokenRule {
+    /// The token's `aud`; none when not set.
+    #[serde(default)]
+    pub audience: Option<String>,
 }
 
 /// An extra answer header whose value is a template over the identity: `{user}`, `{email}`,

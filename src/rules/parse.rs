@@ -6,7 +6,7 @@ use std::path::Path;
 use serde::de::DeserializeOwned;
 use serde_yaml_ng::{Mapping, Value};
 
-use super::{OnUnauthenticated, Policy, RuleError};
+use super::{IdentityTokenRule, OnUnauthenticated, Policy, RuleError};
 use crate::authz::Requirements;
 
 /// The fields a rule may have.
@@ -21,6 +21,7 @@ const FIELDS: &[&str] = &[
     "on_unauthenticated",
     "headers",
     "credentials",
+    "identity_token",
 ];
 
 /// A rule as written, before compilation.
@@ -37,6 +38,7 @@ pub(super) struct RawRule {
     pub(super) on_unauthenticated: Option<OnUnauthenticated>,
     pub(super) headers: Vec<(String, String)>,
     pub(super) credentials: Option<Vec<String>>,
+    pub(super) identity_token: Option<IdentityTokenRule>,
 }
 
 /// Parses one file's text. Rules with field errors are still returned (so that ids are known
@@ -129,6 +131,9 @@ fn read_fields(fields: &Mapping, rule: &mut RawRule, reasons: &mut Vec<String>) 
             "on_unauthenticated" => rule.on_unauthenticated = field(value, key, reasons),
             "headers" => rule.headers = headers(value, reasons),
             "credentials" => rule.credentials = field(value, key, reasons),
+            // `identity_token:` alone is a token without an audience.
+            "identity_token" if value.is_null() => rule.identity_token = Some(IdentityTokenRule::default()),
+            "identity_token" => rule.identity_token = field(value, key, reasons),
             _ => reasons.push(format!("unknown field `{key}` (expected one of {})", FIELDS.join(", "))),
         }
     }

@@ -249,4 +249,6 @@ fn option(name: &HeaderName, value: &HeaderValue, action: HeaderAppendAction) ->
 }
 
 #[cfg(test)]
+mod identity_token_tests;
+#[cfg(test)]
 mod tests;

@@ -16,6 +16,7 @@ mod explain_cases;
 mod expressions;
 mod grpc;
 mod header_families;
+mod identity_token;
 mod introspection;
 mod jwks;
 mod jwt_attacks;

@@ -175,8 +175,40 @@ fn only_rsa_and_p256_private_keys_make_a_signer() {
         env!("CARGO_MANIFEST_DIR")
     ))
     .expect("fixture");
-    for pem in [public, fixture_pem("ed1"), b"not a key".to_vec()] {
+    let others = [
+        fixture_pem("ed1"),
+        fixture_pem("p384.sec1"),
+        fixture_pem("rsa1024.pkcs1"),
+    ];
+    for pem in [public, b"not a key".to_vec()].into_iter().chain(others) {
         let error = Signer::from_pem(&pem).expect_err("no signer");
-        assert_eq!(error, "not an RSA or EC P-256 private key in PEM");
+        assert_eq!(
+            error,
+            "not an RSA (2048 bits or more) or EC P-256 private key in PEM (PKCS#8, PKCS#1 or SEC1)"
+        );
+    }
+}
+
+#[test]
+fn the_pkcs1_and_sec1_forms_openssl_writes_are_the_same_keys_as_their_pkcs8_forms() {
+    for (pkcs8, other, algorithm) in [
+        ("rsa1", "rsa1.pkcs1", Algorithm::RS256),
+        ("ec1", "ec1.sec1", Algorithm::ES256),
+    ] {
+        let expected = Signer::from_pem(&fixture_pem(pkcs8)).expect("PKCS#8");
+        let signer = Signer::from_pem(&fixture_pem(other)).unwrap_or_else(|e| panic!("{other}: {e}"));
+        assert_eq!(signer.algorithm(), algorithm, "{other}");
+        assert_eq!(
+            signer.kid(),
+            expected.kid(),
+            "{other}: the same key, so the same thumbprint"
+        );
+        assert_eq!(signer.public_jwk(), expected.public_jwk(), "{other}");
+        let token = signer.sign(&identity_claims()).expect("signs");
+        assert_eq!(
+            parse(&token, TokenUse::Bearer).expect("parses").alg,
+            algorithm,
+            "{other}"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Tests of rule loading, matching, shadowing, templates and hot reload.
 
 mod expressions;
+mod identity_token;
 mod loading;
 mod matching;
 mod reload;
