@@ -8,7 +8,9 @@ pub mod login_kit;
 pub mod oidc;
 pub mod provider;
 pub mod redis;
+pub mod redis_ha;
 pub mod rules;
+pub mod shared_sessions;
 pub mod tokens;
 
 use std::io::Read;
