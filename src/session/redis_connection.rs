@@ -45,8 +45,8 @@ pub enum Link {
     },
     /// A Redis Cluster.
     Cluster {
-        /// Some of its nodes.
-        client: ClusterClient,
+        /// Some of its nodes (boxed: the largest of the clients).
+        client: Box<ClusterClient>,
         /// The cluster connection (to every master), made on first use.
         connection: OnceCell<ClusterConnection>,
     },
@@ -93,11 +93,13 @@ impl Link {
                 connection: OnceCell::new(),
             },
             SessionStore::RedisCluster { urls } => Link::Cluster {
-                client: ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
-                    .connection_timeout(COMMAND_TIMEOUT)
-                    .response_timeout(COMMAND_TIMEOUT)
-                    .build()
-                    .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?,
+                client: Box::new(
+                    ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
+                        .connection_timeout(COMMAND_TIMEOUT)
+                        .response_timeout(COMMAND_TIMEOUT)
+                        .build()
+                        .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?,
+                ),
                 connection: OnceCell::new(),
             },
             SessionStore::RedisSentinel { urls, master } => Link::Sentinel(Arc::new(SentinelLink {
