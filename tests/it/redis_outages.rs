@@ -40,7 +40,7 @@ async fn sessions_answer_401_while_redis_is_down_or_slow_and_resume_when_it_is_b
     // Slow: the server is busy in DEBUG SLEEP and answers nobody until it ends.
     let node_url = redis.node.url();
     let sleeping = tokio::spawn(async move {
-        crate::common::redis_ha::query::<()>(&node_url, &[], redis::cmd("DEBUG").arg("SLEEP").arg(8)).await
+        crate::common::redis_ha::query::<()>(&node_url, &[], redis::cmd("DEBUG").arg("SLEEP").arg(5)).await
     });
     settle("Redis busy in DEBUG SLEEP", || async {
         tokio::time::timeout(
