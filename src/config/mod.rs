@@ -85,7 +85,9 @@ struct ConfigFile {
     rules: RulesConfig,
     #[serde(default)]
     authorizers: Vec<AuthorizerConfig>,
+    #[serde(default)]
     session_checks: Vec<session_checks::SessionCheckSection>,
+    #[serde(default)]
     identity_token: Option<identity_token::IdentityTokenSection>,
 }
 

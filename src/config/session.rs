@@ -48,11 +48,12 @@ impl Default for SessionConfig {
 }
 
 impl SessionConfig {
-    /// The Redis URL of `store = "redis"`; `None` for the cookie store.
+    /// The Redis URL of `store = "redis"` with `redis_url`; `None` for the cookie store and for
+    /// Redis Cluster or Sentinel.
     pub fn redis_url(&self) -> Option<&str> {
         match &self.store {
-            SessionStore::Cookie => None,
             SessionStore::Redis { url } => Some(&url.0),
+            _ => None,
         }
     }
 }
@@ -78,6 +79,18 @@ pub enum SessionStore {
     Redis {
         /// The Redis URL (it may hold a password).
         url: Secret,
+    },
+    /// The session in a Redis Cluster (`redis_cluster_urls`).
+    RedisCluster {
+        /// Some of the cluster's nodes (the rest are discovered); they may hold a password.
+        urls: Vec<Secret>,
+    },
+    /// The session on the master that Redis Sentinel names (`redis_sentinel_urls`).
+    RedisSentinel {
+        /// The sentinels (they may hold a password, used for the master too).
+        urls: Vec<Secret>,
+        /// The master name the sentinels monitor (`redis_sentinel_master`).
+        master: String,
     },
 }
 
@@ -168,6 +181,12 @@ pub(crate) struct SessionSection {
     store: StoreKind,
     redis_url: Option<Secret>,
     redis_url_file: Option<PathBuf>,
+    /// Redis Cluster: some of its nodes.
+    redis_cluster_urls: Vec<Secret>,
+    /// Redis Sentinel: the sentinels ...
+    redis_sentinel_urls: Vec<Secret>,
+    /// ... and the master name they monitor.
+    redis_sentinel_master: Option<String>,
 }
 
 impl Default for SessionSection {
@@ -187,6 +206,9 @@ impl Default for SessionSection {
             store: StoreKind::Cookie,
             redis_url: None,
             redis_url_file: None,
+            redis_cluster_urls: Vec::new(),
+            redis_sentinel_urls: Vec::new(),
+            redis_sentinel_master: None,
         }
     }
 }
@@ -227,17 +249,78 @@ impl SessionSection {
         }
     }
 
-    /// The store with its URL, read from `redis_url_file` when that is how it is given.
+    /// The store with its URL(s), `redis_url` read from `redis_url_file` when that is how it is
+    /// given. With `store = "redis"` exactly one of `redis_url`, `redis_cluster_urls` and
+    /// `redis_sentinel_urls` (with `redis_sentinel_master`), each URL one the Redis client reads.
     fn store(&self, problems: &mut Problems) -> SessionStore {
         let file = self.redis_url_file.as_deref();
         let url = inline_or_file(problems, ("session", "redis_url"), self.redis_url.as_ref(), file);
-        match (self.store, url) {
-            (StoreKind::Cookie, _) => SessionStore::Cookie,
-            (StoreKind::Redis, Some(url)) => SessionStore::Redis { url },
-            (StoreKind::Redis, None) => {
-                if self.redis_url.is_none() && file.is_none() {
-                    problems.add("session.redis_url", "required when store = \"redis\"");
+        if self.store == StoreKind::Cookie {
+            return SessionStore::Cookie;
+        }
+        let single_given = self.redis_url.is_some() || file.is_some();
+        let given: Vec<&str> = [
+            (single_given, "redis_url"),
+            (!self.redis_cluster_urls.is_empty(), "redis_cluster_urls"),
+            (!self.redis_sentinel_urls.is_empty(), "redis_sentinel_urls"),
+        ]
+        .into_iter()
+        .filter_map(|(set, name)| set.then_some(name))
+        .collect();
+        let master = self.redis_sentinel_master.as_deref().map(str::trim);
+        if master.is_some() && self.redis_sentinel_urls.is_empty() {
+            let reason = "is set but redis_sentinel_urls is not: give the sentinels too";
+            problems.add("session.redis_sentinel_master", reason);
+        }
+        match given.as_slice() {
+            [] => {
+                let reason = "required when store = \"redis\": set redis_url (one server), \
+                              redis_cluster_urls (Redis Cluster) or redis_sentinel_urls with \
+                              redis_sentinel_master (Redis Sentinel)";
+                problems.add("session.redis_url", reason);
+                SessionStore::Cookie
+            }
+            ["redis_url"] => match url {
+                Some(url) if check_redis_urls(problems, "redis_url", std::slice::from_ref(&url)) => {
+                    SessionStore::Redis { url }
                 }
+                _ => SessionStore::Cookie,
+            },
+            ["redis_cluster_urls"] => {
+                let urls = self.redis_cluster_urls.clone();
+                if !check_redis_urls(problems, "redis_cluster_urls", &urls) {
+                    return SessionStore::Cookie;
+                }
+                let texts = urls.iter().map(|url| url.0.as_str());
+                if let Err(e) = redis::cluster::ClusterClient::new(texts) {
+                    problems.add("session.redis_cluster_urls", redis_reason(&e));
+                    return SessionStore::Cookie;
+                }
+                SessionStore::RedisCluster { urls }
+            }
+            ["redis_sentinel_urls"] => {
+                let urls = self.redis_sentinel_urls.clone();
+                let urls_valid = check_redis_urls(problems, "redis_sentinel_urls", &urls);
+                match master {
+                    Some(master) if !master.is_empty() && urls_valid => SessionStore::RedisSentinel {
+                        urls,
+                        master: master.to_string(),
+                    },
+                    Some(master) if !master.is_empty() => SessionStore::Cookie,
+                    _ => {
+                        let reason = "required with redis_sentinel_urls: the master name the \
+                                      sentinels monitor (`mymaster` in sentinel.conf)";
+                        problems.add("session.redis_sentinel_master", reason);
+                        SessionStore::Cookie
+                    }
+                }
+            }
+            several => {
+                let reason = format!(
+                    "set only one of redis_url, redis_cluster_urls and redis_sentinel_urls (found {})",
+                    several.join(", ")
+                );
+                problems.add(&format!("session.{}", several[1]), reason);
                 SessionStore::Cookie
             }
         }
@@ -291,4 +374,30 @@ impl SessionSection {
         }
         Some(self.secret.iter().chain(&self.secrets).cloned().collect())
     }
+}
+
+/// Whether every one of `urls` (the value of `session.<key>`) is a URL the Redis client reads;
+/// records each one that is not, by its index, without printing it (it may hold a password).
+fn check_redis_urls(problems: &mut Problems, key: &str, urls: &[Secret]) -> bool {
+    let mut valid = true;
+    for (index, url) in urls.iter().enumerate() {
+        if let Err(e) = redis::IntoConnectionInfo::into_connection_info(url.0.as_str()) {
+            let name = match urls.len() {
+                1 if key == "redis_url" => format!("session.{key}"),
+                _ => format!("session.{key}[{index}]"),
+            };
+            problems.add(
+                &name,
+                format!("is not a Redis URL like redis://host:6379/0 ({})", redis_reason(&e)),
+            );
+            valid = false;
+        }
+    }
+    valid
+}
+
+/// What the Redis client says is wrong with a URL; it never repeats the URL (which may hold a
+/// password).
+fn redis_reason(error: &redis::RedisError) -> String {
+    error.to_string()
 }

@@ -145,3 +145,47 @@ fn a_jwks_file_that_is_no_usable_key_set_is_refused_naming_the_key_and_the_file(
         );
     }
 }
+
+#[test]
+fn cluster_and_sentinel_stores_are_resolved_with_their_urls() {
+    use super::{Secret, SessionStore};
+    let cluster = "[session]\nstore = \"redis\"\nredis_cluster_urls = [\"redis://:pw@10.0.0.1:6379\", \"redis://:pw@10.0.0.2:6379\"]\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", cluster)]);
+    let session = loaded.expect("valid").session;
+    let urls = vec![
+        Secret("redis://:pw@10.0.0.1:6379".into()),
+        Secret("redis://:pw@10.0.0.2:6379".into()),
+    ];
+    assert_eq!(session.store, SessionStore::RedisCluster { urls });
+    assert_eq!(session.redis_url(), None);
+    assert!(!format!("{session:?}").contains("pw@"));
+
+    let sentinel = "[session]\nstore = \"redis\"\nredis_sentinel_urls = [\"redis://10.0.0.1:26379\"]\nredis_sentinel_master = \" mymaster \"\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", sentinel)]);
+    let store = loaded.expect("valid").session.store;
+    let urls = vec![Secret("redis://10.0.0.1:26379".into())];
+    assert_eq!(
+        store,
+        SessionStore::RedisSentinel {
+            urls,
+            master: "mymaster".into()
+        }
+    );
+
+    let cookie = "[session]\nredis_cluster_urls = [\"redis://10.0.0.1:6379\"]\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", cookie)]);
+    assert_eq!(
+        loaded.expect("valid").session.store,
+        SessionStore::Cookie,
+        "store = \"cookie\" (the default) wins"
+    );
+}
+
+#[test]
+fn two_cluster_nodes_with_different_passwords_are_refused() {
+    let text = "[session]\nstore = \"redis\"\nredis_cluster_urls = [\"redis://:a@10.0.0.1:6379\", \"redis://:b@10.0.0.2:6379\"]\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", text)]);
+    let error = loaded.expect_err("refused").to_string();
+    assert!(error.contains("session.redis_cluster_urls"), "{error}");
+    assert!(!error.contains(":a@") && !error.contains(":b@"), "{error}");
+}

@@ -44,7 +44,6 @@ impl Known {
                 })
                 .collect(),
             identity_token: config.identity_token.is_some(),
-            ..Known::default()
         }
     }
 }

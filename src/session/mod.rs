@@ -8,6 +8,7 @@
 //! revoked, Redis unreachable) reads as "no session", never as an error for the client.
 
 pub mod codec;
+pub mod redis_connection;
 pub mod redis_store;
 pub mod revocation;
 mod state_cookie;
@@ -22,7 +23,7 @@ use serde_json::{Map, Value};
 
 use crate::authn::Identity;
 use crate::authn::claims::ClaimMapper;
-use crate::config::{SameSite, SessionConfig, SessionStore};
+use crate::config::{SameSite, SessionConfig};
 use crate::metrics::Metrics;
 use codec::Keys;
 use redis_store::RedisStore;
@@ -156,10 +157,7 @@ impl Sessions {
     /// Builds the service from the validated `[session]` (keys decoded, store resolved); Redis
     /// is connected lazily.
     pub fn new(config: &SessionConfig, metrics: Metrics) -> anyhow::Result<Sessions> {
-        let redis = match &config.store {
-            SessionStore::Redis { url } => Some(RedisStore::new(&url.0)?),
-            SessionStore::Cookie => None,
-        };
+        let redis = RedisStore::new(&config.store)?;
         Ok(Sessions {
             config: config.clone(),
             keys: Keys::derive(config.keys.secrets()),

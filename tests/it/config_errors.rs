@@ -211,3 +211,64 @@ fn secrets_and_redis_url_can_come_from_files() {
         &["session.redis_url_file"],
     );
 }
+
+#[test]
+fn redis_store_takes_exactly_one_of_server_cluster_and_sentinel() {
+    let session = |keys: &str| format!("[session]\nstore = \"redis\"\n{keys}\n");
+    let url = "redis_url = \"redis://127.0.0.1:6379/0\"";
+    let cluster = "redis_cluster_urls = [\"redis://127.0.0.1:7000\", \"redis://127.0.0.1:7001\"]";
+    let sentinel = "redis_sentinel_urls = [\"redis://127.0.0.1:26379\"]";
+    let master = "redis_sentinel_master = \"mymaster\"";
+    assert_refused(
+        &session(&format!("{url}\n{cluster}")),
+        &["session.redis_cluster_urls", "redis_url", "set only one"],
+    );
+    assert_refused(
+        &session(&format!("{cluster}\n{sentinel}\n{master}")),
+        &["session.redis_sentinel_urls", "redis_cluster_urls", "set only one"],
+    );
+    assert_refused(
+        &session(&format!("{url}\n{sentinel}\n{master}")),
+        &["redis_url", "redis_sentinel_urls", "set only one"],
+    );
+    assert_refused(&session(sentinel), &["session.redis_sentinel_master", "required"]);
+    assert_refused(
+        &session(&format!("{sentinel}\nredis_sentinel_master = \" \"")),
+        &["session.redis_sentinel_master"],
+    );
+    assert_refused(
+        &session(&format!("{url}\n{master}")),
+        &["session.redis_sentinel_master", "redis_sentinel_urls"],
+    );
+    assert_refused(
+        &session(""),
+        &["session.redis_url", "redis_cluster_urls", "redis_sentinel_urls"],
+    );
+    for good in [url.to_string(), cluster.to_string(), format!("{sentinel}\n{master}")] {
+        let (code, stderr) = check_with(&session(&good));
+        assert_eq!(code, 0, "{good}: {stderr}");
+    }
+}
+
+#[test]
+fn a_malformed_redis_url_is_refused_by_check_naming_its_key_not_its_password() {
+    let session = |keys: &str| format!("[session]\nstore = \"redis\"\n{keys}\n");
+    assert_refused(
+        &session("redis_url = \"http://:hunter2@127.0.0.1:6379\""),
+        &["session.redis_url", "not a Redis URL"],
+    );
+    assert_refused(
+        &session("redis_url = \"redis://:hunter2@127.0.0.1:6379/zero\""),
+        &["session.redis_url", "database"],
+    );
+    assert_refused(
+        &session("redis_cluster_urls = [\"redis://127.0.0.1:7000\", \"nonsense:hunter2\"]"),
+        &["session.redis_cluster_urls[1]"],
+    );
+    assert_refused(
+        &session("redis_sentinel_urls = [\"tcp://hunter2@127.0.0.1:26379\"]\nredis_sentinel_master = \"m\""),
+        &["session.redis_sentinel_urls[0]"],
+    );
+    let (_, stderr) = check_with(&session("redis_url = \"http://:hunter2@127.0.0.1:6379\""));
+    assert!(!stderr.contains("hunter2"), "the password is printed: {stderr}");
+}

@@ -38,31 +38,7 @@ async fn backchannel_logout_revokes_a_live_session_on_both_instances() {
     );
 
     // The provider's own logout (RP-initiated at the IdP) sends the back-channel logout to `a`.
-    let end = client()
-        .get(format!("{issuer}/session/end?client_id=portcullis"))
-        .header("cookie", browser.idp.header())
-        .send()
-        .await
-        .expect("end session");
-    browser.idp.update(&end);
-    let page = end.text().await.expect("page");
-    let xsrf = page
-        .split("name=\"xsrf\" value=\"")
-        .nth(1)
-        .and_then(|rest| rest.split('"').next())
-        .unwrap_or_else(|| panic!("no xsrf in {page}"));
-    let form = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([("xsrf", xsrf), ("logout", "yes")])
-        .finish();
-    let confirm = client()
-        .post(format!("{issuer}/session/end/confirm"))
-        .header("cookie", browser.idp.header())
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(form)
-        .send()
-        .await
-        .expect("confirm");
-    assert!(confirm.status().is_redirection(), "{}", confirm.status());
+    browser.end_provider_session(&idp).await;
     let deadline = Instant::now() + Duration::from_secs(5);
     while browser.auth(&b, "/private/x").await.status() != 401 {
         assert!(Instant::now() < deadline, "never revoked; a:\n{}", a.log_text());

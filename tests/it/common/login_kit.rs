@@ -145,6 +145,39 @@ impl Browser {
     }
 }
 
+impl Browser {
+    /// Signs out at the provider (its RP-initiated logout page, confirmed as a user would): the
+    /// provider then sends the back-channel logout to the client's `backchannel_uri`.
+    pub async fn end_provider_session(&mut self, idp: &Idp) {
+        let issuer = &idp.issuer;
+        let end = client()
+            .get(format!("{issuer}/session/end?client_id={CLIENT_ID}"))
+            .header("cookie", self.idp.header())
+            .send()
+            .await
+            .expect("end session");
+        self.idp.update(&end);
+        let page = end.text().await.expect("page");
+        let xsrf = page
+            .split("name=\"xsrf\" value=\"")
+            .nth(1)
+            .and_then(|rest| rest.split('"').next())
+            .unwrap_or_else(|| panic!("no xsrf in {page}"));
+        let form = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([("xsrf", xsrf), ("logout", "yes")])
+            .finish();
+        let confirm = client()
+            .post(format!("{issuer}/session/end/confirm"))
+            .header("cookie", self.idp.header())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+            .await
+            .expect("confirm");
+        assert!(confirm.status().is_redirection(), "{}", confirm.status());
+    }
+}
+
 /// A provider and a Portcullis in front of it with `session` settings.
 pub async fn setup(session: &str) -> (Idp, Portcullis) {
     let port = free_port();

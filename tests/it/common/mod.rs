@@ -11,7 +11,9 @@ pub mod mia;
 pub mod oidc;
 pub mod provider;
 pub mod redis;
+pub mod redis_ha;
 pub mod rules;
+pub mod shared_sessions;
 pub mod tokens;
 
 use std::io::Read;

@@ -147,6 +147,11 @@ impl PeerProcess {
         }
     }
 
+    /// Its process id (to send it signals).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Its output so far, and every `*.log` file in its folder (nginx's error log).
     pub fn log_text(&self) -> String {
         let mut text = std::fs::read_to_string(&self.log).unwrap_or_default();

@@ -1,0 +1,277 @@
+//! The three ways to reach Redis behind one connection type: one server (`redis_url`), a Redis
+//! Cluster (`redis_cluster_urls`) or the master that Redis Sentinel names (`redis_sentinel_urls`
+//! and `redis_sentinel_master`).
+//!
+//! - One server: a self-reconnecting `ConnectionManager`.
+//! - Cluster: the crate's cluster client. It follows `MOVED`/`ASK`, refreshes its slot map when a
+//!   node stops answering and connects to the node that took over the slots.
+//! - Sentinel: the crate's `SentinelClient` asks the sentinels for the master each time it
+//!   connects (it keeps no master address), but the connection it gives stays with that server.
+//!   After a failover the old master refuses writes (`READONLY`) or is gone, so a failed command
+//!   drops the connection ([`Link::failed`]) and the next one asks the sentinels again. Until
+//!   the sentinels demote it, though, the old master still takes writes; so while requests come
+//!   the sentinels are also asked, at most once a second, in the background, whether the master
+//!   moved, and the connection is dropped when it did.
+//!
+//! Each connection is made on first use; making one is bounded by [`COMMAND_TIMEOUT`] like every
+//! command.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arc_swap::ArcSwapOption;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
+use redis::cluster::ClusterClient;
+use redis::cluster_async::ClusterConnection;
+use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
+use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
+use tokio::sync::{Mutex, OnceCell};
+
+use super::redis_store::{COMMAND_TIMEOUT, StoreError, bounded};
+use crate::config::SessionStore;
+
+/// How often, at most, a Sentinel link asks whether the master moved (while requests come).
+pub const MOVE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How Portcullis reaches Redis, and the connection once made.
+pub enum Link {
+    /// One Redis server.
+    Single {
+        /// The server.
+        client: redis::Client,
+        /// Its connection, made on first use.
+        connection: OnceCell<ConnectionManager>,
+    },
+    /// A Redis Cluster.
+    Cluster {
+        /// Some of its nodes (boxed: the largest of the clients).
+        client: Box<ClusterClient>,
+        /// The cluster connection (to every master), made on first use.
+        connection: OnceCell<ClusterConnection>,
+    },
+    /// The master named by Redis Sentinel.
+    Sentinel(Arc<SentinelLink>),
+}
+
+/// The Sentinel client and the connection to the master it last named.
+pub struct SentinelLink {
+    /// Asks the sentinels for the master; one lookup at a time.
+    client: Mutex<SentinelClient>,
+    /// The connection to the current master; `None` after a failure or a move until the next
+    /// lookup.
+    current: ArcSwapOption<Master>,
+    /// When the sentinels were last asked whether the master moved (ms since the Unix epoch).
+    last_check_ms: AtomicU64,
+}
+
+/// A master the sentinels named, and the connection to it.
+pub struct Master {
+    /// `host:port`, to compare with what the sentinels name later.
+    address: String,
+    connection: MultiplexedConnection,
+}
+
+/// A connection of any [`Link`]: one type for every command of the store.
+#[derive(Clone)]
+pub enum Connection {
+    /// To one server.
+    Single(ConnectionManager),
+    /// To a cluster.
+    Cluster(ClusterConnection),
+    /// To the Sentinel master of the moment (the `Arc` tells which one it was).
+    Sentinel(Arc<Master>, MultiplexedConnection),
+}
+
+impl Link {
+    /// A link for a Redis `store`; nothing is connected yet. `None` for the cookie store.
+    pub fn new(store: &SessionStore) -> anyhow::Result<Option<Link>> {
+        let link = match store {
+            SessionStore::Cookie => return Ok(None),
+            SessionStore::Redis { url } => Link::Single {
+                client: redis::Client::open(url.0.as_str()).map_err(|e| anyhow::anyhow!("session.redis_url: {e}"))?,
+                connection: OnceCell::new(),
+            },
+            SessionStore::RedisCluster { urls } => Link::Cluster {
+                client: Box::new(
+                    ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
+                        .connection_timeout(COMMAND_TIMEOUT)
+                        .response_timeout(COMMAND_TIMEOUT)
+                        .build()
+                        .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?,
+                ),
+                connection: OnceCell::new(),
+            },
+            SessionStore::RedisSentinel { urls, master } => Link::Sentinel(Arc::new(SentinelLink {
+                client: Mutex::new(
+                    sentinel_client(urls, master).map_err(|e| anyhow::anyhow!("session.redis_sentinel_urls: {e}"))?,
+                ),
+                current: ArcSwapOption::empty(),
+                last_check_ms: AtomicU64::new(0),
+            })),
+        };
+        Ok(Some(link))
+    }
+
+    /// The connection, made now when there is none (bounded by [`COMMAND_TIMEOUT`]).
+    pub async fn connection(&self) -> Result<Connection, StoreError> {
+        match self {
+            Link::Single { client, connection } => {
+                let config = ConnectionManagerConfig::new()
+                    .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                    .set_response_timeout(Some(COMMAND_TIMEOUT))
+                    .set_number_of_retries(1);
+                let connect = connection.get_or_try_init(|| client.get_connection_manager_with_config(config));
+                bounded(connect).await.cloned().map(Connection::Single)
+            }
+            Link::Cluster { client, connection } => {
+                let connect = connection.get_or_try_init(|| client.get_async_connection());
+                bounded(connect).await.cloned().map(Connection::Cluster)
+            }
+            Link::Sentinel(sentinel) => {
+                SentinelLink::check_in_background(sentinel);
+                sentinel.connection().await
+            }
+        }
+    }
+
+    /// Tells the link that a command on `connection` failed: a Sentinel link forgets that master
+    /// connection (a failover may have moved the master), unless a newer one replaced it already.
+    /// The other links reconnect on their own.
+    pub fn failed(&self, connection: &Connection) {
+        if let (Link::Sentinel(sentinel), Connection::Sentinel(used, _)) = (self, connection) {
+            let previous = sentinel.current.compare_and_swap(&Some(used.clone()), None);
+            if previous.as_ref().is_some_and(|previous| Arc::ptr_eq(previous, used)) {
+                tracing::info!("redis sentinel: a command failed, the master will be looked up again");
+            }
+        }
+    }
+}
+
+impl SentinelLink {
+    async fn connection(&self) -> Result<Connection, StoreError> {
+        if let Some(current) = self.current.load_full() {
+            return Ok(Connection::Sentinel(current.clone(), current.connection.clone()));
+        }
+        bounded(async {
+            let mut client = self.client.lock().await;
+            // Another request may have looked the master up while this one waited.
+            if let Some(current) = self.current.load_full() {
+                return Ok(Connection::Sentinel(current.clone(), current.connection.clone()));
+            }
+            let master = client.async_get_client().await?;
+            let address = master.get_connection_info().addr().to_string();
+            let config = AsyncConnectionConfig::new()
+                .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                .set_response_timeout(Some(COMMAND_TIMEOUT));
+            let connection = master.get_multiplexed_async_connection_with_config(&config).await?;
+            tracing::info!(master = %address, "redis sentinel: connected to the master");
+            let current = Arc::new(Master { address, connection });
+            self.current.store(Some(current.clone()));
+            Ok(Connection::Sentinel(current.clone(), current.connection.clone()))
+        })
+        .await
+    }
+
+    /// At most once per [`MOVE_CHECK_INTERVAL`], while requests come, asks the sentinels in the
+    /// background which server is master. After a failover the old master keeps taking writes
+    /// until the sentinels turn it into a replica (and those writes are then lost), so a
+    /// connection to it is dropped as soon as the sentinels name another one.
+    fn check_in_background(link: &Arc<SentinelLink>) {
+        let now = super::unix_now_ms();
+        let last = link.last_check_ms.load(Ordering::Relaxed);
+        let interval = u64::try_from(MOVE_CHECK_INTERVAL.as_millis()).unwrap_or(u64::MAX);
+        let due = now.saturating_sub(last) >= interval;
+        if !due
+            || link.current.load().is_none()
+            || link
+                .last_check_ms
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_err()
+        {
+            return;
+        }
+        let link = link.clone();
+        tokio::spawn(async move {
+            let Ok(mut client) = link.client.try_lock() else {
+                return;
+            };
+            let named = bounded(client.async_get_client()).await;
+            let Some(current) = link.current.load_full() else {
+                return;
+            };
+            match named {
+                Ok(master) if master.get_connection_info().addr().to_string() != current.address => {
+                    let moved_to = master.get_connection_info().addr().to_string();
+                    tracing::info!(from = %current.address, to = %moved_to, "redis sentinel: the master moved");
+                    link.current.compare_and_swap(&Some(current), None);
+                }
+                Ok(_) => {}
+                Err(error) => tracing::debug!(%error, "redis sentinel: cannot ask the sentinels for the master"),
+            }
+        });
+    }
+}
+
+/// The Sentinel client for `urls` and `master`. A user name, password and database number in
+/// the first URL apply to the master too; the sentinels get the user name and password of
+/// their own URL, never a database (a sentinel has none).
+fn sentinel_client(urls: &[crate::config::Secret], master: &str) -> RedisResult<SentinelClient> {
+    let infos = urls
+        .iter()
+        .map(|url| url.0.as_str().into_connection_info())
+        .collect::<RedisResult<Vec<_>>>()?;
+    let master_info = infos
+        .first()
+        .map(|info| info.redis_settings().clone())
+        .unwrap_or_default();
+    let sentinels = infos.into_iter().map(|info| {
+        let own = info.redis_settings();
+        let mut settings = redis::RedisConnectionInfo::default();
+        if let Some(user) = own.username() {
+            settings = settings.set_username(user);
+        }
+        if let Some(password) = own.password() {
+            settings = settings.set_password(password);
+        }
+        info.set_redis_settings(settings)
+    });
+    let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(master_info);
+    SentinelClient::build(
+        sentinels.collect(),
+        master.to_string(),
+        Some(node),
+        SentinelServerType::Master,
+    )
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a Cmd) -> RedisFuture<'a, Value> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_command(cmd),
+            Connection::Cluster(connection) => connection.req_packed_command(cmd),
+            Connection::Sentinel(_, connection) => connection.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        pipeline: &'a Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<Value>> {
+        match self {
+            Connection::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Connection::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            Connection::Sentinel(_, connection) => connection.req_packed_commands(pipeline, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(connection) => connection.get_db(),
+            Connection::Cluster(connection) => connection.get_db(),
+            Connection::Sentinel(_, connection) => connection.get_db(),
+        }
+    }
+}

@@ -1,0 +1,66 @@
+//! Sessions on a real Redis Sentinel set (one master, one replica, three sentinels): two
+//! replicas share sessions, sign-out and back-channel logout end them on both, and a
+//! `SENTINEL FAILOVER` in the middle of the run keeps them (Portcullis asks the sentinels for
+//! the new master). One test runs the scenarios in order, so the set is started once.
+
+use crate::common::redis_ha::{MASTER_NAME, SentinelSet, query, settle};
+use crate::common::shared_sessions::{Replicas, session_in, url_list};
+
+#[tokio::test]
+async fn replicas_share_sessions_through_sentinel_and_keep_them_across_a_failover() {
+    let set = SentinelSet::start().await;
+    let keys = format!(
+        "{}\nredis_sentinel_master = \"{MASTER_NAME}\"",
+        url_list("redis_sentinel_urls", &set.urls())
+    );
+    let replicas = Replicas::start(&session_in(&keys)).await;
+    replicas.share_sign_out_and_backchannel_logout().await;
+
+    let frank = replicas.login("frank").await;
+    let keys: Vec<String> = set
+        .master
+        .query(redis::cmd("KEYS").arg("portcullis:session:*"))
+        .await
+        .expect("KEYS");
+    let replica_url = set.replica.url();
+    settle("the replica holding every session", || async {
+        let on_replica: Vec<String> = query(&replica_url, &[], redis::cmd("KEYS").arg("portcullis:session:*"))
+            .await
+            .unwrap_or_default();
+        keys.iter().all(|key| on_replica.contains(key))
+    })
+    .await;
+    set.failover().await;
+    // Poll, with frank's requests as the traffic, until both replicas use the new master.
+    let new_master = format!("master=127.0.0.1:{}", set.replica.port);
+    let uses_new_master = |log: String| {
+        log.lines()
+            .any(|line| line.contains("connected to the master") && line.contains(&new_master))
+    };
+    settle("both replicas on the new master", || async {
+        let _ = frank.auth(&replicas.a, "/private/x").await;
+        let _ = frank.auth(&replicas.b, "/private/x").await;
+        uses_new_master(Replicas::plain_log(&replicas.a)) && uses_new_master(Replicas::plain_log(&replicas.b))
+    })
+    .await;
+    replicas.assert_status(&frank, 200, "frank after the failover").await;
+    // Writes go to the new master: new logins, sign-out and back-channel logout work.
+    replicas.share_sign_out_and_backchannel_logout().await;
+    let sessions_on = |node: &crate::common::redis_ha::Node| {
+        let url = node.url();
+        async move {
+            query::<Vec<String>>(&url, &[], redis::cmd("KEYS").arg("portcullis:session:*"))
+                .await
+                .expect("KEYS")
+        }
+    };
+    let before = sessions_on(&set.replica).await;
+    let _gina = replicas.login("gina").await;
+    let after = sessions_on(&set.replica).await;
+    assert_eq!(
+        after.len(),
+        before.len() + 1,
+        "a new session is written to the new master: {before:?} then {after:?}; old master: {:?}",
+        sessions_on(&set.master).await
+    );
+}
