@@ -115,8 +115,16 @@ impl KeyStore {
                 self.current.store(Some(Arc::new(set)));
                 Ok(max_age)
             }
-            Err(reason) => {
+            Err(reason) if self.is_ready() => {
                 tracing::warn!(issuer = %self.name, %reason, "JWKS load failed; keeping the last good keys");
+                Err(reason)
+            }
+            Err(reason) => {
+                tracing::warn!(
+                    issuer = %self.name,
+                    %reason,
+                    "JWKS load failed; this issuer has no keys yet: not ready (/readyz 503) and its tokens are refused; retrying"
+                );
                 Err(reason)
             }
         }

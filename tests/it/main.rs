@@ -16,6 +16,7 @@ mod jwks;
 mod jwt_attacks;
 mod login;
 mod logout_replay;
+mod outages;
 mod path_spellings;
 mod peers;
 mod readme_snippets;
