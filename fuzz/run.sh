@@ -19,7 +19,7 @@ if [ ${#targets[@]} -eq 0 ]; then
 fi
 
 mkdir -p generated
-if ! RUSTC_BOOTSTRAP=1 cargo fuzz build >generated/build.log 2>&1; then
+if ! RUSTC_BOOTSTRAP=1 cargo fuzz build -O >generated/build.log 2>&1; then
     tail -n 30 generated/build.log >&2
     echo "fuzz targets do not build" >&2
     exit 1
