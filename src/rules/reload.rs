@@ -86,6 +86,13 @@ impl Reloader {
         if fingerprint == self.last {
             return Polled::Unchanged;
         }
+        // A read that straddles a swap (a ConfigMap's `..data` link renamed between two files)
+        // holds some old files and some new: a set nobody wrote. Only what a second read agrees
+        // with is loaded; otherwise the next poll looks again.
+        if read(&self.paths).await.0 != fingerprint {
+            tracing::debug!("rule files changed while they were read; reading them again at the next poll");
+            return Polled::Unchanged;
+        }
         self.last = fingerprint;
         if apply(sources, &self.known, &self.rules, &self.metrics).await {
             if self.rules.load().is_empty() {

@@ -49,12 +49,14 @@ pub const MAX_REQUEST_COOKIES: usize = 256;
 /// the first [`MAX_REQUEST_COOKIES`] are read.
 pub fn request_cookies(headers: &axum::http::HeaderMap) -> Vec<(String, String)> {
     let mut cookies: Vec<(String, String)> = Vec::new();
+    // Read as (lossy) UTF-8, not `to_str`: one foreign cookie with a non-ASCII byte in its
+    // value must not hide every other cookie of the header (found by fuzzing).
     let texts = headers
         .get_all(axum::http::header::COOKIE)
         .into_iter()
-        .filter_map(|v| v.to_str().ok());
+        .map(|v| String::from_utf8_lossy(v.as_bytes()));
     for text in texts {
-        for cookie in Cookie::split_parse(text).flatten().take(MAX_REQUEST_COOKIES) {
+        for cookie in Cookie::split_parse(text.as_ref()).flatten().take(MAX_REQUEST_COOKIES) {
             if cookies.len() >= MAX_REQUEST_COOKIES {
                 return cookies;
             }
@@ -193,6 +195,18 @@ mod tests {
         let cookies = request_cookies(&headers);
         assert_eq!(find(&cookies, "a"), Some("1"));
         assert_eq!(find(&cookies, "c"), Some("3"));
+    }
+
+    #[test]
+    fn a_foreign_cookie_with_non_ascii_bytes_does_not_hide_the_others() {
+        // The input of fuzz/corpus/cookies/non-ascii-foreign-cookie.
+        let mut headers = axum::http::HeaderMap::new();
+        let value =
+            axum::http::HeaderValue::from_bytes(b"_p=sealed; other=1; x=forge\x95\xc4\xdf\x9e=v").expect("value");
+        headers.append("cookie", value);
+        let cookies = request_cookies(&headers);
+        assert_eq!(find(&cookies, "_p"), Some("sealed"));
+        assert_eq!(find(&cookies, "other"), Some("1"));
     }
 
     #[test]

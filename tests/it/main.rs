@@ -22,6 +22,7 @@ mod jwks;
 mod jwt_attacks;
 mod login;
 mod logout_replay;
+mod outages;
 mod pages;
 mod path_spellings;
 mod peers;

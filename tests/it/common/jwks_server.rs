@@ -45,11 +45,22 @@ pub fn fixture_jwks(names: &[&str]) -> Value {
 impl JwksServer {
     /// Starts serving `keys` at `/jwks.json` and discovery for issuer `<base>/`.
     pub async fn start(keys: Value) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        JwksServer::serve(listener, keys)
+    }
+
+    /// Starts serving `keys` on `port` (from [`super::free_port`]): for an endpoint that comes up
+    /// after Portcullis was started against it.
+    pub async fn start_on(port: u16, keys: Value) -> JwksServer {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await.expect("bind");
+        JwksServer::serve(listener, keys)
+    }
+
+    fn serve(listener: tokio::net::TcpListener, keys: Value) -> JwksServer {
         let control = Arc::new(Control {
             keys: std::sync::Mutex::new(keys),
             ..Control::default()
         });
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
         *control.issuer.lock().expect("lock") = format!("{base}/");
         let app = Router::new()
