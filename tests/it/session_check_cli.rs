@@ -55,7 +55,7 @@ headers = ["X-Token"]
     let (code, out) = check(dir.path());
     assert_eq!(code, 1, "{out}");
     for expected in [
-        "portcullis.toml: key `session_checks[1].name`: `kratos` is used twice",
+        "portcullis.toml:19: key `session_checks[1].name`: `kratos` is used twice",
         "key `session_checks[1].url`",
         "key `session_checks[1].cookies`: `a b` is not a cookie name",
         "key `session_checks[1].user_field`: must not be empty",
