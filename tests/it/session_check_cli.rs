@@ -55,7 +55,7 @@ headers = ["X-Token"]
     let (code, out) = check(dir.path());
     assert_eq!(code, 1, "{out}");
     for expected in [
-        "portcullis.toml: key `session_checks[1].name`: `kratos` is used twice",
+        "key `session_checks[1].name`: `kratos` is used twice",
         "key `session_checks[1].url`",
         "key `session_checks[1].cookies`: `a b` is not a cookie name",
         "key `session_checks[1].user_field`: must not be empty",
@@ -67,6 +67,16 @@ headers = ["X-Token"]
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }
+    // Each problem names the file and its line: `portcullis.toml:19: key ...`.
+    let twice = out.lines().find(|l| l.contains("is used twice")).unwrap_or_default();
+    let line = twice
+        .split("portcullis.toml:")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next());
+    assert!(
+        line.is_some_and(|n| n.parse::<u32>().is_ok()),
+        "no file and line in {twice:?}"
+    );
 }
 
 #[test]
