@@ -67,6 +67,16 @@ headers = ["X-Token"]
     ] {
         assert!(out.contains(expected), "`{expected}` missing from:\n{out}");
     }
+    // Each problem names the file and its line: `portcullis.toml:19: key ...`.
+    let twice = out.lines().find(|l| l.contains("is used twice")).unwrap_or_default();
+    let line = twice
+        .split("portcullis.toml:")
+        .nth(1)
+        .and_then(|rest| rest.split(':').next());
+    assert!(
+        line.is_some_and(|n| n.parse::<u32>().is_ok()),
+        "no file and line in {twice:?}"
+    );
 }
 
 #[test]

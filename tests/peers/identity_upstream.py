@@ -6,8 +6,9 @@ rotation is seen at once).
     identity_upstream.py PORT JWKS_URL ISSUER HEADER AUDIENCES_JSON
 
 AUDIENCES_JSON maps a path prefix to the audience this upstream expects there (null: a token
-without `aud`). It answers 200 with what it verified ({"verified": true, "claims", "kid",
-"alg", "token"}) or 401 with {"verified": false, "error"}. Used by tests/it/identity_token.
+without `aud`; false: a public path, answered 200 {"verified": false, "public": true} with no
+token checked). POST is answered as GET. It answers 200 with what it verified ({"verified":
+true, "claims", "kid", "alg", "token"}) or 401 with {"verified": false, "error"}. Used by tests/it/identity_token.
 """
 
 import json
@@ -21,7 +22,8 @@ AUDIENCES = json.loads(AUDIENCES)
 
 
 def audience_for(path):
-    for prefix, audience in AUDIENCES.items():
+    # The longest matching prefix wins (JSON objects have no order).
+    for prefix, audience in sorted(AUDIENCES.items(), key=lambda item: -len(item[0])):
         if path.startswith(prefix):
             return audience
     return None
@@ -29,6 +31,9 @@ def audience_for(path):
 
 class Handler(BaseHTTPRequestHandler):
     def do_GET(self):
+        if audience_for(self.path) is False:
+            self.answer(200, {"verified": False, "public": True})
+            return
         value = self.headers.get(HEADER, "")
         if HEADER.lower() == "authorization":
             token = value[len("Bearer "):] if value.startswith("Bearer ") else ""
@@ -53,6 +58,8 @@ class Handler(BaseHTTPRequestHandler):
                               "alg": header.get("alg"), "token": token})
         except Exception as error:  # every refusal is a 401 naming why
             self.answer(401, {"verified": False, "error": f"{type(error).__name__}: {error}"})
+
+    do_POST = do_GET
 
     def answer(self, status, body):
         data = json.dumps(body).encode()

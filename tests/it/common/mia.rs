@@ -5,10 +5,10 @@
 //! (`{"userId", "groups": [...], "permissions": [...], "properties": {...}}`), else 401.
 //!
 //! Tests sign users in ([`Mia::sign_in`], giving the bearer token and the cookie value), count
-//! and inspect the calls.
+//! and inspect the calls, and take it down ([`Mia::stop`]).
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -41,6 +41,7 @@ struct Control {
     tokens: Mutex<HashMap<String, MiaUser>>,
     calls: AtomicUsize,
     requests: Mutex<Vec<HeaderMap>>,
+    down: AtomicBool,
 }
 
 /// A running Mia-shaped authentication manager on 127.0.0.1.
@@ -110,6 +111,13 @@ preferred_username_field = "properties.name"
     pub fn requests(&self) -> Vec<HeaderMap> {
         self.control.requests.lock().expect("lock").clone()
     }
+
+    /// Takes it down: new connections are refused, and a call on a connection kept alive from
+    /// before gets the 503 a Kubernetes Service without ready endpoints gets from its proxy.
+    pub fn stop(&self) {
+        self.control.down.store(true, Ordering::SeqCst);
+        self.task.abort();
+    }
 }
 
 impl Drop for Mia {
@@ -121,6 +129,9 @@ impl Drop for Mia {
 async fn userinfo(State(control): State<Arc<Control>>, headers: HeaderMap) -> Response {
     control.calls.fetch_add(1, Ordering::SeqCst);
     control.requests.lock().expect("lock").push(headers.clone());
+    if control.down.load(Ordering::SeqCst) {
+        return (StatusCode::SERVICE_UNAVAILABLE, "no healthy upstream").into_response();
+    }
     let bearer = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -4,4 +4,6 @@
 
 mod flyte;
 mod kyma;
+mod mia_platform;
 mod oauth2_proxy_keycloak;
+mod zero;
