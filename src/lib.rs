@@ -15,6 +15,7 @@ pub mod decision;
 pub mod login;
 pub mod metrics;
 pub mod origin;
+pub mod remote;
 pub mod rules;
 pub mod server;
 pub mod session;

@@ -279,7 +279,7 @@ impl SessionCheck {
         }
         let result = match call.send().await {
             Ok(response) => self.read(response).await,
-            Err(error) => Err(describe(&error)),
+            Err(error) => Err(crate::remote::describe(&error)),
         };
         let (label, reason) = match &result {
             Ok(Answer::Valid { .. }) => ("valid", None),
@@ -321,7 +321,7 @@ impl SessionCheck {
             }
             _ => return Err(format!("answered {status}")),
         }
-        let body = read_capped(response).await?;
+        let body = crate::remote::read_capped(response, MAX_ANSWER_BYTES).await?;
         let object: Map<String, Value> = match serde_json::from_slice(&body) {
             Ok(Value::Object(object)) => object,
             Ok(_) => return Err("answered 200 with JSON that is not an object".into()),
@@ -371,35 +371,6 @@ fn session_expiry(object: &Map<String, Value>) -> Option<u64> {
             .map(|at| at.as_secs()),
         Value::Number(number) => number.as_u64(),
         _ => None,
-    }
-}
-
-/// The body, at most [`MAX_ANSWER_BYTES`].
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe(&e))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(format!("answered more than {MAX_ANSWER_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A failed call in words (reqwest's errors name the URL, never the headers sent).
-fn describe(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else if error.is_connect() {
-        "connection refused or failed".into()
-    } else {
-        let mut text = error.to_string();
-        let mut source = std::error::Error::source(error);
-        while let Some(inner) = source {
-            text.push_str(&format!(": {inner}"));
-            source = inner.source();
-        }
-        text
     }
 }
 

@@ -76,7 +76,7 @@ async fn every_failure_of_the_check_is_503_and_never_200() {
         ("slow", "timed out"),
         ("broken", "500"),
         ("garbage", "not JSON"),
-        ("refused", "connection"),
+        ("refused", "cannot connect"),
     ] {
         let fields = events
             .iter()

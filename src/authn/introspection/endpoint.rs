@@ -79,12 +79,14 @@ impl Endpoint {
         let response = request
             .send()
             .await
-            .map_err(|e| format!("{url}: {}", describe_error(&e)))?;
+            .map_err(|e| format!("{url}: {}", crate::remote::describe(&e)))?;
         let status = response.status();
         if status != reqwest::StatusCode::OK {
             return Err(format!("{url}: answered HTTP {status}"));
         }
-        let bytes = read_capped(response).await.map_err(|e| format!("{url}: {e}"))?;
+        let bytes = crate::remote::read_capped(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
         parse_answer(&bytes).map_err(|e| format!("{url}: {e}"))
     }
 
@@ -97,11 +99,13 @@ impl Endpoint {
             .timeout(self.timeout)
             .send()
             .await
-            .map_err(|e| format!("{url}: {}", describe_error(&e)))?;
+            .map_err(|e| format!("{url}: {}", crate::remote::describe(&e)))?;
         if !response.status().is_success() {
             return Err(format!("{url}: answered HTTP {}", response.status()));
         }
-        let bytes = read_capped(response).await.map_err(|e| format!("{url}: {e}"))?;
+        let bytes = crate::remote::read_capped(response, MAX_ANSWER_BYTES)
+            .await
+            .map_err(|e| format!("{url}: {e}"))?;
         let document: Map<String, Value> =
             serde_json::from_slice(&bytes).map_err(|e| format!("{url}: not a discovery document: {e}"))?;
         if document.get("issuer").and_then(Value::as_str) != Some(self.issuer.as_str()) {
@@ -142,37 +146,5 @@ pub fn parse_answer(bytes: &[u8]) -> Result<Said, String> {
         Some(Value::Bool(true)) => Ok(Said::Active(answer)),
         Some(Value::Bool(false)) => Ok(Said::Inactive),
         _ => Err("the answer has no boolean `active`".into()),
-    }
-}
-
-/// The body, refused when larger than [`MAX_ANSWER_BYTES`].
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, String> {
-    let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| describe_error(&e))? {
-        if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-            return Err(format!("answer larger than {MAX_ANSWER_BYTES} bytes"));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body)
-}
-
-/// A reqwest error in words: timeouts and refused connections named as such.
-fn describe_error(error: &reqwest::Error) -> String {
-    if error.is_timeout() {
-        "timed out".into()
-    } else {
-        // reqwest's own text is "error sending request"; the cause (refused, reset) is below.
-        let mut text = if error.is_connect() {
-            "cannot connect".to_string()
-        } else {
-            "request failed".to_string()
-        };
-        let mut source = std::error::Error::source(error);
-        while let Some(cause) = source {
-            text.push_str(&format!(": {cause}"));
-            source = cause.source();
-        }
-        text
     }
 }

@@ -34,6 +34,9 @@ use token::TokenFile;
 
 use super::Requirements;
 
+/// An authorizer's answer larger than this is refused (a review is a few hundred bytes).
+const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
 /// How many answers one authorizer keeps at most.
 const CACHE_ENTRIES: u64 = 100_000;
 
@@ -174,7 +177,7 @@ impl Authorizer {
         }
         let answer = match request.send().await {
             Ok(response) => self.read(response).await,
-            Err(error) => Err(CannotAnswer(describe(&error))),
+            Err(error) => Err(CannotAnswer(crate::remote::describe(&error))),
         };
         let result = match &answer {
             Ok(Verdict::Allow) => "allow",
@@ -201,7 +204,9 @@ impl Authorizer {
                     // The kubelet may have rotated the token: read the file again next time.
                     token.recheck_soon();
                 }
-                let body = response.bytes().await.map_err(|e| CannotAnswer(describe(&e)))?;
+                let body = crate::remote::read_capped(response, MAX_ANSWER_BYTES)
+                    .await
+                    .map_err(CannotAnswer)?;
                 sar::verdict(status, &body, self.token.is_some())
             }
             AuthorizerKind::Http => Ok(http::verdict(response.status())?),
@@ -313,26 +318,6 @@ pub fn explain(
         config.kind.label(),
         config.url()
     ))
-}
-
-/// A reqwest error in words, with its causes (the TLS reason of a wrong CA is a cause).
-fn describe(error: &reqwest::Error) -> String {
-    let what = if error.is_timeout() {
-        "timed out"
-    } else if error.is_connect() {
-        "cannot connect"
-    } else if error.is_decode() || error.is_body() {
-        "cannot read the answer"
-    } else {
-        "request failed"
-    };
-    let mut text = format!("{what}: {error}");
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(&format!(": {cause}"));
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
