@@ -241,6 +241,21 @@ fn traefik_family_with_bad_host_is_invalid() {
     }
 }
 
+/// Found by the `origin` fuzzer: a name whose last label is a number is an IPv4 address to a
+/// browser, so `0863` or `app.2222` would be read one way here and another way there.
+#[test]
+fn a_host_that_ends_in_a_number_must_be_an_ipv4_address() {
+    for bad in ["0863", "app.2222", "a.0x1f", "1.2.3", "256.1.1.1", "10.0.0.1.5"] {
+        let (header, reason) = invalid_header(read(&with(TRAEFIK, "x-forwarded-host", bad)));
+        assert_eq!(header, "X-Forwarded-Host", "{bad:?}");
+        assert!(reason.contains("ends in a number"), "{bad:?}: {reason}");
+    }
+    for good in ["10.0.0.1", "app.example.com", "app-2", "2fa.example.com", "app.v2"] {
+        let request = read(&with(TRAEFIK, "x-forwarded-host", good)).expect(good);
+        assert!(url::Url::parse(&request.url()).is_ok(), "{good:?}");
+    }
+}
+
 #[test]
 fn traefik_family_without_forwarded_host_is_invalid_even_with_host() {
     let (header, _) = invalid_header(read(&without(TRAEFIK, "x-forwarded-host")));

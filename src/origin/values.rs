@@ -212,7 +212,22 @@ fn check_name(name: &str) -> Result<&str, &'static str> {
     if name.split('.').any(str::is_empty) {
         return Err("host name has an empty label");
     }
+    // A name whose last label is a number is an IPv4 address to a browser (the URL standard),
+    // so `0863` or `app.2222` would be read one way here and another way there.
+    if ends_in_a_number(name) && name.parse::<std::net::Ipv4Addr>().is_err() {
+        return Err("host name ends in a number but is not an IPv4 address");
+    }
     Ok(name)
+}
+
+/// Whether the last label is all digits or `0x` hex (the URL standard's "ends in a number").
+fn ends_in_a_number(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
+    match hex {
+        Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
+        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
+    }
 }
 
 /// A request target (`/path?query`) from a header: the path normalised, the rest kept as sent.
