@@ -114,6 +114,9 @@ impl RedisCluster {
     pub async fn start() -> RedisCluster {
         let mut nodes = Vec::new();
         for _ in 0..6 {
+            // The bus port from the kit's allocator too: the default, port + 10000, may fall in
+            // the ephemeral range, where a client connection can hold it.
+            let bus = free_port().to_string();
             let args = [
                 "--cluster-enabled",
                 "yes",
@@ -121,6 +124,8 @@ impl RedisCluster {
                 "nodes.conf",
                 "--cluster-node-timeout",
                 "1000",
+                "--cluster-port",
+                &bus,
             ];
             nodes.push(Node::start(&args).await);
         }
