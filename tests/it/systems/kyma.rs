@@ -10,8 +10,8 @@ use serde_json::json;
 use crate::common::jwks_server::{JwksServer, fixture_jwks};
 use crate::common::kube_api::{Grant, KubeApi, On, Subject};
 use crate::common::tokens::{now, sign};
-use crate::common::{Portcullis, Setup, client, free_port, root};
-use crate::peers::{PeerProcess, Seen, Upstream, example_with, print_log_on_failure, run_nginx};
+use crate::common::{Portcullis, client};
+use crate::peers::{PeerProcess, Seen, Upstream, example_with, print_log_on_failure};
 
 /// Everything of the flow, stopped on drop.
 struct Kyma {
@@ -53,23 +53,9 @@ impl Kyma {
                 ),
             ],
         );
-        let rules = std::fs::read_to_string(root().join("examples/kyma/rules/10-kyma.yaml")).expect("kyma rules");
-        let portcullis = Portcullis::start(Setup::new(&config, &rules)).await;
-        portcullis.wait_for("/readyz", 200).await;
+        let portcullis = super::portcullis_on_example("kyma", &config, "10-kyma.yaml").await;
         let app = Upstream::start().await;
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = format!("{}/", dir.path().display());
-        let conf = example_with(
-            "kyma/nginx.conf",
-            &[
-                ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
-                ("127.0.0.1:8080", format!("127.0.0.1:{}", app.port)),
-                ("127.0.0.1:8000", format!("127.0.0.1:{port}")),
-                ("/var/log/nginx/", prefix.clone()),
-            ],
-        );
-        let nginx = run_nginx(dir, &conf, &prefix, &[port]).await;
+        let (nginx, port) = super::example_nginx("kyma", &portcullis, app.port).await;
         Kyma {
             dex,
             api,

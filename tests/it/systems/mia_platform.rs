@@ -8,8 +8,8 @@
 use serde_json::{Value, json};
 
 use crate::common::mia::{self, Mia, MiaUser};
-use crate::common::{Portcullis, Setup, client, free_port, root};
-use crate::peers::{PeerProcess, Seen, Upstream, example_with, print_log_on_failure, run_nginx};
+use crate::common::{Portcullis, client};
+use crate::peers::{PeerProcess, Seen, Upstream, example_with, print_log_on_failure};
 
 /// Everything of the flow, stopped on drop.
 struct MiaPlatform {
@@ -44,23 +44,9 @@ impl MiaPlatform {
                 ),
             ],
         );
-        let rules = std::fs::read_to_string(root().join("examples/mia-platform/rules/10-mia.yaml")).expect("mia rules");
-        let portcullis = Portcullis::start(Setup::new(&config, &rules)).await;
-        portcullis.wait_for("/readyz", 200).await;
+        let portcullis = super::portcullis_on_example("mia-platform", &config, "10-mia.yaml").await;
         let app = Upstream::start().await;
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = format!("{}/", dir.path().display());
-        let conf = example_with(
-            "mia-platform/nginx.conf",
-            &[
-                ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
-                ("127.0.0.1:8080", format!("127.0.0.1:{}", app.port)),
-                ("127.0.0.1:8000", format!("127.0.0.1:{port}")),
-                ("/var/log/nginx/", prefix.clone()),
-            ],
-        );
-        let nginx = run_nginx(dir, &conf, &prefix, &[port]).await;
+        let (nginx, port) = super::example_nginx("mia-platform", &portcullis, app.port).await;
         MiaPlatform {
             manager,
             portcullis,

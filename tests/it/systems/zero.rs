@@ -10,8 +10,8 @@ use std::process::Command;
 use serde_json::{Value, json};
 
 use crate::common::kratos::{self, Kratos, KratosUser};
-use crate::common::{Portcullis, Setup, client, free_port, root};
-use crate::peers::{PeerProcess, example_with, peers_venv, print_log_on_failure, run_nginx};
+use crate::common::{Portcullis, client, free_port, root};
+use crate::peers::{PeerProcess, example_with, peers_venv, print_log_on_failure};
 
 /// Everything of the flow, stopped on drop.
 struct Zero {
@@ -41,9 +41,7 @@ impl Zero {
                 ("\"demo-identity-key.pem\"", format!("{:?}", key.display().to_string())),
             ],
         );
-        let rules = std::fs::read_to_string(root().join("examples/zero/rules/10-zero.yaml")).expect("zero rules");
-        let portcullis = Portcullis::start(Setup::new(&config, &rules)).await;
-        portcullis.wait_for("/readyz", 200).await;
+        let portcullis = super::portcullis_on_example("zero", &config, "10-zero.yaml").await;
 
         // The backend: public paths and webhooks need no token; everything else must carry an
         // identity token for audience `zero-backend`, verified against the published JWKS.
@@ -59,19 +57,7 @@ impl Zero {
         let mut backend = PeerProcess::spawn("zero-backend", command, tempfile::tempdir().expect("tempdir"));
         backend.wait_for_port(backend_port).await;
 
-        let port = free_port();
-        let dir = tempfile::tempdir().expect("tempdir");
-        let prefix = format!("{}/", dir.path().display());
-        let conf = example_with(
-            "zero/nginx.conf",
-            &[
-                ("127.0.0.1:4180", format!("127.0.0.1:{}", portcullis.port)),
-                ("127.0.0.1:8080", format!("127.0.0.1:{backend_port}")),
-                ("127.0.0.1:8000", format!("127.0.0.1:{port}")),
-                ("/var/log/nginx/", prefix.clone()),
-            ],
-        );
-        let nginx = run_nginx(dir, &conf, &prefix, &[port]).await;
+        let (nginx, port) = super::example_nginx("zero", &portcullis, backend_port).await;
         Zero {
             kratos,
             portcullis,
