@@ -13,7 +13,7 @@ use crate::common::jwks_server::{JwksServer, fixture_jwks};
 use crate::common::login_kit::{APP, Browser, setup};
 use crate::common::rules::DECISIONS as RULES;
 use crate::common::tokens::{claims, sign};
-use crate::common::{Portcullis, Setup, client, free_port};
+use crate::common::{Portcullis, Setup, ask, client, free_port};
 
 mod configmap;
 
@@ -34,14 +34,9 @@ paths = ["rules/"]
 }
 
 async fn auth(p: &Portcullis, token: &str) -> u16 {
-    client()
-        .get(p.url("/auth"))
-        .header("X-Original-URL", "https://app.example.com/admin/")
-        .header("X-Original-Method", "GET")
-        .header("Authorization", format!("Bearer {token}"))
-        .send()
+    let bearer = format!("Bearer {token}");
+    ask(p, "/admin/", &[("Authorization", bearer.as_str())])
         .await
-        .expect("auth")
         .status()
         .as_u16()
 }
