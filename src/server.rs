@@ -85,6 +85,8 @@ impl App {
         let authorizers =
             crate::authz::remote::Authorizers::new(&config.authorizers, &metrics).map_err(anyhow::Error::msg)?;
         let pages = answer::page::Pages::load(config.server.pages_dir.as_deref()).map_err(anyhow::Error::msg)?;
+        let in_force = Arc::new(ArcSwap::from_pointee(RuleSet::empty()));
+        rules.install(&in_force);
         Ok(App {
             authorizers,
             pages: Arc::new(pages),
@@ -98,7 +100,7 @@ impl App {
             login,
             trusted: TrustedProxies(config.server.trusted_proxies.clone()),
             login_start: config.login.as_ref().map(|login| login_start_url(&login.redirect_url)),
-            rules: Arc::new(ArcSwap::from_pointee(rules)),
+            rules: in_force,
             verifier,
             metrics,
             identity_headers,

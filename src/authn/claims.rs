@@ -65,7 +65,7 @@ impl ClaimMapper {
             groups: groups(claims, &self.groups),
             preferred_username: string(claims, &self.preferred_username),
             scopes: scopes(claims),
-            claims: Claims::from_json(claims_text),
+            claims: Claims::new(claims_text, claims),
             expires_at,
         })
     }

@@ -6,6 +6,7 @@
 
 pub mod bearer;
 pub mod claims;
+mod claims_text;
 pub mod credential;
 pub mod introspection;
 pub mod jwks;
@@ -15,6 +16,7 @@ pub mod session;
 pub mod session_check;
 pub mod strict_json;
 
+pub use claims_text::{Claims, keep_claims};
 pub use credential::{Authenticated, Authenticator, CredentialKind, Outcome, Upstream};
 pub use session_check::{SessionCheckId, SessionChecks};
 
@@ -44,88 +46,6 @@ pub struct Identity {
     pub claims: Claims,
     /// Unix time (seconds) after which the identity is no longer valid.
     pub expires_at: u64,
-}
-
-/// The claims of a credential kept as JSON text and parsed on use (only rules with claim
-/// requirements or claim templates use them). Not kept parsed: a cached identity then costs
-/// about twice the memory (measured with 100,000 cached tokens in benches/load.sh).
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Claims(Box<str>);
-
-impl Claims {
-    /// Wraps the JSON text of a claims object.
-    pub fn from_json(text: &str) -> Claims {
-        Claims(text.into())
-    }
-
-    /// The length in bytes of the JSON text (what the claims cost in memory).
-    pub fn json_len(&self) -> usize {
-        self.0.len()
-    }
-
-    /// Parses the claims object (empty when the text is not an object).
-    pub fn parse(&self) -> Map<String, Value> {
-        serde_json::from_str(&self.0).unwrap_or_default()
-    }
-
-    /// The value of a claim: first the exact name (claim names may contain dots, as Auth0's
-    /// namespaced claims do), then a dotted path into nested objects (`realm_access.roles`).
-    /// Only the top-level members named by `path` are built; the rest of the text is skipped.
-    pub fn get(&self, path: &str) -> Option<Value> {
-        let first = path.split('.').next().unwrap_or(path);
-        let mut deserializer = serde_json::Deserializer::from_str(&self.0);
-        let wanted = serde::de::DeserializeSeed::deserialize(Members { names: [path, first] }, &mut deserializer);
-        let [exact, parent] = wanted.ok()?;
-        if let Some(value) = exact {
-            return Some(value);
-        }
-        let mut value = parent?;
-        for part in path.split('.').skip(1) {
-            value = value.as_object_mut()?.remove(part)?;
-        }
-        Some(value)
-    }
-}
-
-/// Reads a JSON object keeping only the members `names` (the first of each), skipping the rest.
-struct Members<'n> {
-    names: [&'n str; 2],
-}
-
-impl<'de> serde::de::DeserializeSeed<'de> for Members<'_> {
-    type Value = [Option<Value>; 2];
-
-    fn deserialize<D: serde::Deserializer<'de>>(self, deserializer: D) -> Result<Self::Value, D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> serde::de::Visitor<'de> for Members<'_> {
-    type Value = [Option<Value>; 2];
-
-    fn expecting(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        formatter.write_str("a JSON object of claims")
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut found: [Option<Value>; 2] = [None, None];
-        while let Some(key) = map.next_key::<std::borrow::Cow<'de, str>>()? {
-            match self.names.iter().position(|name| *name == key) {
-                Some(index) if found[index].is_none() => {
-                    let value: Value = map.next_value()?;
-                    if self.names[0] == self.names[1] {
-                        found = [Some(value.clone()), Some(value)];
-                    } else {
-                        found[index] = Some(value);
-                    }
-                }
-                _ => {
-                    map.next_value::<serde::de::IgnoredAny>()?;
-                }
-            }
-        }
-        Ok(found)
-    }
 }
 
 /// Finds `path` in a claims object: the exact name first, then a dotted path.

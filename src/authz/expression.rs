@@ -105,6 +105,16 @@ impl Expression {
         })
     }
 
+    /// The claim members the expression reads as `claims.<name>` (none when it reads no claim or
+    /// reads them whole).
+    pub fn claim_members(&self) -> impl Iterator<Item = &str> {
+        let members: &[String] = match &self.claims {
+            ClaimsUse::Members(names) => names,
+            ClaimsUse::None | ClaimsUse::Whole => &[],
+        };
+        members.iter().map(String::as_str)
+    }
+
     /// The expression as written.
     pub fn source(&self) -> &str {
         &self.source

@@ -7,7 +7,7 @@ use serde::Deserialize;
 
 use serde_json::Value;
 
-use crate::authn::{Identity, lookup};
+use crate::authn::Identity;
 use crate::origin::OriginalRequest;
 pub use expression::Expression;
 
@@ -34,6 +34,13 @@ pub struct Requirements {
 }
 
 impl Requirements {
+    /// The claim paths these requirements read per request: the `claims` keys and the members
+    /// the expression names as `claims.<name>`.
+    pub fn claim_paths(&self) -> impl Iterator<Item = &str> {
+        let expression = self.expression.iter().flat_map(Expression::claim_members);
+        self.claims.keys().map(String::as_str).chain(expression)
+    }
+
     /// `Ok` when `identity` meets every requirement, else the first one it fails, in words.
     pub fn check(&self, identity: &Identity) -> Result<(), String> {
         self.check_groups(identity)?;
@@ -76,14 +83,15 @@ impl Requirements {
         Ok(())
     }
 
-    /// Parses the claims once, and only when there are claim requirements.
+    /// Reads only the claims required (kept parsed in the identity while these rules are in
+    /// force: [`crate::authn::keep_claims`]).
     fn check_claims(&self, identity: &Identity) -> Result<(), String> {
-        if self.claims.is_empty() {
-            return Ok(());
-        }
-        let claims = identity.claims.parse();
         for (name, expected) in &self.claims {
-            if !lookup(&claims, name).is_some_and(|actual| claim_satisfies(actual, expected)) {
+            if !identity
+                .claims
+                .get(name)
+                .is_some_and(|actual| claim_satisfies(&actual, expected))
+            {
                 return Err(format!("requires claim {name} = {expected}"));
             }
         }

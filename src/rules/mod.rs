@@ -21,7 +21,9 @@ pub use names::empty_set_warning;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use axum::http::HeaderName;
 use serde::Deserialize;
 
@@ -96,6 +98,14 @@ pub struct HeaderTemplate {
 }
 
 impl HeaderTemplate {
+    /// The claim paths the template reads (`{claims.<path>}`).
+    pub fn claim_paths(&self) -> impl Iterator<Item = &str> {
+        self.parts.iter().filter_map(|part| match part {
+            template::Part::Claim(path) => Some(path.as_str()),
+            _ => None,
+        })
+    }
+
     /// Parses a header name and its template; `Err` names an invalid header name or an unknown
     /// placeholder.
     pub fn parse(name: &str, template: &str) -> Result<HeaderTemplate, String> {
@@ -271,6 +281,31 @@ impl RuleSet {
     /// Whether there are no rules.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Every claim path some rule reads per request (requirements, expressions, header
+    /// templates), once each: what identities keep parsed while this set is in force.
+    pub fn claim_paths(&self) -> Vec<String> {
+        let mut paths: Vec<String> = self
+            .rules
+            .iter()
+            .flat_map(|compiled| {
+                let rule = &compiled.rule;
+                let templates = rule.headers.iter().flat_map(HeaderTemplate::claim_paths);
+                rule.require.claim_paths().chain(templates)
+            })
+            .map(str::to_owned)
+            .collect();
+        paths.sort();
+        paths.dedup();
+        paths
+    }
+
+    /// Puts this set in force: `store` swaps it in whole, after the identities made from now on
+    /// are told which claims it reads.
+    pub fn install(self, store: &ArcSwap<RuleSet>) {
+        crate::authn::keep_claims(self.claim_paths());
+        store.store(Arc::new(self));
     }
 }
 

@@ -133,7 +133,7 @@ async fn apply(
     match loaded {
         Ok(set) => {
             let count = set.len();
-            rules.store(Arc::new(set));
+            set.install(rules);
             metrics.rules_reload_total.with_label_values(&["ok"]).inc();
             metrics.rules_loaded.set(gauge(count));
             tracing::info!(rules = count, "rule files changed: new rule set in force");

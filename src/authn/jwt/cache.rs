@@ -71,7 +71,7 @@ pub fn entry_weight(identity: &Identity) -> u32 {
         + list(&identity.groups)
         + identity.preferred_username.as_ref().map_or(0, string)
         + list(&identity.scopes)
-        + block(identity.claims.json_len());
+        + identity.claims.heap_bytes(PER_ALLOCATION);
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 

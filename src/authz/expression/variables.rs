@@ -88,7 +88,15 @@ impl VariableResolver for Variables<'_> {
             "request.path" => CowVal::Owned(string(&self.request.path)),
             "request.host" => CowVal::Owned(string(&self.request.host)),
             "request.query" => CowVal::Owned(string(query(self.request))),
-            _ => return None,
+            // `claims.<member>` is looked up whole before `claims`: answer it without the map
+            // (from the member kept parsed in the identity). A missing member falls through to
+            // the map, where selecting it fails as CEL says it must.
+            _ => match (name.strip_prefix("claims."), self.claims_use) {
+                (Some(member), ClaimsUse::Members(_)) if !member.contains('.') => {
+                    CowVal::Owned(json(self.identity.claims.get(member)?))
+                }
+                _ => return None,
+            },
         };
         Some(value)
     }

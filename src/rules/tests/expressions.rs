@@ -62,3 +62,21 @@ fn a_valid_expression_loads_beside_the_static_requirements() {
     assert_eq!(expression.source(), "'admins' in groups || request.method == 'GET'");
     assert_eq!(rule.require.groups_any, ["dev"]);
 }
+
+#[test]
+fn the_claims_rules_read_per_request_are_listed_once_each() {
+    let set = rules(concat!(
+        "- id: a\n  paths: ['/a']\n  policy: authenticated\n  require:\n",
+        "    claims: { tenant: acme, realm_access.roles: admin }\n",
+        "    expression: \"claims.email_verified && claims.tenant == 'acme'\"\n",
+        "- id: b\n  paths: ['/b']\n  policy: authenticated\n",
+        "  headers: { X-Org: '{claims.org}-{user}' }\n",
+        "- id: c\n  paths: ['/c']\n  policy: authenticated\n  require:\n",
+        "    expression: \"claims['whole'] == 1\"\n",
+    ));
+    // `claims['whole']` reads the claims whole: no member of it is listed.
+    assert_eq!(
+        set.claim_paths(),
+        ["email_verified", "org", "realm_access.roles", "tenant"]
+    );
+}
