@@ -9,6 +9,7 @@ mod callback_errors;
 mod check_cases;
 mod cli;
 mod config_errors;
+mod config_reference;
 mod connections;
 mod decisions;
 mod e2e;
