@@ -38,3 +38,4 @@ mod session_check_failures;
 mod session_checks;
 mod sessions;
 mod systems;
+mod troubleshooting;

@@ -126,11 +126,6 @@ fn row(line: &str) -> Row {
 }
 
 impl Section {
-    /// The row of `key`.
-    pub fn row(&self, key: &str) -> Option<&Row> {
-        self.rows.iter().find(|row| row.key == key)
-    }
-
     /// The assignments of a minimal block: each required key with its example.
     pub fn base(&self) -> Vec<(String, String)> {
         self.rows
