@@ -95,7 +95,7 @@ fn joined_groups(identity: &Identity) -> String {
     let mut joined = String::new();
     for group in &identity.groups {
         if group.contains(',') {
-            tracing::warn!(issuer = %identity.issuer, group = ?group, "a group name holds a comma; left out of the groups header");
+            tracing::warn!(key = "headers.groups", issuer = %identity.issuer, group = ?group, "a group name holds a comma; left out of the groups header");
             continue;
         }
         if !joined.is_empty() {
@@ -210,7 +210,7 @@ fn allow(
         Ok(None) => {}
         Err(error) => {
             // Not a verdict on the user: the upstream would get no token it can trust.
-            tracing::error!(rule, %error, "cannot sign the identity token");
+            tracing::error!(key = "identity_token.key_file", rule, %error, "cannot sign the identity token");
             let reason = "cannot sign the identity token";
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason, context.client);
         }

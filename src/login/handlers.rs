@@ -168,7 +168,7 @@ async fn complete(
         .verify(&id_token, Expect::IdToken { nonce: &saved.nonce })
         .await
         .map_err(|reason| {
-            tracing::warn!(%reason, "ID token refused");
+            tracing::warn!(key = "login.issuer", issuer = %login.issuer.name, %reason, "ID token refused");
             Problem::IdTokenRefused
         })?;
     let access_token = response.access_token().secret().clone();
@@ -190,12 +190,12 @@ async fn complete(
     // A session must name its user as a token of this issuer would: refuse it now rather than
     // at every request.
     let identity = session.identity(&login.claims).map_err(|reason| {
-        tracing::warn!(%reason, "the provider's claims name no user");
+        tracing::warn!(key = "issuers[].user_claim", issuer = %login.issuer.name, %reason, "the provider's claims name no user");
         Problem::NoUser
     })?;
     tracing::info!(user = %identity.user, "signed in");
     login.sessions.save(&session, headers).await.map_err(|error| {
-        tracing::warn!(%error, "session cannot be saved");
+        tracing::warn!(key = "session.store", %error, "session cannot be saved");
         Problem::SessionNotSaved
     })
 }
@@ -214,13 +214,13 @@ async fn merge_userinfo(
     let info = match answer.and_then(reqwest::Response::error_for_status) {
         Ok(response) => response.json::<Map<String, Value>>().await.ok(),
         Err(error) => {
-            tracing::warn!(%error, "userinfo request failed");
+            tracing::warn!(key = "login.issuer", issuer = %login.issuer.name, %error, "userinfo request failed");
             None
         }
     };
     let Some(info) = info else { return };
     if info.get("sub") != claims.get("sub") {
-        tracing::warn!("userinfo is for another subject; ignored");
+        tracing::warn!(key = "login.issuer", issuer = %login.issuer.name, "userinfo is for another subject; ignored");
         return;
     }
     for (name, value) in info {
@@ -288,12 +288,12 @@ pub async fn backchannel_logout(State(login): State<Arc<Login>>, body: Bytes) ->
             return Err(Problem::InvalidLogoutRequest.into());
         }
         Err(reason) => {
-            tracing::warn!(%reason, "back-channel logout cannot check the token for replay");
+            tracing::warn!(key = "session.store", %reason, "back-channel logout cannot check the token for replay");
             return Err(Problem::LogoutUnavailable.into());
         }
     }
     if let Err(reason) = login.sessions.revoke(issuer, sid, sub).await {
-        tracing::warn!(%reason, "back-channel logout could not revoke the sessions");
+        tracing::warn!(key = "session.store", %reason, "back-channel logout could not revoke the sessions");
         // The provider may deliver it again: that delivery must not count as a replay.
         login.sessions.forget_logout_token(issuer, jti).await;
         return Err(Problem::LogoutUnavailable.into());

@@ -161,7 +161,7 @@ impl Login {
             Refresh::Stored(new) => match self.sessions.cookies(&new, headers) {
                 Ok(cookies) => Some(((*new).clone(), cookies)),
                 Err(error) => {
-                    tracing::warn!(%error, "refreshed session cannot be put in cookies");
+                    tracing::warn!(key = "session.cookie_name", %error, "refreshed session cannot be put in cookies");
                     Some(((*new).clone(), Vec::new()))
                 }
             },
@@ -176,11 +176,14 @@ impl Login {
         let new = match tokio::time::timeout(REFRESH_TIMEOUT, self.refresh(session)).await {
             Ok(Ok(new)) => new,
             Ok(Err(reason)) => {
-                tracing::warn!(%reason, "session refresh failed; the session serves until it expires");
+                tracing::warn!(key = "login.issuer", %reason, "session refresh failed; the session serves until it expires");
                 return Refresh::Failed;
             }
             Err(_) => {
-                tracing::warn!("session refresh timed out; the session serves until it expires");
+                tracing::warn!(
+                    key = "login.issuer",
+                    "session refresh timed out; the session serves until it expires"
+                );
                 return Refresh::Failed;
             }
         };
@@ -191,7 +194,7 @@ impl Login {
                 Refresh::Ended
             }
             Err(error) => {
-                tracing::warn!(%error, "refreshed session cannot be saved; the session serves until it expires");
+                tracing::warn!(key = "session.store", %error, "refreshed session cannot be saved; the session serves until it expires");
                 Refresh::Failed
             }
         }

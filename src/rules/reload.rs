@@ -151,6 +151,7 @@ async fn apply(
                 );
             }
             tracing::warn!(
+                key = "rules.paths",
                 errors = errors.len(),
                 "rule files changed but do not load: the last good rule set stays"
             );

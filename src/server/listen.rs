@@ -83,7 +83,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             Err(error) if is_about_one_connection(&error) => continue,
             Err(error) => {
                 if let Some(more) = failed.ready() {
-                    tracing::warn!(%error, more, "cannot accept connections; retrying");
+                    tracing::warn!(key = "server.listen", %error, more, "cannot accept connections; retrying");
                 }
                 tokio::select! {
                     () = &mut shutdown => break,
@@ -95,6 +95,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
             drop(stream);
             if let Some(more) = refused.ready() {
                 tracing::warn!(
+                    key = "server.max_connections",
                     %peer,
                     more,
                     max_connections = limits.max_connections,

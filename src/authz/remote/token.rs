@@ -63,7 +63,7 @@ impl TokenFile {
                 fresh
             }
             Ok(Err(reason)) => {
-                tracing::warn!(%reason, "authorizer token file cannot be read: the last good token stays in use");
+                tracing::warn!(key = "authorizers[].token_file", file = %self.path.display(), %reason, "authorizer token file cannot be read: the last good token stays in use");
                 token
             }
             Err(_) => token,

@@ -372,10 +372,16 @@ pub fn client() -> reqwest::Client {
 
 /// Runs the binary with `args` to completion: (exit code, stdout, stderr).
 pub fn run(args: &[&str], cwd: &Path) -> (i32, String, String) {
+    run_with_env(args, cwd, &[])
+}
+
+/// [`run`] with the environment variables `env` (name, value) set for the binary.
+pub fn run_with_env(args: &[&str], cwd: &Path, env: &[(String, String)]) -> (i32, String, String) {
     let mut child = Command::new(binary())
         .args(args)
         .current_dir(cwd)
         .env_remove("PORTCULLIS_CONFIG")
+        .envs(env.iter().map(|(name, value)| (name, value)))
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
