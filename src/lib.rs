@@ -1,3 +1,5 @@
+// The handlers' futures nest deeply: proving them `Send` takes the trait solver past 128 steps.
+#![recursion_limit = "256"]
 //! Portcullis: a forward-auth decision service.
 //!
 //! A request travels one straight line through these modules:

@@ -35,7 +35,7 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
     if let Some(introspector) = verifier.introspector()
         && !introspection::looks_like_jwt(token)
     {
-        return Some(match introspector.check(token).await {
+        return Some(match Box::pin(introspector.check(token)).await {
             Checked::Valid(identity) => valid(identity, token, keep_token),
             Checked::Invalid(reason) => invalid(format!("invalid bearer token: {reason}")),
             Checked::Unavailable(reason) => Authenticated::from(Outcome::Unavailable {

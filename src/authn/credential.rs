@@ -195,11 +195,13 @@ impl Authenticator {
             let checked = match kind {
                 CredentialKind::Bearer => bearer::check(&self.verifier, headers, self.keep_access_token).await,
                 CredentialKind::Session => match &self.login {
-                    Some(login) => session::check(login, headers, self.keep_access_token).await,
+                    // Boxed, as the session check's: their futures (refresh, HTTP calls) are
+                    // large, and the bearer path would otherwise carry their size.
+                    Some(login) => Box::pin(session::check(login, headers, self.keep_access_token)).await,
                     None => None,
                 },
                 CredentialKind::SessionCheck(id) => match self.checks.get(*id) {
-                    Some(check) => check.check(headers, request).await,
+                    Some(check) => Box::pin(check.check(headers, request)).await,
                     None => None,
                 },
             };

@@ -138,7 +138,13 @@ impl Introspector {
             return Checked::Invalid("token longer than 16 KiB".into());
         }
         let key = self.key(token);
-        match self.cache.try_get_with(key, self.introspect(token)).await {
+        // A hit is answered without building the calls' future (large: it holds the HTTP
+        // client's); a miss boxes it, so this future stays small on the hot path.
+        let verdict = match self.cache.get(&key).await {
+            Some(verdict) => Ok(verdict),
+            None => self.cache.try_get_with(key, Box::pin(self.introspect(token))).await,
+        };
+        match verdict {
             Ok(Verdict::Active { identity, .. }) => Checked::Valid(identity),
             Ok(Verdict::Refused(reason)) => Checked::Invalid(reason.to_string()),
             Err(reason) => Checked::Unavailable(reason.to_string()),

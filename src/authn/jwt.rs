@@ -133,7 +133,9 @@ impl Verifier {
             return Ok(identity);
         }
         self.metrics.token_cache_misses_total.inc();
-        let identity = Arc::new(self.verify_uncached(token).await?);
+        // Boxed: the uncached path's future (key fetches) is large; unboxed, every cache hit
+        // would build and copy it.
+        let identity = Arc::new(Box::pin(self.verify_uncached(token)).await?);
         self.cache.insert(key, identity.clone(), unix_now()).await;
         Ok(identity)
     }

@@ -173,7 +173,7 @@ async fn connections_past_max_connections_are_closed_and_served_again_once_other
         let status = healthz_on(stream).await.expect("a held connection still answers");
         assert!(status.contains(" 200 "), "{status}");
     }
-    assert!(p.log_text().contains("server.max_connections"), "{}", p.log_text());
+    p.wait_for_log("server.max_connections").await;
 
     drop(held);
     let deadline = Instant::now() + HANG_GUARD;

@@ -214,6 +214,20 @@ impl Portcullis {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits (up to 10 s) until the log contains `needle`; fails the test naming it otherwise.
+    /// For lines logged after the answer that a test saw (the process may answer first).
+    pub async fn wait_for_log(&self, needle: &str) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !self.log_text().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "no `{needle}` in the log:\n{}",
+                self.log_text()
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// The port of `server.grpc_listen` (started at `127.0.0.1:0`, see [`Setup::with_grpc`]),
     /// read from the `portcullis serving ... grpc_listen=127.0.0.1:PORT` line.
     pub fn grpc_port(&self) -> u16 {
