@@ -150,14 +150,19 @@ pub enum Body {
 
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
-        let mut response = match self.body {
-            Body::Text(text) => (self.status, text).into_response(),
-            Body::Json(json) => (self.status, axum::Json(json)).into_response(),
-            Body::Html(html) => {
-                (self.status, [(header::CONTENT_TYPE, "text/html; charset=utf-8")], html).into_response()
-            }
+        let (content_type, body) = match self.body {
+            Body::Text(text) => ("text/plain; charset=utf-8", axum::body::Body::from(text)),
+            Body::Json(json) => ("application/json", axum::body::Body::from(json.to_string())),
+            Body::Html(html) => ("text/html; charset=utf-8", axum::body::Body::from(html)),
         };
-        response.headers_mut().extend(self.headers);
+        // The planned headers become the response's as they are (no copy into a second map).
+        let mut response = Response::new(body);
+        *response.status_mut() = self.status;
+        *response.headers_mut() = self.headers;
+        response
+            .headers_mut()
+            .entry(header::CONTENT_TYPE)
+            .or_insert(HeaderValue::from_static(content_type));
         response
     }
 }
@@ -226,7 +231,9 @@ fn allow(
     Answer {
         status: StatusCode::OK,
         headers,
-        body: Body::Text("allowed\n".into()),
+        // Empty: nginx keeps its connection to Portcullis only when an `auth_request` answer
+        // has no body (it never reads one); with `allowed` it opened a connection per request.
+        body: Body::Text(String::new()),
     }
 }
 

@@ -74,6 +74,10 @@ async fn valid_token_in_required_group_is_allowed_with_identity_and_rule_headers
     assert_eq!(header(&response, "X-Auth-Request-Groups"), Some("admins,dev"));
     assert_eq!(header(&response, "X-Auth-Request-Preferred-Username"), Some("ally"));
     assert_eq!(header(&response, "X-Auth-Request-Tenant"), Some("acme"));
+    // No body: nginx keeps its connection to Portcullis only for `auth_request` answers without
+    // one (it never reads it), so a body would cost a new connection per request.
+    assert_eq!(header(&response, "content-length"), Some("0"));
+    assert_eq!(response.bytes().await.expect("body").len(), 0);
 }
 
 #[tokio::test]

@@ -84,7 +84,7 @@ fn seen_grpc(response: CheckResponse) -> Seen {
             Seen {
                 status: 200,
                 headers: headers.into_iter().collect(),
-                body: "allowed\n".into(),
+                body: String::new(),
             }
         }
         HttpResponse::DeniedResponse(denied) => Seen {

@@ -334,3 +334,40 @@ async fn forbidden_answer_passes_through_nginx_as_403() {
     }
     assert_eq!(stack.upstream.hits(), 0);
 }
+
+/// Sockets to `port` on 127.0.0.1 in TIME_WAIT (state 06 in /proc/net/tcp): each is a connection
+/// that was closed.
+fn closed_connections_to(port: u16) -> usize {
+    let table = std::fs::read_to_string("/proc/net/tcp").expect("/proc/net/tcp");
+    let remote = format!("0100007F:{port:04X}");
+    table
+        .lines()
+        .skip(1)
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            fields.get(2) == Some(&remote.as_str()) && fields.get(3) == Some(&"06")
+        })
+        .count()
+}
+
+#[tokio::test]
+async fn nginx_keeps_its_connection_to_portcullis_across_allowed_requests() {
+    let stack = Stack::start(&file_issuer_config("rsa1")).await;
+    let token = rsa1(json!({}));
+    let before = closed_connections_to(stack.portcullis.port);
+    for _ in 0..40 {
+        let response = stack
+            .get(Variant::Recommended, "/admin/users")
+            .header("Authorization", bearer(&token))
+            .send()
+            .await
+            .expect("send");
+        assert_eq!(response.status(), 200);
+    }
+    // With a body on the 200, nginx closed its connection after every auth subrequest (40 here).
+    let closed = closed_connections_to(stack.portcullis.port).saturating_sub(before);
+    assert!(
+        closed <= 2,
+        "nginx closed {closed} connections to Portcullis for 40 requests"
+    );
+}
