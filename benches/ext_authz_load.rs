@@ -9,6 +9,15 @@
 //! `server.grpc_listen`, and reports requests per second and the server's CPU time per request
 //! (user + system, from /proc), which is the fairer figure: the client shares the cores. Built
 //! with whatever profile cargo is given; compare figures of one profile on one machine only.
+//!
+//! Against a server that is already running (benches/compare.sh drives it so, measuring the
+//! server's CPU itself), only the gRPC form of one decision is asked, and one line
+//! `requests=N seconds=S wrong=W` is printed:
+//!
+//!   EXT_AUTHZ_GRPC=127.0.0.1:4181 EXT_AUTHZ_AUTHORIZATION='Bearer eyJ...' EXT_AUTHZ_PATH=/admin/ \
+//!     EXT_AUTHZ_STATUS=200 target/release/deps/ext_authz_load-HASH     # CONCURRENCY, SECONDS
+//!
+//! (`EXT_AUTHZ_HOST` sets the host asked about, default `app.example.com`.)
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -27,7 +36,8 @@ const ROOT: &str = env!("CARGO_MANIFEST_DIR");
 /// One decision to ask about, repeatedly.
 struct Case {
     name: &'static str,
-    path: &'static str,
+    host: String,
+    path: String,
     authorization: Option<String>,
     status: u16,
 }
@@ -39,24 +49,38 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
+    if let Ok(grpc) = std::env::var("EXT_AUTHZ_GRPC") {
+        let case = Case {
+            name: "given",
+            host: env_or("EXT_AUTHZ_HOST", "app.example.com".to_owned()),
+            path: env_or("EXT_AUTHZ_PATH", "/admin/users?page=2".to_owned()),
+            authorization: std::env::var("EXT_AUTHZ_AUTHORIZATION").ok(),
+            status: env_or("EXT_AUTHZ_STATUS", 200),
+        };
+        runtime.block_on(against_running(&grpc, case, concurrency, seconds));
+        return;
+    }
     let server = Server::start();
     let token = mint_token();
     let cases = [
         Case {
             name: "public path",
-            path: "/static/app.css",
+            host: "app.example.com".into(),
+            path: "/static/app.css".into(),
             authorization: None,
             status: 200,
         },
         Case {
             name: "cached JWT",
-            path: "/admin/users?page=2",
+            host: "app.example.com".into(),
+            path: "/admin/users?page=2".into(),
             authorization: Some(format!("Bearer {token}")),
             status: 200,
         },
         Case {
             name: "401",
-            path: "/admin/users",
+            host: "app.example.com".into(),
+            path: "/admin/users".into(),
             authorization: None,
             status: 401,
         },
@@ -88,8 +112,9 @@ fn main() {
                 };
                 assert_eq!(ask.once().await, case.status, "{} {form:?}", case.name);
                 let cpu_before = server.cpu();
-                let (requests, elapsed) = ask.run(concurrency, Duration::from_secs(seconds)).await;
+                let (requests, wrong, elapsed) = ask.run(concurrency, Duration::from_secs(seconds)).await;
                 let cpu = server.cpu() - cpu_before;
+                assert_eq!(wrong, 0, "{} {form:?}: answers other than {}", case.name, case.status);
                 let rate = requests as f64 / elapsed.as_secs_f64();
                 let per_request = cpu.as_secs_f64() * 1e6 / requests as f64;
                 println!(
@@ -100,6 +125,24 @@ fn main() {
             }
         }
     });
+}
+
+/// Asks the gRPC server at `grpc` about `case` for `seconds` and prints what it counted.
+async fn against_running(grpc: &str, case: Case, concurrency: usize, seconds: u64) {
+    let channel = Channel::from_shared(format!("http://{grpc}"))
+        .expect("url")
+        .connect()
+        .await
+        .unwrap_or_else(|e| panic!("connect gRPC {grpc}: {e}"));
+    let ask = Asker {
+        form: Form::Grpc,
+        case: Arc::new(case),
+        channel,
+        http: reqwest::Client::new(),
+        base: String::new(),
+    };
+    let (requests, wrong, elapsed) = ask.run(concurrency, Duration::from_secs(seconds)).await;
+    println!("requests={requests} seconds={:.3} wrong={wrong}", elapsed.as_secs_f64());
 }
 
 fn env_or<T: std::str::FromStr>(name: &str, default: T) -> T {
@@ -147,8 +190,8 @@ impl Asker {
                 let http = HttpRequest {
                     method: "GET".into(),
                     scheme: "https".into(),
-                    host: "app.example.com".into(),
-                    path: self.case.path.into(),
+                    host: self.case.host.clone(),
+                    path: self.case.path.clone(),
                     headers,
                     ..HttpRequest::default()
                 };
@@ -176,7 +219,7 @@ impl Asker {
                 let mut request = self
                     .http
                     .get(format!("{}/ext-authz{}", self.base, self.case.path))
-                    .header("Host", "app.example.com")
+                    .header("Host", &self.case.host)
                     .header("X-Forwarded-Proto", "https")
                     .header("Accept", "application/json");
                 if let Some(authorization) = &self.case.authorization {
@@ -190,18 +233,23 @@ impl Asker {
         }
     }
 
-    /// `concurrency` callers asking in a loop for `length`: (requests answered, time taken).
-    async fn run(&self, concurrency: usize, length: Duration) -> (u64, Duration) {
+    /// `concurrency` callers asking in a loop for `length`: (requests answered, answers other
+    /// than the case's status, time taken).
+    async fn run(&self, concurrency: usize, length: Duration) -> (u64, u64, Duration) {
         let done = Arc::new(AtomicU64::new(0));
+        let wrong = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let deadline = started + length;
         let callers: Vec<_> = (0..concurrency)
             .map(|_| {
                 let ask = self.clone();
                 let done = done.clone();
+                let wrong = wrong.clone();
                 tokio::spawn(async move {
                     while Instant::now() < deadline {
-                        assert_eq!(ask.once().await, ask.case.status);
+                        if ask.once().await != ask.case.status {
+                            wrong.fetch_add(1, Ordering::Relaxed);
+                        }
                         done.fetch_add(1, Ordering::Relaxed);
                     }
                 })
@@ -210,7 +258,11 @@ impl Asker {
         for caller in callers {
             caller.await.expect("caller");
         }
-        (done.load(Ordering::Relaxed), started.elapsed())
+        (
+            done.load(Ordering::Relaxed),
+            wrong.load(Ordering::Relaxed),
+            started.elapsed(),
+        )
     }
 }
 

@@ -2,65 +2,43 @@
 # Load figures for the real binary with wrk: throughput and p99 latency of /healthz and of /auth
 # (public path, cached JWT, 401), and memory idle and after many distinct tokens.
 #
-#   benches/load.sh                 # DURATION=10s CONNECTIONS=50 THREADS=2 TOKENS=100000 PORT=4190
+#   benches/load.sh                 # DURATION=10s CONNECTIONS=50 THREADS=2 TOKENS=100000 PORT=(free)
 #
 # Uses the quickstart config (examples/quickstart) with only the listen address overridden.
-# Needs wrk, node and curl (tests/run.sh installs them). wrk shares the machine's cores with
-# Portcullis, so figures are comparable only between runs on the same machine.
+# Needs wrk, node and curl (tests/run.sh installs them); builds the release binary unless BIN
+# names one. wrk shares the machine's cores with Portcullis, so figures are comparable only
+# between runs on the same machine. benches/compare.sh measures many more cases side by side.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. benches/lib/common.sh
 
 DURATION=${DURATION:-10s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
 TOKENS=${TOKENS:-100000}
-PORT=${PORT:-4190}
+[ -n "${PORT:-}" ] || bench_free_port PORT
 BASE="http://127.0.0.1:$PORT"
+work=$BENCH_WORK
 
-for tool in wrk node curl; do
-    command -v "$tool" >/dev/null || { echo "$tool is not installed (tests/run.sh installs it)" >&2; exit 1; }
-done
+bench_need wrk node curl
+bench_build
+bin=$BIN
 
-echo "==> cargo build --release"
-cargo build --release --locked --quiet
-bin=target/release/portcullis
+bench_portcullis "127.0.0.1:$PORT" examples/quickstart/portcullis.toml
+pid=$BENCH_PID
 
-work=$(mktemp -d)
-pid=""
-cleanup() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-PORTCULLIS_SERVER__LISTEN="127.0.0.1:$PORT" RUST_LOG=warn "$bin" serve --config examples/quickstart/portcullis.toml \
-    >"$work/portcullis.log" 2>&1 &
-pid=$!
-for _ in $(seq 200); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/portcullis.log" >&2; exit 1; }
-    sleep 0.05
-done
-
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+rss_kib() { bench_rss_kib "$pid"; }
 rss_idle=$(rss_kib)
 
 token=$("$bin" token --key examples/quickstart/demo-key.pem --aud demo --sub alice --groups admins)
 public=(-H "X-Original-URL: https://app.example.com/static/app.css" -H "X-Original-Method: GET")
 admin=(-H "X-Original-URL: https://app.example.com/admin/" -H "X-Original-Method: GET")
 
-# Checks that a case answers what it should before measuring it.
-expect() {
-    local status=$1
-    shift
-    local got
-    got=$(curl -s -o /dev/null -w '%{http_code}' "$@")
-    [ "$got" = "$status" ] || { echo "expected $status, got $got: $*" >&2; cat "$work/portcullis.log" >&2; exit 1; }
-}
-expect 200 "$BASE/healthz"
-expect 200 "${public[@]}" "$BASE/auth"
-expect 200 "${admin[@]}" -H "Authorization: Bearer $token" "$BASE/auth"
-expect 401 "${admin[@]}" "$BASE/auth"
+# Each case answers what it should before it is measured.
+bench_expect 200 "$BASE/healthz"
+bench_expect 200 "${public[@]}" "$BASE/auth"
+bench_expect 200 "${admin[@]}" -H "Authorization: Bearer $token" "$BASE/auth"
+bench_expect 401 "${admin[@]}" "$BASE/auth"
 
 declare -A rps p99
 measure() {

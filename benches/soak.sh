@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Soak: a release Portcullis under a mixed load for DURATION (default 30m), sampled every 10 s.
 #
-#   benches/soak.sh [DURATION]         # 30m, 90s, 2h...; OUT=benches/results CONNECTIONS=4 PORT=4191
+#   benches/soak.sh [DURATION]         # 30m, 90s, 2h...; OUT=benches/results CONNECTIONS=4 PORT=(free)
 #
 # Four wrk processes run side by side in 10-second windows, one per kind of request: a public
 # path (200), a cached JWT (200), invalid tokens (bad signature, unknown kid: 401) and a cookie
@@ -18,11 +18,12 @@
 # when the reloads or the rotation did not happen. Needs wrk, node, curl and python3.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. benches/lib/common.sh
 
 DURATION=${1:-30m}
 OUT=${OUT:-benches/results}
 CONNECTIONS=${CONNECTIONS:-4}
-PORT=${PORT:-4191}
+[ -n "${PORT:-}" ] || bench_free_port PORT
 BASE="http://127.0.0.1:$PORT"
 WINDOW=10
 
@@ -33,31 +34,17 @@ seconds_of() {
 }
 total=$(seconds_of "$DURATION")
 
-for tool in wrk node curl python3; do
-    command -v "$tool" >/dev/null || { echo "$tool is not installed (tests/run.sh installs it)" >&2; exit 1; }
-done
-
-if [ -z "${BIN:-}" ]; then
-    echo "==> cargo build --release"
-    cargo build --release --locked --quiet
-fi
-bin=${BIN:-target/release/portcullis}
-
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-    wait 2>/dev/null || true
-    rm -rf "$work"
-}
-trap cleanup EXIT
+bench_need wrk node curl python3
+bench_build
+bin=$BIN
+work=$BENCH_WORK
 
 keys=tests/fixtures/keys
-jwks_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+bench_free_port jwks_port
 mkdir -p "$work/jwks" "$work/rules" "$OUT"
 cp "$keys/rsa1.jwks.json" "$work/jwks/jwks.json"
-python3 -m http.server --bind 127.0.0.1 --directory "$work/jwks" "$jwks_port" >"$work/jwks.log" 2>&1 &
-pids+=($!)
+bench_start jwks python3 -m http.server --bind 127.0.0.1 --directory "$work/jwks" "$jwks_port"
+bench_wait jwks "$BENCH_PID" "http://127.0.0.1:$jwks_port/" 200 30
 
 secret=$(head -c 32 /dev/urandom | base64)
 cp rules/*.yaml "$work/rules/"
@@ -87,15 +74,8 @@ paths = ["$work/rules/"]
 default = "deny"
 TOML
 
-for _ in $(seq 100); do curl -sf -o /dev/null "http://127.0.0.1:$jwks_port/jwks.json" && break; sleep 0.1; done
-RUST_LOG=warn "$bin" serve --config "$work/portcullis.toml" >"$work/portcullis.log" 2>&1 &
-pid=$!
-pids+=("$pid")
-for _ in $(seq 300); do
-    [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
-    kill -0 "$pid" 2>/dev/null || { cat "$work/portcullis.log" >&2; exit 1; }
-    sleep 0.1
-done
+bench_portcullis "127.0.0.1:$PORT" "$work/portcullis.toml"
+pid=$BENCH_PID
 
 mint() { "$bin" token --key "$keys/$1.pem" --kid "$1" --iss https://soak.example.com/ --aud soak --sub "$2" \
     --groups admins --claim tenant=acme --ttl 24h; }
@@ -141,7 +121,7 @@ for name in public jwt invalid session; do check_kind "$name"; done
         sleep 5
     done
 ) &
-pids+=($!)
+BENCH_PIDS+=($!)
 
 metric() { curl -s "$BASE/metrics" | awk -v s="$1" 'index($0, s) == 1 { print $NF }'; }
 csv="$OUT/soak.csv"

@@ -4,7 +4,7 @@
 # (`server.token_cache_memory`). The second pass counts cache hits: tokens still cached when
 # asked again in the same order.
 #
-#   benches/token_memory.sh     # TOKENS=20000 PAD=8192 BUDGETS="64MiB 1GiB" CONCURRENCY=20 PORT=4191
+#   benches/token_memory.sh     # TOKENS=20000 PAD=8192 BUDGETS="64MiB 1GiB" CONCURRENCY=20 PORT=(free)
 #
 # PAD is the size of an extra claim, so each token is about PAD * 4/3 + 500 bytes. A budget far
 # above what the tokens take (1GiB) shows what the cache would hold without a budget.
@@ -12,39 +12,25 @@
 # Needs node and curl; builds the release binary unless BIN names one.
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
+. benches/lib/common.sh
 
 TOKENS=${TOKENS:-20000}
 PAD=${PAD:-8192}
 BUDGETS=${BUDGETS:-64MiB 1GiB}
 CONCURRENCY=${CONCURRENCY:-20}
-PORT=${PORT:-4191}
+[ -n "${PORT:-}" ] || bench_free_port PORT
 BASE="http://127.0.0.1:$PORT"
+work=$BENCH_WORK
 
-for tool in node curl; do
-    command -v "$tool" >/dev/null || { echo "$tool is not installed (tests/run.sh installs it)" >&2; exit 1; }
-done
-
-bin=${BIN:-}
-if [ -z "$bin" ]; then
-    echo "==> cargo build --release"
-    cargo build --release --locked --quiet
-    bin=target/release/portcullis
-fi
-
-work=$(mktemp -d)
-pid=""
-stop() {
-    if [ -n "$pid" ]; then kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; fi
-    pid=""
-}
-trap 'stop; rm -rf "$work"' EXIT
-
+bench_need node curl
+bench_build
+bin=$BIN
 
 echo "==> minting $TOKENS tokens with a $PAD-byte claim"
 node benches/lib/tokens.mjs examples/quickstart/demo-key.pem "$TOKENS" "$PAD" >"$work/tokens.txt"
 token_bytes=$(head -n 1 "$work/tokens.txt" | tr -d '\n' | wc -c)
 
-rss_kib() { awk '/^VmRSS:/ { print $2 }' "/proc/$pid/status"; }
+rss_kib() { bench_rss_kib "$pid"; }
 metric() { curl -s "$BASE/metrics" | awk -v name="$1" '$1 == name { printf "%d", $2 }'; }
 send() {
     local sent seconds failures
@@ -54,14 +40,8 @@ send() {
 
 declare -a rows
 for budget in $BUDGETS; do
-    PORTCULLIS_SERVER__LISTEN="127.0.0.1:$PORT" PORTCULLIS_SERVER__TOKEN_CACHE_MEMORY="$budget" RUST_LOG=warn \
-        "$bin" serve --config examples/quickstart/portcullis.toml >"$work/portcullis.log" 2>&1 &
-    pid=$!
-    for _ in $(seq 200); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "$BASE/readyz")" = 200 ] && break
-        kill -0 "$pid" 2>/dev/null || { cat "$work/portcullis.log" >&2; exit 1; }
-        sleep 0.05
-    done
+    bench_portcullis "127.0.0.1:$PORT" examples/quickstart/portcullis.toml PORTCULLIS_SERVER__TOKEN_CACHE_MEMORY="$budget"
+    pid=$BENCH_PID
     idle=$(rss_kib)
     echo "==> budget $budget: first pass"
     send
@@ -72,7 +52,7 @@ for budget in $BUDGETS; do
     second=$(rss_kib)
     hits=$(( $(metric portcullis_token_cache_hits_total) - hits_before ))
     rows+=("$(printf '%-10s %10s %12s %12s %14s' "$budget" "$((idle / 1024))" "$((first / 1024))" "$((second / 1024))" "$hits")")
-    stop
+    bench_stop "$pid"
 done
 
 echo

@@ -1,0 +1,219 @@
+#!/usr/bin/env bash
+# Every speed figure of issue 12 in one run, on the release build, as one Markdown table: each
+# case's req/s and p99 (wrk), and the server's CPU time per request (user + system from
+# /proc/PID/stat before and after the run, divided by the requests served: it does not depend
+# on how wrk and the server share the cores), with its ratio to the same process's /healthz.
+#
+#   benches/compare.sh             # DURATION=8s WARMUP=2s CONNECTIONS=50 THREADS=2 ROUNDS=2
+#   SAVE=1 benches/compare.sh      # also writes the output to benches/results/compare.md (OUT=)
+#
+# One Portcullis process serves every case (config and rules generated into a temp folder):
+# /healthz (bare, and with the JWT case's headers), /auth on a public rule, a 401, a cached
+# RS256 JWT, a cached introspected opaque token, a cached Kratos-shaped session check, a CEL
+# expression, a cached `http` authorizer answer, a reused identity token, /ext-authz (HTTP) and
+# gRPC ext_authz Check with the cached JWT (driven by benches/ext_authz_load.rs). The remote
+# services are benches/lib/peers.py (JWKS, RFC 7662 introspection, /sessions/whoami, an
+# authorizer). Side by side, alternating ROUNDS times: Apache mod_oauth2 validating the same
+# cached JWT against the same JWKS URL. Then nginx `auth_request` (1 worker) through Portcullis
+# (its /auth answers carry a body, so nginx opens a connection per request: it keeps an auth
+# connection only when the answer has none), to a `return 200` location, and to a proxied nginx
+# `return 200` without a body (what an auth service behind nginx can reach at best), each in
+# front of a static 200.
+#
+# Each case is first asked once with curl and must answer its status (200 or 401), else the
+# script stops; then a WARMUP wrk run, then the measured one. benches/lib/status.lua counts the
+# answers that are not that status (and socket errors): a row with any is flagged and the
+# script exits 1 after printing. All peers listen on 127.0.0.1, on free ports below 20000, and
+# are stopped on exit. Needs wrk, curl, python3, nginx, and Apache with mod_oauth2
+# (`apt-get install -y apache2 libapache2-mod-oauth2`); builds the release binary and the
+# gRPC driver (`cargo bench --no-run --bench ext_authz_load`). Run as root (Apache's children
+# switch to www-data). Figures are comparable only between runs on the same machine.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+
+DURATION=${DURATION:-8s}
+WARMUP=${WARMUP:-2s}
+CONNECTIONS=${CONNECTIONS:-50}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-2}
+OUT=${OUT:-benches/results/compare.md}
+ISSUER=https://idp.bench.example/
+AUDIENCE=bench
+load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
+
+. benches/lib/common.sh
+. benches/lib/compare_configs.sh
+
+bench_need wrk curl nginx apache2
+python=target/peers-venv/bin/python
+[ -x "$python" ] || python=python3
+bench_need "$python"
+[ -f /usr/lib/apache2/modules/mod_oauth2.so ] \
+    || bench_die "mod_oauth2 is not installed: apt-get install -y apache2 libapache2-mod-oauth2"
+seconds_of() { echo "${1%s}"; }
+[[ $(seconds_of "$DURATION") =~ ^[0-9]+$ && $(seconds_of "$WARMUP") =~ ^[0-9]+$ ]] \
+    || bench_die "DURATION and WARMUP are whole seconds (8s, 2s)"
+
+# The gRPC driver first: building a bench may link target/release/portcullis with the
+# dev-dependencies' features, and the plain release build below links it back.
+echo "==> cargo bench --no-run --bench ext_authz_load (the gRPC load driver)"
+driver=$(cargo bench --no-run --locked --quiet --bench ext_authz_load --message-format=json-render-diagnostics \
+    | grep -o '"executable":"[^"]*ext_authz_load[^"]*"' | tail -n 1 | cut -d'"' -f4)
+[ -x "$driver" ] || bench_die "the gRPC load driver was not built"
+bench_build
+W=$BENCH_WORK
+cp "$BIN" "$W/portcullis-bin"
+BIN=$W/portcullis-bin
+# Apache's children (www-data) read their document root below it.
+chmod 755 "$W"
+
+bench_free_port pc_port
+bench_free_port grpc_port
+bench_free_port peers_port
+bench_free_port apache_port
+bench_free_port nginx_auth_port
+bench_free_port nginx_static_port
+bench_free_port nginx_stub_port
+bench_free_port stub_auth_port
+bench_free_port app_port
+P=http://127.0.0.1:$pc_port
+peers=http://127.0.0.1:$peers_port
+
+bench_start peers "$python" benches/lib/peers.py "$peers_port" tests/fixtures/keys/rsa1.jwks.json "$ISSUER" "$AUDIENCE"
+peers_pid=$BENCH_PID
+bench_wait peers "$peers_pid" "$peers/calls" 200 30
+
+write_portcullis_config "$W/portcullis" "127.0.0.1:$pc_port" "127.0.0.1:$grpc_port" "$peers" "$ISSUER" "$AUDIENCE"
+"$BIN" check --config "$W/portcullis/portcullis.toml" >"$W/check.log" 2>&1 \
+    || { cat "$W/check.log" >&2; bench_die "portcullis check refused the generated config"; }
+bench_portcullis "127.0.0.1:$pc_port" "$W/portcullis/portcullis.toml"
+pc_pid=$BENCH_PID
+
+token=$("$BIN" token --key tests/fixtures/keys/rsa1.pem --kid rsa1 --iss "$ISSUER" --aud "$AUDIENCE" --sub alice \
+    --email alice@example.com --groups admins,dev --claim email_verified=true --claim tenant=acme --ttl 24h)
+bearer=(-H "Authorization: Bearer $token")
+# The headers nginx sets on the auth subrequest, for PATH on app.example.com, into the array H.
+original() { H=(-H "X-Original-URL: https://app.example.com$1" -H "X-Original-Method: GET"); }
+original /jwt/users?page=2
+jwt=("${H[@]}" "${bearer[@]}")
+
+declare -A name expect rps p99 cpu wrong ratio
+order=()
+any_wrong=0
+
+cpu_of() {
+    local total=0 pid
+    for pid; do total=$((total + $(bench_cpu_ticks "$pid"))); done
+    echo "$total"
+}
+
+# Stores one row: KEY NAME EXPECT REQUESTS REQ/S P99 TICKS WRONG
+record() {
+    order+=("$1")
+    name[$1]=$2 expect[$1]=$3 rps[$1]=$5 p99[$1]=$6 wrong[$1]=$8
+    cpu[$1]=$(awk -v t="$7" -v hz="$BENCH_HZ" -v n="$4" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+    [ "$8" = 0 ] || any_wrong=1
+    echo "    $5 req/s, p99 $6, ${cpu[$1]} µs CPU per request, wrong answers: $8"
+}
+
+# Measures a case with wrk: KEY NAME EXPECT "PIDS" URL [wrk/curl header arguments...]. The CPU
+# is that of PIDS (and their children).
+measure() {
+    local key=$1 label=$2 status=$3 pids=$4 url=$5 before after out=$W/$1.wrk
+    shift 5
+    bench_expect "$status" "$@" "$url"
+    echo "==> $label: expects $status; warm-up $WARMUP, then wrk -t$THREADS -c$CONNECTIONS -d$DURATION"
+    WRK_EXPECT=$status wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s benches/lib/status.lua "$@" "$url" >"$out.warmup"
+    # shellcheck disable=SC2086
+    before=$(cpu_of $pids)
+    WRK_EXPECT=$status wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s benches/lib/status.lua "$@" "$url" >"$out"
+    # shellcheck disable=SC2086
+    after=$(cpu_of $pids)
+    grep -q '^wrong answers: ' "$out" || { cat "$out" >&2; bench_die "wrk did not finish $label"; }
+    grep '^wrong statuses:' "$out" | sed 's/^/    /' || true
+    record "$key" "$label" "$status" \
+        "$(awk '/ requests in / { print $1 }' "$out")" \
+        "$(awk '/^Requests\/sec:/ { printf "%.0f", $2 }' "$out")" \
+        "$(awk '$1 == "99%" { print $2 }' "$out")" \
+        "$((after - before))" \
+        "$(sed -n 's/^wrong answers: //p' "$out")"
+}
+
+# gRPC ext_authz Check with the cached JWT, driven by benches/ext_authz_load.rs against the
+# running server (one HTTP/2 connection, CONNECTIONS concurrent calls).
+measure_grpc() {
+    local key=$1 label=$2 before after line requests seconds
+    grpc() {
+        EXT_AUTHZ_GRPC=127.0.0.1:$grpc_port EXT_AUTHZ_AUTHORIZATION="Bearer $token" EXT_AUTHZ_PATH=/jwt/users?page=2 \
+            EXT_AUTHZ_STATUS=200 env CONCURRENCY="$1" SECONDS="$2" "$driver"
+    }
+    line=$(grpc 1 1)
+    [[ $line == *" wrong=0" && $line != "requests=0 "* ]] || bench_die "gRPC Check did not answer 200: $line"
+    echo "==> $label: expects 200; warm-up $WARMUP, then $CONNECTIONS concurrent calls for $DURATION"
+    grpc "$CONNECTIONS" "$(seconds_of "$WARMUP")" >/dev/null
+    before=$(cpu_of "$pc_pid")
+    line=$(grpc "$CONNECTIONS" "$(seconds_of "$DURATION")")
+    after=$(cpu_of "$pc_pid")
+    requests=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$line")
+    seconds=$(sed 's/.*seconds=\([0-9.]*\).*/\1/' <<<"$line")
+    record "$key" "$label" 200 "$requests" "$(awk -v n="$requests" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')" \
+        "n/a" "$((after - before))" "$(sed 's/.*wrong=//' <<<"$line")"
+}
+
+load_before_runs=$(cut -d' ' -f1-3 /proc/loadavg)
+measure healthz "\`/healthz\`" 200 "$pc_pid" "$P/healthz"
+measure healthz-headers "\`/healthz\` with the JWT case's headers" 200 "$pc_pid" "$P/healthz" "${jwt[@]}"
+original /public/app.css
+measure public "\`/auth\`, public rule, no credential" 200 "$pc_pid" "$P/auth" "${H[@]}"
+original /jwt/users
+measure unauthenticated "\`/auth\`, protected, no credential (401)" 401 "$pc_pid" "$P/auth" "${H[@]}"
+measure jwt "\`/auth\`, cached JWT (RS256)" 200 "$pc_pid" "$P/auth" "${jwt[@]}"
+original /opaque/x
+measure opaque "\`/auth\`, cached introspected opaque token" 200 "$pc_pid" "$P/auth" "${H[@]}" \
+    -H "Authorization: Bearer opaque-bench-token"
+original /session/x
+measure session "\`/auth\`, cached session check (Kratos whoami)" 200 "$pc_pid" "$P/auth" "${H[@]}" \
+    -H "Cookie: ory_kratos_session=MTcwMDAwMDAwMHxiZW5jaC1zZXNzaW9u"
+original /expression/x
+measure expression "\`/auth\`, JWT + \`require.expression\`" 200 "$pc_pid" "$P/auth" "${H[@]}" "${bearer[@]}"
+original /authorizer/x
+measure authorizer "\`/auth\`, JWT + cached \`http\` authorizer" 200 "$pc_pid" "$P/auth" "${H[@]}" "${bearer[@]}"
+original /identity-token/x
+measure identity-token "\`/auth\`, JWT + reused \`identity_token\`" 200 "$pc_pid" "$P/auth" "${H[@]}" "${bearer[@]}"
+measure ext-authz-http "\`/ext-authz\` (HTTP), cached JWT" 200 "$pc_pid" "$P/ext-authz/jwt/users?page=2" \
+    -H "Host: app.example.com" -H "X-Forwarded-Proto: https" -H "Accept: application/json" "${bearer[@]}"
+measure_grpc grpc "gRPC ext_authz \`Check\`, cached JWT"
+
+# Apache mod_oauth2 on the same token and JWKS, alternating with Portcullis's cached JWT.
+write_apache_config "$W/apache" "$apache_port" "$peers/jwks.json"
+apache=$(command -v apache2 || echo /usr/sbin/apache2)
+bench_start apache "$apache" -f "$W/apache/httpd.conf" -DFOREGROUND
+apache_pid=$BENCH_PID
+apache_url=http://127.0.0.1:$apache_port/jwt/ok.txt
+bench_wait apache "$apache_pid" "$apache_url" 200 30 "${bearer[@]}"
+bench_expect 401 "$apache_url"
+for round in $(seq "$ROUNDS"); do
+    measure "jwt-$round" "\`/auth\`, cached JWT (alternating with Apache, round $round)" 200 "$pc_pid" "$P/auth" "${jwt[@]}"
+    measure "apache-$round" "Apache mod_oauth2, the same cached JWT (round $round)" 200 "$apache_pid" "$apache_url" "${bearer[@]}"
+done
+bench_stop "$apache_pid"
+
+# nginx auth_request: through Portcullis (the cached JWT), to a `return 200` location, and to
+# a proxied `return 200` server.
+write_nginx_config "$W/nginx" "$nginx_auth_port" "$nginx_static_port" "$nginx_stub_port" "$stub_auth_port" \
+    "$app_port" "127.0.0.1:$pc_port"
+nginx=$(command -v nginx || echo /usr/sbin/nginx)
+bench_start nginx "$nginx" -p "$W/nginx" -c nginx.conf -e stderr
+nginx_pid=$BENCH_PID
+bench_wait nginx "$nginx_pid" "http://127.0.0.1:$app_port/" 200 30
+measure nginx-portcullis "nginx \`auth_request\` → Portcullis (cached JWT) → static 200" 200 "$nginx_pid $pc_pid" \
+    "http://127.0.0.1:$nginx_auth_port/jwt/users?page=2" "${bearer[@]}"
+measure nginx-static "nginx \`auth_request\` → \`return 200\` location → static 200" 200 "$nginx_pid" \
+    "http://127.0.0.1:$nginx_static_port/jwt/users?page=2" "${bearer[@]}"
+measure nginx-stub "nginx \`auth_request\` → proxied nginx \`return 200\` (no body) → static 200" 200 "$nginx_pid" \
+    "http://127.0.0.1:$nginx_stub_port/jwt/users?page=2" "${bearer[@]}"
+bench_stop "$nginx_pid"
+
+measure healthz-end "\`/healthz\` again, at the end (drift)" 200 "$pc_pid" "$P/healthz"
+
+. benches/lib/compare_report.sh
