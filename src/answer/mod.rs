@@ -5,6 +5,8 @@
 
 pub mod identity_token;
 
+use std::borrow::Cow;
+
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -70,21 +72,35 @@ impl IdentityHeaders {
 
     /// Every identity header with its value for `identity` (empty when unknown).
     pub fn values(&self, identity: Option<&Identity>, access_token: Option<&str>) -> Vec<(HeaderName, String)> {
-        let text = |value: Option<&String>| value.cloned().unwrap_or_default();
-        let mut values = vec![
-            (self.user.clone(), identity.map(|i| i.user.clone()).unwrap_or_default()),
-            (self.email.clone(), text(identity.and_then(|i| i.email.as_ref()))),
-            (self.groups.clone(), identity.map(joined_groups).unwrap_or_default()),
+        self.each(identity, access_token)
+            .map(|(name, value)| (name.clone(), value.into_owned()))
+            .collect()
+    }
+
+    /// Every identity header with its value, borrowed from the identity where it can be.
+    fn each<'a>(
+        &'a self,
+        identity: Option<&'a Identity>,
+        access_token: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a HeaderName, Cow<'a, str>)> {
+        let text = |value: Option<&'a String>| Cow::Borrowed(value.map_or("", String::as_str));
+        let fixed = [
+            (&self.user, text(identity.map(|i| &i.user))),
+            (&self.email, text(identity.and_then(|i| i.email.as_ref()))),
             (
-                self.preferred_username.clone(),
+                &self.groups,
+                identity.map_or(Cow::Borrowed(""), |i| Cow::Owned(joined_groups(i))),
+            ),
+            (
+                &self.preferred_username,
                 text(identity.and_then(|i| i.preferred_username.as_ref())),
             ),
         ];
-        if let Some(name) = &self.access_token {
-            let token = identity.and(access_token).unwrap_or_default();
-            values.push((name.clone(), token.to_string()));
-        }
-        values
+        let token = self
+            .access_token
+            .as_ref()
+            .map(|name| (name, Cow::Borrowed(identity.and(access_token).unwrap_or_default())));
+        fixed.into_iter().chain(token)
     }
 }
 
@@ -201,12 +217,15 @@ fn allow(
     rule: &str,
     context: &Context<'_>,
 ) -> Answer {
-    let mut headers = HeaderMap::new();
+    // Sized for everything below (the identity and rule headers, the identity token, the
+    // templated names, the Content-Type): no rehash while filling it.
+    let mut headers = HeaderMap::with_capacity(7 + extra.len() + context.template_headers.len());
     let identity_values = context
         .identity_headers
-        .values(identity, upstream.access_token.as_deref());
-    for (name, value) in identity_values.into_iter().chain(extra.iter().cloned()) {
-        headers.insert(name.clone(), safe_header_value(&name, &value, rule));
+        .each(identity, upstream.access_token.as_deref());
+    let extra = extra.iter().map(|(name, value)| (name, Cow::Borrowed(value.as_str())));
+    for (name, value) in identity_values.chain(extra) {
+        headers.insert(name.clone(), safe_header_value(name, &value, rule));
     }
     match context.identity_token.header(identity) {
         Ok(Some((name, value))) => {
