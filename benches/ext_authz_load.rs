@@ -1,14 +1,18 @@
-//! Envoy ext_authz load, both wire forms side by side: `Authorization/Check` over gRPC (a tonic
-//! client on one HTTP/2 connection, as Envoy's gRPC client) and `/ext-authz/<path>` over HTTP/1.1
-//! (keep-alive connections, as Envoy's HTTP filter), on the same real binary and the same
-//! decisions: a public path, a cached bearer JWT (identity headers), and a 401.
+//! Envoy ext_authz load, both wire forms side by side: `Authorization/Check` over gRPC (tonic
+//! clients, one HTTP/2 connection each, as each Envoy worker thread keeps its own) and
+//! `/ext-authz/<path>` over HTTP/1.1 (keep-alive connections, as Envoy's HTTP filter), on the
+//! same real binary, the same number of callers and the same decisions: a public path, a cached
+//! bearer JWT (identity headers), and a 401.
 //!
-//!   cargo bench --profile dev --bench ext_authz_load     # CONCURRENCY=50 SECONDS=5
+//!   cargo bench --bench ext_authz_load     # CONCURRENCY=50 SECONDS=5 GRPC_CONNECTIONS=<cores>
 //!
 //! It starts `portcullis serve` with the quickstart config (examples/quickstart) and
-//! `server.grpc_listen`, and reports requests per second and the server's CPU time per request
-//! (user + system, from /proc), which is the fairer figure: the client shares the cores. Built
-//! with whatever profile cargo is given; compare figures of one profile on one machine only.
+//! `server.grpc_listen`, and reports requests per second, the server's CPU time per request
+//! (user + system, from /proc) and the bench client's own. The server's is the fair figure: the
+//! client shares the cores, and the tonic client costs more CPU per call than the HTTP one, so
+//! req/s on a small machine says as much about the client as about the server (the client
+//! column shows how much). Built with whatever profile cargo is given; compare figures of one
+//! profile on one machine only.
 //!
 //! Against a server that is already running (benches/compare.sh drives it so, measuring the
 //! server's CPU itself), only the gRPC form of one decision is asked, and one line
@@ -45,6 +49,7 @@ struct Case {
 fn main() {
     let concurrency: usize = env_or("CONCURRENCY", 50);
     let seconds: u64 = env_or("SECONDS", 5);
+    let connections: usize = env_or("GRPC_CONNECTIONS", cores()).max(1);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -57,7 +62,7 @@ fn main() {
             authorization: std::env::var("EXT_AUTHZ_AUTHORIZATION").ok(),
             status: env_or("EXT_AUTHZ_STATUS", 200),
         };
-        runtime.block_on(against_running(&grpc, case, concurrency, seconds));
+        runtime.block_on(against_running(&grpc, case, concurrency, connections, seconds));
         return;
     }
     let server = Server::start();
@@ -86,41 +91,55 @@ fn main() {
         },
     ];
     println!(
-        "ext_authz load: {concurrency} concurrent callers, {seconds} s per run, {} cores",
+        "ext_authz load: {concurrency} concurrent callers ({connections} gRPC connections), {seconds} s per run, {} cores",
         cores()
     );
-    println!("{:<14} {:<6} {:>10} {:>16}", "case", "form", "req/s", "server CPU/req");
+    println!(
+        "{:<14} {:<6} {:>10} {:>16} {:>16}",
+        "case", "form", "req/s", "server CPU/req", "client CPU/req"
+    );
     runtime.block_on(async {
-        let channel = Channel::from_shared(format!("http://{}", server.grpc))
-            .expect("url")
-            .connect()
-            .await
-            .expect("connect gRPC");
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(concurrency)
-            .http1_only()
-            .build()
-            .expect("client");
+        let mut channels = Vec::with_capacity(connections);
+        for _ in 0..connections {
+            // `connect` per channel: each its own HTTP/2 connection.
+            let channel = Channel::from_shared(format!("http://{}", server.grpc))
+                .expect("url")
+                .connect()
+                .await
+                .expect("connect gRPC");
+            channels.push(channel);
+        }
         for case in cases.map(Arc::new) {
             for form in [Form::Grpc, Form::Http] {
+                // A fresh pool per run: connections left idle through the other runs may be
+                // closed by the server (`header_read_timeout`) just as the pool reuses them.
+                let http = reqwest::Client::builder()
+                    .pool_max_idle_per_host(concurrency)
+                    .http1_only()
+                    .build()
+                    .expect("client");
                 let ask = Asker {
                     form,
                     case: case.clone(),
-                    channel: channel.clone(),
-                    http: http.clone(),
+                    channel: channels[0].clone(),
+                    http,
                     base: format!("http://{}", server.http),
                 };
                 assert_eq!(ask.once().await, case.status, "{} {form:?}", case.name);
-                let cpu_before = server.cpu();
-                let (requests, wrong, elapsed) = ask.run(concurrency, Duration::from_secs(seconds)).await;
-                let cpu = server.cpu() - cpu_before;
+                let server_before = server.cpu();
+                let client_before = cpu_of("self");
+                let (requests, wrong, elapsed) = ask.run(concurrency, &channels, Duration::from_secs(seconds)).await;
+                let client = cpu_of("self") - client_before;
+                let cpu = server.cpu() - server_before;
                 assert_eq!(wrong, 0, "{} {form:?}: answers other than {}", case.name, case.status);
                 let rate = requests as f64 / elapsed.as_secs_f64();
-                let per_request = cpu.as_secs_f64() * 1e6 / requests as f64;
+                let per_request = |cpu: Duration| cpu.as_secs_f64() * 1e6 / requests as f64;
                 println!(
-                    "{:<14} {:<6} {rate:>10.0} {per_request:>13.1} us",
+                    "{:<14} {:<6} {rate:>10.0} {:>13.1} us {:>13.1} us",
                     case.name,
-                    form.label()
+                    form.label(),
+                    per_request(cpu),
+                    per_request(client),
                 );
             }
         }
@@ -128,20 +147,24 @@ fn main() {
 }
 
 /// Asks the gRPC server at `grpc` about `case` for `seconds` and prints what it counted.
-async fn against_running(grpc: &str, case: Case, concurrency: usize, seconds: u64) {
-    let channel = Channel::from_shared(format!("http://{grpc}"))
-        .expect("url")
-        .connect()
-        .await
-        .unwrap_or_else(|e| panic!("connect gRPC {grpc}: {e}"));
+async fn against_running(grpc: &str, case: Case, concurrency: usize, connections: usize, seconds: u64) {
+    let mut channels = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let channel = Channel::from_shared(format!("http://{grpc}"))
+            .expect("url")
+            .connect()
+            .await
+            .unwrap_or_else(|e| panic!("connect gRPC {grpc}: {e}"));
+        channels.push(channel);
+    }
     let ask = Asker {
         form: Form::Grpc,
         case: Arc::new(case),
-        channel,
+        channel: channels[0].clone(),
         http: reqwest::Client::new(),
         base: String::new(),
     };
-    let (requests, wrong, elapsed) = ask.run(concurrency, Duration::from_secs(seconds)).await;
+    let (requests, wrong, elapsed) = ask.run(concurrency, &channels, Duration::from_secs(seconds)).await;
     println!("requests={requests} seconds={:.3} wrong={wrong}", elapsed.as_secs_f64());
 }
 
@@ -233,16 +256,17 @@ impl Asker {
         }
     }
 
-    /// `concurrency` callers asking in a loop for `length`: (requests answered, answers other
-    /// than the case's status, time taken).
-    async fn run(&self, concurrency: usize, length: Duration) -> (u64, u64, Duration) {
+    /// `concurrency` callers asking in a loop for `length`, the gRPC ones spread over
+    /// `channels`: (requests answered, answers other than the case's status, time taken).
+    async fn run(&self, concurrency: usize, channels: &[Channel], length: Duration) -> (u64, u64, Duration) {
         let done = Arc::new(AtomicU64::new(0));
         let wrong = Arc::new(AtomicU64::new(0));
         let started = Instant::now();
         let deadline = started + length;
         let callers: Vec<_> = (0..concurrency)
-            .map(|_| {
-                let ask = self.clone();
+            .map(|caller| {
+                let mut ask = self.clone();
+                ask.channel = channels[caller % channels.len()].clone();
                 let done = done.clone();
                 let wrong = wrong.clone();
                 tokio::spawn(async move {
@@ -315,14 +339,19 @@ impl Server {
 
     /// The server's CPU time so far (user + system).
     fn cpu(&self) -> Duration {
-        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("stat");
-        // Fields after the `(comm)`: state is the 3rd field, utime the 14th, stime the 15th.
-        let after = &stat[stat.rfind(')').expect("comm") + 2..];
-        let fields: Vec<&str> = after.split_whitespace().collect();
-        let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        // USER_HZ is 100 on Linux.
-        Duration::from_millis(ticks * 10)
+        cpu_of(&self.child.id().to_string())
     }
+}
+
+/// A process's CPU time so far (user + system): `pid` is a process id or `self`.
+fn cpu_of(pid: &str) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("stat");
+    // Fields after the `(comm)`: state is the 3rd field, utime the 14th, stime the 15th.
+    let after = &stat[stat.rfind(')').expect("comm") + 2..];
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks: u64 = fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
 }
 
 impl Drop for Server {
