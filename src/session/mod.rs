@@ -10,6 +10,7 @@
 pub mod codec;
 pub mod redis_connection;
 pub mod redis_store;
+mod redis_tls;
 pub mod revocation;
 mod state_cookie;
 
@@ -157,7 +158,7 @@ impl Sessions {
     /// Builds the service from the validated `[session]` (keys decoded, store resolved); Redis
     /// is connected lazily.
     pub fn new(config: &SessionConfig, metrics: Metrics) -> anyhow::Result<Sessions> {
-        let redis = RedisStore::new(&config.store)?;
+        let redis = RedisStore::new(&config.store, config.redis_ca.as_ref())?;
         Ok(Sessions {
             config: config.clone(),
             keys: Keys::derive(config.keys.secrets()),

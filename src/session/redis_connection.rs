@@ -24,12 +24,12 @@ use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
+use redis::sentinel::SentinelClient;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
 use tokio::sync::{Mutex, OnceCell};
 
 use super::redis_store::{COMMAND_TIMEOUT, StoreError, bounded};
-use crate::config::SessionStore;
+use crate::config::{RedisCa, SessionStore};
 
 /// How often, at most, a Sentinel link asks whether the master moved (while requests come).
 pub const MOVE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,14 +38,14 @@ pub const MOVE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub enum Link {
     /// One Redis server.
     Single {
-        /// The server.
-        client: redis::Client,
+        /// The server (boxed: with its TLS settings it is the largest of the clients).
+        client: Box<redis::Client>,
         /// Its connection, made on first use.
         connection: OnceCell<ConnectionManager>,
     },
     /// A Redis Cluster.
     Cluster {
-        /// Some of its nodes (boxed: the largest of the clients).
+        /// Some of its nodes (boxed: a large client).
         client: Box<ClusterClient>,
         /// The cluster connection (to every master), made on first use.
         connection: OnceCell<ClusterConnection>,
@@ -84,27 +84,37 @@ pub enum Connection {
 }
 
 impl Link {
-    /// A link for a Redis `store`; nothing is connected yet. `None` for the cookie store.
-    pub fn new(store: &SessionStore) -> anyhow::Result<Option<Link>> {
+    /// A link for a Redis `store`, trusting `ca` (else the system's roots) for `rediss://`
+    /// URLs; nothing is connected yet. `None` for the cookie store.
+    pub fn new(store: &SessionStore, ca: Option<&RedisCa>) -> anyhow::Result<Option<Link>> {
         let link = match store {
             SessionStore::Cookie => return Ok(None),
             SessionStore::Redis { url } => Link::Single {
-                client: redis::Client::open(url.0.as_str()).map_err(|e| anyhow::anyhow!("session.redis_url: {e}"))?,
-                connection: OnceCell::new(),
-            },
-            SessionStore::RedisCluster { urls } => Link::Cluster {
                 client: Box::new(
-                    ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
-                        .connection_timeout(COMMAND_TIMEOUT)
-                        .response_timeout(COMMAND_TIMEOUT)
-                        .build()
-                        .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?,
+                    super::redis_tls::single_client(url, ca).map_err(|e| anyhow::anyhow!("session.redis_url: {e}"))?,
                 ),
                 connection: OnceCell::new(),
             },
+            SessionStore::RedisCluster { urls } => {
+                let mut builder = ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
+                    .connection_timeout(COMMAND_TIMEOUT)
+                    .response_timeout(COMMAND_TIMEOUT);
+                if let Some(ca) = ca {
+                    builder = builder.certs(ca.certificates());
+                }
+                Link::Cluster {
+                    client: Box::new(
+                        builder
+                            .build()
+                            .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?,
+                    ),
+                    connection: OnceCell::new(),
+                }
+            }
             SessionStore::RedisSentinel { urls, master } => Link::Sentinel(Arc::new(SentinelLink {
                 client: Mutex::new(
-                    sentinel_client(urls, master).map_err(|e| anyhow::anyhow!("session.redis_sentinel_urls: {e}"))?,
+                    super::redis_tls::sentinel_client(urls, master, ca)
+                        .map_err(|e| anyhow::anyhow!("session.redis_sentinel_urls: {e}"))?,
                 ),
                 current: ArcSwapOption::empty(),
                 last_check_ms: AtomicU64::new(0),
@@ -211,38 +221,6 @@ impl SentinelLink {
             }
         });
     }
-}
-
-/// The Sentinel client for `urls` and `master`. A user name, password and database number in
-/// the first URL apply to the master too; the sentinels get the user name and password of
-/// their own URL, never a database (a sentinel has none).
-fn sentinel_client(urls: &[crate::config::Secret], master: &str) -> RedisResult<SentinelClient> {
-    let infos = urls
-        .iter()
-        .map(|url| url.0.as_str().into_connection_info())
-        .collect::<RedisResult<Vec<_>>>()?;
-    let master_info = infos
-        .first()
-        .map(|info| info.redis_settings().clone())
-        .unwrap_or_default();
-    let sentinels = infos.into_iter().map(|info| {
-        let own = info.redis_settings();
-        let mut settings = redis::RedisConnectionInfo::default();
-        if let Some(user) = own.username() {
-            settings = settings.set_username(user);
-        }
-        if let Some(password) = own.password() {
-            settings = settings.set_password(password);
-        }
-        info.set_redis_settings(settings)
-    });
-    let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(master_info);
-    SentinelClient::build(
-        sentinels.collect(),
-        master.to_string(),
-        Some(node),
-        SentinelServerType::Master,
-    )
 }
 
 impl ConnectionLike for Connection {
