@@ -69,9 +69,10 @@ impl Pki {
             "-subj",
             "/CN=kubernetes",
         ]);
+        // clientAuth too: Redis servers present this certificate to each other (cluster bus).
         std::fs::write(
             dir.path().join("ext.cnf"),
-            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
+            "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth,clientAuth\n",
         )
         .expect("ext.cnf");
         openssl(&[
