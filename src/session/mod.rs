@@ -8,6 +8,7 @@
 //! revoked, Redis unreachable) reads as "no session", never as an error for the client.
 
 pub mod codec;
+pub mod redis_cluster_link;
 pub mod redis_connection;
 pub mod redis_store;
 mod redis_tls;

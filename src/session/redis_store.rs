@@ -72,6 +72,7 @@ impl RedisStore {
     }
 
     fn after<T>(&self, connection: &Connection, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.link.outcome(result.as_ref().err());
         if result.is_err() {
             self.link.failed(connection);
         }
@@ -214,6 +215,8 @@ fn index_key(kind: &str, issuer: &str, value: &str) -> String {
 pub(super) async fn bounded<T>(future: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
     match tokio::time::timeout(COMMAND_TIMEOUT, future).await {
         Ok(Ok(value)) => Ok(value),
+        // The client's own timeouts (the same bound, per attempt) count as timeouts too.
+        Ok(Err(error)) if error.is_timeout() => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
         Ok(Err(error)) => Err(StoreError::Redis(error.to_string())),
         Err(_) => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
     }

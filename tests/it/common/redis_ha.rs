@@ -72,9 +72,18 @@ impl Node {
 
     /// Runs one command on this server and returns its answer.
     pub async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
+        self.query_after(&[], command).await
+    }
+
+    /// Runs `before` (e.g. `READONLY`), then `command`, on this server.
+    pub async fn query_after<T: redis::FromRedisValue>(
+        &self,
+        before: &[&str],
+        command: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
         match &self.tls {
-            Some(tls) => query_client(tls.client(&self.url())?, &[], command).await,
-            None => query(&self.url(), &[], command).await,
+            Some(tls) => query_client(tls.client(&self.url())?, before, command).await,
+            None => query(&self.url(), before, command).await,
         }
     }
 }
@@ -232,6 +241,16 @@ impl RedisCluster {
             .find(|f| f[3] == master[0] && !f[2].contains("fail"))
             .unwrap_or_else(|| panic!("the master of slot {slot} has no live replica:\n{text}"));
         (self.index_of(master[1]), self.index_of(replica[1]))
+    }
+
+    /// Waits until the replica `replica` (an index in [`RedisCluster::nodes`]) holds `key`: it
+    /// has synced with its master (only a synced replica can take over).
+    pub async fn wait_until_replicated(&self, key: &str, replica: usize) {
+        let exists = redis::cmd("EXISTS").arg(key).clone();
+        settle("the replica holding the key", || async {
+            self.nodes[replica].query_after(&["READONLY"], &exists).await == Ok(1)
+        })
+        .await;
     }
 
     fn index_of(&self, address: &str) -> usize {
