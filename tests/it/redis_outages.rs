@@ -2,14 +2,14 @@
 //! `DEBUG SLEEP`, a session request gets the documented answer (401: no session can be read) at
 //! once rather than hanging, bearer tokens keep working, and when Redis is back the same session
 //! works again without restarting Portcullis. (A server stopped with SIGSTOP is in
-//! `sessions.rs`.) A Redis Cluster master stopped with SIGSTOP also costs bounded time, and its
-//! replica takes over.
+//! `sessions.rs`.) A Redis Cluster master or a Sentinel master stopped with SIGSTOP also costs
+//! bounded time, and its replica takes over while it stays frozen.
 
 use std::time::Duration;
 
 use crate::common::browser::Browser;
 use crate::common::redis::Frozen;
-use crate::common::redis_ha::{RedisCluster, RestartableRedis, settle};
+use crate::common::redis_ha::{MASTER_NAME, RedisCluster, RestartableRedis, SentinelSet, settle};
 use crate::common::shared_sessions::{RECOVERY, Replicas, session_in, url_list};
 use crate::common::{ask, tokens};
 
@@ -137,5 +137,52 @@ async fn a_frozen_cluster_master_costs_bounded_time_and_its_replica_takes_over()
         assert!(replicas.a.metric("portcullis_session_store_errors_total").await > errors_before);
     }
     replicas.until_status(&other, 200, "a session on another master").await;
+    drop(frozen);
+}
+
+/// A Sentinel master frozen with SIGSTOP: every request gets its answer within the bound (401
+/// while the master cannot answer), and once the sentinels promote the replica the same session
+/// works again while the old master is still frozen.
+#[tokio::test]
+async fn a_frozen_sentinel_master_costs_bounded_time_and_its_replica_takes_over() {
+    let set = SentinelSet::start().await;
+    let keys = format!(
+        "{}\nredis_sentinel_master = \"{MASTER_NAME}\"",
+        url_list("redis_sentinel_urls", &set.urls())
+    );
+    let replicas = Replicas::start(&session_in(&keys)).await;
+    let alice = replicas.login("alice").await;
+    let on_replica = redis::cmd("KEYS").arg("portcullis:session:*").clone();
+    settle("the replica holding the session", || async {
+        set.replica
+            .query::<Vec<String>>(&on_replica)
+            .await
+            .is_ok_and(|keys| keys.len() == 1)
+    })
+    .await;
+    let frozen = Frozen::stop(set.master.process.as_ref().expect("running").pid());
+    let deadline = std::time::Instant::now() + RECOVERY;
+    let mut answers = Vec::new();
+    loop {
+        let got = tokio::time::timeout(HANG_GUARD, alice.auth(&replicas.a, "/private/x"))
+            .await
+            .expect("an answer while the Sentinel master is frozen")
+            .status()
+            .as_u16();
+        answers.push(got);
+        assert!(got == 200 || got == 401, "{got}\n{}", replicas.logs());
+        if got == 200 && set.master_port().await == Some(set.replica.port) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answers:?}\n{}", replicas.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        frozen.is_frozen(),
+        "the replica served the session while the old master was frozen"
+    );
+    replicas
+        .until_status(&alice, 200, "on both replicas after the failover")
+        .await;
     drop(frozen);
 }
