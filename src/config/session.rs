@@ -9,6 +9,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::problems::Problems;
+use super::redis_tls::RedisCa;
 use super::values::{Secret, duration, inline_or_file, read_secret_file, resolve_path};
 
 /// `[session]`, validated: secrets decoded, the store resolved with its URL.
@@ -30,6 +31,9 @@ pub struct SessionConfig {
     pub refresh: Duration,
     /// Where sessions live.
     pub store: SessionStore,
+    /// `redis_ca_file`: the CA of the Redis servers' certificates (`rediss://`); `None`: the
+    /// system's roots.
+    pub redis_ca: Option<RedisCa>,
 }
 
 impl Default for SessionConfig {
@@ -43,6 +47,7 @@ impl Default for SessionConfig {
             ttl: Duration::from_secs(12 * 3600),
             refresh: Duration::from_secs(300),
             store: SessionStore::Cookie,
+            redis_ca: None,
         }
     }
 }
@@ -187,6 +192,8 @@ pub(crate) struct SessionSection {
     redis_sentinel_urls: Vec<Secret>,
     /// ... and the master name they monitor.
     redis_sentinel_master: Option<String>,
+    /// The CA that signs the Redis servers' certificates (`rediss://`), when not a system root.
+    redis_ca_file: Option<PathBuf>,
 }
 
 impl Default for SessionSection {
@@ -209,6 +216,7 @@ impl Default for SessionSection {
             redis_cluster_urls: Vec::new(),
             redis_sentinel_urls: Vec::new(),
             redis_sentinel_master: None,
+            redis_ca_file: None,
         }
     }
 }
@@ -216,7 +224,12 @@ impl Default for SessionSection {
 impl SessionSection {
     /// Makes the relative `*_file` paths relative to the config file's folder `base`.
     pub(crate) fn resolve_paths(&mut self, base: &Path) {
-        let files = [&mut self.secret_file, &mut self.secrets_file, &mut self.redis_url_file];
+        let files = [
+            &mut self.secret_file,
+            &mut self.secrets_file,
+            &mut self.redis_url_file,
+            &mut self.redis_ca_file,
+        ];
         files.into_iter().flatten().for_each(|file| resolve_path(base, file));
     }
 
@@ -237,8 +250,10 @@ impl SessionSection {
         if self.same_site == SameSite::None && !self.secure {
             problems.add("session.same_site", "`none` needs `secure = true`");
         }
+        let store = self.store(problems);
         SessionConfig {
-            store: self.store(problems),
+            redis_ca: super::redis_tls::validate(&store, self.redis_ca_file.as_deref(), problems),
+            store,
             keys: self.keys(with_login, problems),
             cookie_name: self.cookie_name,
             domain: self.domain,

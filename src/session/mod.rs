@@ -8,8 +8,10 @@
 //! revoked, Redis unreachable) reads as "no session", never as an error for the client.
 
 pub mod codec;
+pub mod redis_cluster_link;
 pub mod redis_connection;
 pub mod redis_store;
+mod redis_tls;
 pub mod revocation;
 mod state_cookie;
 
@@ -157,7 +159,7 @@ impl Sessions {
     /// Builds the service from the validated `[session]` (keys decoded, store resolved); Redis
     /// is connected lazily.
     pub fn new(config: &SessionConfig, metrics: Metrics) -> anyhow::Result<Sessions> {
-        let redis = RedisStore::new(&config.store)?;
+        let redis = RedisStore::new(&config.store, config.redis_ca.as_ref())?;
         Ok(Sessions {
             config: config.clone(),
             keys: Keys::derive(config.keys.secrets()),

@@ -4,7 +4,9 @@
 //!
 //! - One server: a self-reconnecting `ConnectionManager`.
 //! - Cluster: the crate's cluster client. It follows `MOVED`/`ASK`, refreshes its slot map when a
-//!   node stops answering and connects to the node that took over the slots.
+//!   node's connection drops and connects to the node that took over the slots; a node that
+//!   stops answering without dropping its connections gets the connection replaced
+//!   ([`ClusterLink`]).
 //! - Sentinel: the crate's `SentinelClient` asks the sentinels for the master each time it
 //!   connects (it keeps no master address), but the connection it gives stays with that server.
 //!   After a failover the old master refuses writes (`READONLY`) or is gone, so a failed command
@@ -17,19 +19,21 @@
 //! command.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use redis::sentinel::{SentinelClient, SentinelNodeConnectionInfo, SentinelServerType};
-use redis::{AsyncConnectionConfig, Cmd, IntoConnectionInfo, Pipeline, RedisFuture, RedisResult, Value};
-use tokio::sync::{Mutex, OnceCell};
+
+use super::redis_cluster_link::ClusterLink;
+use redis::sentinel::SentinelClient;
+use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
+use tokio::sync::{Mutex, Notify, OnceCell};
 
 use super::redis_store::{COMMAND_TIMEOUT, StoreError, bounded};
-use crate::config::SessionStore;
+use crate::config::{RedisCa, SessionStore};
 
 /// How often, at most, a Sentinel link asks whether the master moved (while requests come).
 pub const MOVE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
@@ -38,18 +42,13 @@ pub const MOVE_CHECK_INTERVAL: Duration = Duration::from_secs(1);
 pub enum Link {
     /// One Redis server.
     Single {
-        /// The server.
-        client: redis::Client,
+        /// The server (boxed: with its TLS settings it is the largest of the clients).
+        client: Box<redis::Client>,
         /// Its connection, made on first use.
         connection: OnceCell<ConnectionManager>,
     },
-    /// A Redis Cluster.
-    Cluster {
-        /// Some of its nodes (boxed: the largest of the clients).
-        client: Box<ClusterClient>,
-        /// The cluster connection (to every master), made on first use.
-        connection: OnceCell<ClusterConnection>,
-    },
+    /// A Redis Cluster: the client and its connection (to every master), made on first use.
+    Cluster(Arc<ClusterLink>),
     /// The master named by Redis Sentinel.
     Sentinel(Arc<SentinelLink>),
 }
@@ -63,7 +62,16 @@ pub struct SentinelLink {
     current: ArcSwapOption<Master>,
     /// When the sentinels were last asked whether the master moved (ms since the Unix epoch).
     last_check_ms: AtomicU64,
+    /// Whether a lookup runs (in the background, so that a request giving up never cancels it).
+    looking_up: AtomicBool,
+    /// Wakes the requests waiting for a lookup when it ends.
+    lookup_ended: Notify,
+    /// Why the last lookup failed, for the requests that waited for it.
+    last_error: ArcSwapOption<String>,
 }
+
+/// How long a lookup (ask the sentinels, connect to the master) may take in the background.
+const LOOKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A master the sentinels named, and the connection to it.
 pub struct Master {
@@ -84,30 +92,39 @@ pub enum Connection {
 }
 
 impl Link {
-    /// A link for a Redis `store`; nothing is connected yet. `None` for the cookie store.
-    pub fn new(store: &SessionStore) -> anyhow::Result<Option<Link>> {
+    /// A link for a Redis `store`, trusting `ca` (else the system's roots) for `rediss://`
+    /// URLs; nothing is connected yet. `None` for the cookie store.
+    pub fn new(store: &SessionStore, ca: Option<&RedisCa>) -> anyhow::Result<Option<Link>> {
         let link = match store {
             SessionStore::Cookie => return Ok(None),
             SessionStore::Redis { url } => Link::Single {
-                client: redis::Client::open(url.0.as_str()).map_err(|e| anyhow::anyhow!("session.redis_url: {e}"))?,
-                connection: OnceCell::new(),
-            },
-            SessionStore::RedisCluster { urls } => Link::Cluster {
                 client: Box::new(
-                    ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
-                        .connection_timeout(COMMAND_TIMEOUT)
-                        .response_timeout(COMMAND_TIMEOUT)
-                        .build()
-                        .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?,
+                    super::redis_tls::single_client(url, ca).map_err(|e| anyhow::anyhow!("session.redis_url: {e}"))?,
                 ),
                 connection: OnceCell::new(),
             },
+            SessionStore::RedisCluster { urls } => {
+                let mut builder = ClusterClient::builder(urls.iter().map(|url| url.0.as_str()))
+                    .connection_timeout(COMMAND_TIMEOUT)
+                    .response_timeout(COMMAND_TIMEOUT);
+                if let Some(ca) = ca {
+                    builder = builder.certs(ca.certificates());
+                }
+                let client = builder
+                    .build()
+                    .map_err(|e| anyhow::anyhow!("session.redis_cluster_urls: {e}"))?;
+                Link::Cluster(Arc::new(ClusterLink::new(client)))
+            }
             SessionStore::RedisSentinel { urls, master } => Link::Sentinel(Arc::new(SentinelLink {
                 client: Mutex::new(
-                    sentinel_client(urls, master).map_err(|e| anyhow::anyhow!("session.redis_sentinel_urls: {e}"))?,
+                    super::redis_tls::sentinel_client(urls, master, ca)
+                        .map_err(|e| anyhow::anyhow!("session.redis_sentinel_urls: {e}"))?,
                 ),
                 current: ArcSwapOption::empty(),
                 last_check_ms: AtomicU64::new(0),
+                looking_up: AtomicBool::new(false),
+                lookup_ended: Notify::new(),
+                last_error: ArcSwapOption::empty(),
             })),
         };
         Ok(Some(link))
@@ -124,14 +141,19 @@ impl Link {
                 let connect = connection.get_or_try_init(|| client.get_connection_manager_with_config(config));
                 bounded(connect).await.cloned().map(Connection::Single)
             }
-            Link::Cluster { client, connection } => {
-                let connect = connection.get_or_try_init(|| client.get_async_connection());
-                bounded(connect).await.cloned().map(Connection::Cluster)
-            }
+            Link::Cluster(cluster) => ClusterLink::connection(cluster).await.map(Connection::Cluster),
             Link::Sentinel(sentinel) => {
                 SentinelLink::check_in_background(sentinel);
-                sentinel.connection().await
+                SentinelLink::connection(sentinel).await
             }
+        }
+    }
+
+    /// Tells the link how a command went (`Some` error or not): a cluster link replaces a
+    /// connection whose commands keep timing out.
+    pub fn outcome(&self, error: Option<&StoreError>) {
+        if let Link::Cluster(cluster) = self {
+            ClusterLink::outcome(cluster, error);
         }
     }
 
@@ -149,28 +171,60 @@ impl Link {
 }
 
 impl SentinelLink {
-    async fn connection(&self) -> Result<Connection, StoreError> {
-        if let Some(current) = self.current.load_full() {
-            return Ok(Connection::Sentinel(current.clone(), current.connection.clone()));
+    /// The connection to the master; without one the master is looked up in the background and
+    /// waited for within the command bound (a lookup over TLS may take longer than that, and the
+    /// next request then finds it done).
+    async fn connection(link: &Arc<SentinelLink>) -> Result<Connection, StoreError> {
+        let of = |current: Arc<Master>| Connection::Sentinel(current.clone(), current.connection.clone());
+        if let Some(current) = link.current.load_full() {
+            return Ok(of(current));
         }
-        bounded(async {
-            let mut client = self.client.lock().await;
-            // Another request may have looked the master up while this one waited.
-            if let Some(current) = self.current.load_full() {
-                return Ok(Connection::Sentinel(current.clone(), current.connection.clone()));
+        let ended = link.lookup_ended.notified();
+        tokio::pin!(ended);
+        ended.as_mut().enable();
+        Self::look_up_in_background(link);
+        let _ = tokio::time::timeout(COMMAND_TIMEOUT, ended).await;
+        match (link.current.load_full(), link.last_error.load_full()) {
+            (Some(current), _) => Ok(of(current)),
+            (None, Some(error)) => Err(StoreError::Redis(error.to_string())),
+            (None, None) => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
+        }
+    }
+
+    fn look_up_in_background(link: &Arc<SentinelLink>) {
+        if link.looking_up.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        let link = link.clone();
+        tokio::spawn(async move {
+            let lookup = async {
+                let mut client = link.client.lock().await;
+                let master = client.async_get_client().await?;
+                let address = master.get_connection_info().addr().to_string();
+                let config = AsyncConnectionConfig::new()
+                    .set_connection_timeout(Some(COMMAND_TIMEOUT))
+                    .set_response_timeout(Some(COMMAND_TIMEOUT));
+                let connection = master.get_multiplexed_async_connection_with_config(&config).await?;
+                redis::RedisResult::Ok(Master { address, connection })
+            };
+            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+                Ok(Ok(master)) => {
+                    tracing::info!(master = %master.address, "redis sentinel: connected to the master");
+                    link.current.store(Some(Arc::new(master)));
+                    link.last_error.store(None);
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(%error, "redis sentinel: cannot reach the master");
+                    link.last_error.store(Some(Arc::new(format!("redis: {error}"))));
+                }
+                Err(_) => {
+                    tracing::warn!("redis sentinel: the lookup took longer than {LOOKUP_TIMEOUT:?}");
+                    link.last_error.store(None);
+                }
             }
-            let master = client.async_get_client().await?;
-            let address = master.get_connection_info().addr().to_string();
-            let config = AsyncConnectionConfig::new()
-                .set_connection_timeout(Some(COMMAND_TIMEOUT))
-                .set_response_timeout(Some(COMMAND_TIMEOUT));
-            let connection = master.get_multiplexed_async_connection_with_config(&config).await?;
-            tracing::info!(master = %address, "redis sentinel: connected to the master");
-            let current = Arc::new(Master { address, connection });
-            self.current.store(Some(current.clone()));
-            Ok(Connection::Sentinel(current.clone(), current.connection.clone()))
-        })
-        .await
+            link.looking_up.store(false, Ordering::Release);
+            link.lookup_ended.notify_waiters();
+        });
     }
 
     /// At most once per [`MOVE_CHECK_INTERVAL`], while requests come, asks the sentinels in the
@@ -211,38 +265,6 @@ impl SentinelLink {
             }
         });
     }
-}
-
-/// The Sentinel client for `urls` and `master`. A user name, password and database number in
-/// the first URL apply to the master too; the sentinels get the user name and password of
-/// their own URL, never a database (a sentinel has none).
-fn sentinel_client(urls: &[crate::config::Secret], master: &str) -> RedisResult<SentinelClient> {
-    let infos = urls
-        .iter()
-        .map(|url| url.0.as_str().into_connection_info())
-        .collect::<RedisResult<Vec<_>>>()?;
-    let master_info = infos
-        .first()
-        .map(|info| info.redis_settings().clone())
-        .unwrap_or_default();
-    let sentinels = infos.into_iter().map(|info| {
-        let own = info.redis_settings();
-        let mut settings = redis::RedisConnectionInfo::default();
-        if let Some(user) = own.username() {
-            settings = settings.set_username(user);
-        }
-        if let Some(password) = own.password() {
-            settings = settings.set_password(password);
-        }
-        info.set_redis_settings(settings)
-    });
-    let node = SentinelNodeConnectionInfo::default().set_redis_connection_info(master_info);
-    SentinelClient::build(
-        sentinels.collect(),
-        master.to_string(),
-        Some(node),
-        SentinelServerType::Master,
-    )
 }
 
 impl ConnectionLike for Connection {

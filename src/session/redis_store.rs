@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use super::Session;
 use super::redis_connection::{Connection, Link};
-use crate::config::SessionStore;
+use crate::config::{RedisCa, SessionStore};
 
 /// The longest any Redis command (or the first connection) may take.
 pub const COMMAND_TIMEOUT: Duration = Duration::from_millis(500);
@@ -49,12 +49,16 @@ pub enum StoreError {
 /// The Redis session store, over one server, a cluster or a Sentinel master.
 pub struct RedisStore {
     link: Link,
+    /// With TLS: what a certificate failure means, added to its error.
+    tls_hint: Option<String>,
 }
 
 impl RedisStore {
-    /// A store for a Redis `store` (`None` for the cookie store); nothing is connected yet.
-    pub fn new(store: &SessionStore) -> anyhow::Result<Option<RedisStore>> {
-        Ok(Link::new(store)?.map(|link| RedisStore { link }))
+    /// A store for a Redis `store` (`None` for the cookie store), trusting `ca` (else the
+    /// system's roots) for `rediss://` URLs; nothing is connected yet.
+    pub fn new(store: &SessionStore, ca: Option<&RedisCa>) -> anyhow::Result<Option<RedisStore>> {
+        let tls_hint = super::redis_tls::tls_hint(store, ca);
+        Ok(Link::new(store, ca)?.map(|link| RedisStore { link, tls_hint }))
     }
 
     /// Runs `command` within [`COMMAND_TIMEOUT`]; a failure is told to the link (so a Sentinel
@@ -62,16 +66,27 @@ impl RedisStore {
     async fn run<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
         // Boxed: the connection kinds' futures nest deep enough to exceed the compiler's
         // layout depth limit in the callers.
-        let mut connection = Box::pin(self.link.connection()).await?;
+        let mut connection = Box::pin(self.link.connection()).await.map_err(|e| self.explained(e))?;
         let result = bounded(command.query_async(&mut connection)).await;
         self.after(&connection, result)
     }
 
     fn after<T>(&self, connection: &Connection, result: Result<T, StoreError>) -> Result<T, StoreError> {
+        self.link.outcome(result.as_ref().err());
         if result.is_err() {
             self.link.failed(connection);
         }
-        result
+        result.map_err(|e| self.explained(e))
+    }
+
+    /// A certificate failure with what the certificate must be and the key that says so.
+    fn explained(&self, error: StoreError) -> StoreError {
+        match (error, &self.tls_hint) {
+            (StoreError::Redis(text), Some(hint)) if text.contains("certificate") => {
+                StoreError::Redis(format!("{text} ({hint})"))
+            }
+            (error, _) => error,
+        }
     }
 
     /// Stores `session` for `ttl_secs` seconds and indexes it by `sid` and `sub`. The indexes are
@@ -200,6 +215,8 @@ fn index_key(kind: &str, issuer: &str, value: &str) -> String {
 pub(super) async fn bounded<T>(future: impl Future<Output = redis::RedisResult<T>>) -> Result<T, StoreError> {
     match tokio::time::timeout(COMMAND_TIMEOUT, future).await {
         Ok(Ok(value)) => Ok(value),
+        // The client's own timeouts (the same bound, per attempt) count as timeouts too.
+        Ok(Err(error)) if error.is_timeout() => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
         Ok(Err(error)) => Err(StoreError::Redis(error.to_string())),
         Err(_) => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
     }

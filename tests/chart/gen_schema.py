@@ -49,6 +49,8 @@ HEADER = s(pattern=r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")
 POLICY = {"enum": ["allow", "deny", "authenticated"]}
 ALG = {"enum": ["RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"]}
 HTTP_URL = s(pattern=r"^https?://[^\s/]+")
+SECRET_KEY = s(pattern=r"^[-._a-zA-Z0-9]+$")
+REDIS_URLS = {"type": "array", "items": s(pattern=r"^rediss?://.+$")}
 
 probe = obj(
     {
@@ -253,8 +255,19 @@ schema = {
                     "enabled": B,
                     "url": s(pattern=r"^(rediss?://.+)?$"),
                     "existingSecret": s(),
-                    "existingSecretKey": s(pattern=r"^[-._a-zA-Z0-9]+$"),
-                }
+                    "existingSecretKey": SECRET_KEY,
+                    "cluster": obj({"urls": REDIS_URLS, "existingSecret": s(), "existingSecretKey": SECRET_KEY}),
+                    "sentinel": obj(
+                        {
+                            "urls": REDIS_URLS,
+                            "existingSecret": s(),
+                            "existingSecretKey": SECRET_KEY,
+                            "master": s(pattern=r"^\S*$"),
+                        }
+                    ),
+                    "ca": obj({"existingSecret": s(), "existingSecretKey": SECRET_KEY}),
+                },
+                desc="Exactly one of url/existingSecret, cluster and sentinel when enabled (checked at render).",
             ),
             "autoscaling": obj(
                 {

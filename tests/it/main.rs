@@ -31,6 +31,7 @@ mod readme_snippets;
 mod redis_cluster;
 mod redis_outages;
 mod redis_sentinel;
+mod redis_tls;
 mod refresh_races;
 mod reload;
 mod session_check_cli;

@@ -3,7 +3,7 @@
 //! both, and a killed master's replica takes over with the sessions of its slots. One test runs
 //! the scenarios in order, so the cluster is made once.
 
-use crate::common::redis_ha::{RedisCluster, query, settle};
+use crate::common::redis_ha::{RedisCluster, settle};
 use crate::common::shared_sessions::{Replicas, session_in, url_list};
 
 #[tokio::test]
@@ -22,12 +22,7 @@ async fn replicas_share_sessions_in_a_cluster_and_keep_them_when_a_master_dies()
         .expect("erin's session key")
         .clone();
     let (master, replica) = cluster.master_and_replica_of(&key).await;
-    let replica_url = cluster.nodes[replica].url();
-    settle("the replica holding erin's session", || async {
-        let exists: redis::RedisResult<i64> = query(&replica_url, &["READONLY"], redis::cmd("EXISTS").arg(&key)).await;
-        exists == Ok(1)
-    })
-    .await;
+    cluster.wait_until_replicated(&key, replica).await;
     cluster.nodes[master].kill();
     settle("the replica promoted", || async {
         cluster.nodes[replica].is_master().await

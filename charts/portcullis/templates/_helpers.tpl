@@ -73,8 +73,43 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- define "portcullis.createSecret" -}}
 {{- if and (not .Values.secrets.existingSecret) (or .Values.secrets.sessionSecret .Values.secrets.clientSecret) }}true
 {{- else if and .Values.redis.enabled .Values.redis.url (not .Values.redis.existingSecret) }}true
+{{- else if and .Values.redis.enabled .Values.redis.cluster.urls (not .Values.redis.cluster.existingSecret) }}true
+{{- else if and .Values.redis.enabled .Values.redis.sentinel.urls (not .Values.redis.sentinel.existingSecret) }}true
 {{- end }}
 {{- end }}
+
+{{/*
+The Redis forms the values give (url, cluster, sentinel), comma-separated; with redis.enabled
+exactly one must be given (portcullis.validate).
+*/}}
+{{- define "portcullis.redisForms" -}}
+{{- $r := .Values.redis }}
+{{- $forms := list }}
+{{- if or $r.url $r.existingSecret }}{{ $forms = append $forms "url" }}{{ end }}
+{{- if or $r.cluster.urls $r.cluster.existingSecret }}{{ $forms = append $forms "cluster" }}{{ end }}
+{{- if or $r.sentinel.urls $r.sentinel.existingSecret }}{{ $forms = append $forms "sentinel" }}{{ end }}
+{{- join "," $forms }}
+{{- end }}
+
+{{/*
+The environment variable that passes the Redis URL(s) from a Secret, as a dict: name, secret,
+key. Lists are passed as a TOML/JSON array, which the configuration's environment overrides read.
+*/}}
+{{- define "portcullis.redisEnv" -}}
+{{- $r := .Values.redis }}
+{{- $form := include "portcullis.redisForms" . }}
+{{- $own := include "portcullis.fullname" . }}
+{{- if eq $form "cluster" }}
+{{- toJson (dict "name" "PORTCULLIS_SESSION__REDIS_CLUSTER_URLS" "secret" (default $own $r.cluster.existingSecret) "key" (ternary $r.cluster.existingSecretKey "redis-cluster-urls" (not (empty $r.cluster.existingSecret)))) }}
+{{- else if eq $form "sentinel" }}
+{{- toJson (dict "name" "PORTCULLIS_SESSION__REDIS_SENTINEL_URLS" "secret" (default $own $r.sentinel.existingSecret) "key" (ternary $r.sentinel.existingSecretKey "redis-sentinel-urls" (not (empty $r.sentinel.existingSecret)))) }}
+{{- else }}
+{{- toJson (dict "name" "PORTCULLIS_SESSION__REDIS_URL" "secret" (default $own $r.existingSecret) "key" (ternary $r.existingSecretKey "redis-url" (not (empty $r.existingSecret)))) }}
+{{- end }}
+{{- end }}
+
+{{/* Where the Redis CA (redis.ca) is mounted. */}}
+{{- define "portcullis.redisCaDir" -}}/var/run/secrets/redis-ca{{- end }}
 
 {{/* The Secret holding session and client secrets, if any. */}}
 {{- define "portcullis.secretName" -}}
@@ -101,8 +136,19 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if and .Values.grpc.enabled (eq (int .Values.grpc.port) (int .Values.containerPort)) }}
 {{- fail "grpc.port must differ from containerPort" }}
 {{- end }}
-{{- if and .Values.redis.enabled (not .Values.redis.url) (not .Values.redis.existingSecret) }}
-{{- fail "redis.enabled: give redis.url or redis.existingSecret" }}
+{{- if .Values.redis.enabled }}
+{{- $forms := include "portcullis.redisForms" . }}
+{{- if not $forms }}
+{{- fail "redis.enabled: give one of redis.url (or redis.existingSecret), redis.cluster.urls (or redis.cluster.existingSecret) and redis.sentinel.urls (or redis.sentinel.existingSecret)" }}
+{{- else if contains "," $forms }}
+{{- fail (printf "redis: give only one of redis.url, redis.cluster and redis.sentinel (found %s)" (replace "," ", " $forms)) }}
+{{- end }}
+{{- if and (eq $forms "sentinel") (not .Values.redis.sentinel.master) }}
+{{- fail "redis.sentinel: give redis.sentinel.master, the master name the sentinels monitor" }}
+{{- end }}
+{{- if and .Values.redis.sentinel.master (ne $forms "sentinel") }}
+{{- fail "redis.sentinel.master is set but redis.sentinel.urls and redis.sentinel.existingSecret are not" }}
+{{- end }}
 {{- end }}
 {{- end }}
 
@@ -131,6 +177,12 @@ the rule file, and the *_file paths of mounted secrets.
 {{- end }}
 {{- if .Values.redis.enabled }}
 {{- $_ := set $session "store" "redis" }}
+{{- with .Values.redis.sentinel.master }}
+{{- $_ := set $session "redis_sentinel_master" . }}
+{{- end }}
+{{- if .Values.redis.ca.existingSecret }}
+{{- $_ := set $session "redis_ca_file" (printf "%s/%s" (include "portcullis.redisCaDir" .) .Values.redis.ca.existingSecretKey) }}
+{{- end }}
 {{- end }}
 {{- $_ := set $c "session" $session }}
 {{- if include "portcullis.loginEnabled" . }}

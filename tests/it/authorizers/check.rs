@@ -1,7 +1,7 @@
 //! `portcullis check` refuses authorizer mistakes in the config (naming the key and the file)
 //! and in the rules (naming the file, the line and the rule id), all at once.
 
-use crate::common::kube_api::Pki;
+use crate::common::pki::Pki;
 use crate::common::{file_issuer_config, run};
 
 /// Runs `check` on `config` (after the file issuer) and `rules`: (exit code, stdout + stderr).

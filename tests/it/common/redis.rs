@@ -45,10 +45,7 @@ impl Redis {
             .find_map(|line| line.strip_prefix("process_id:"))
             .and_then(|pid| pid.trim().parse().ok())
             .expect("process_id in INFO server");
-        signal(pid, "-STOP");
-        let frozen = Frozen { pid };
-        assert!(frozen.is_frozen(), "redis-server {pid} did not stop");
-        frozen
+        Frozen::stop(pid)
     }
 
     /// Runs one command and returns its answer.
@@ -90,6 +87,19 @@ pub struct Frozen {
 }
 
 impl Frozen {
+    /// Stops the `redis-server` with this process id (SIGSTOP) until the guard is dropped.
+    pub fn stop(pid: u32) -> Frozen {
+        signal(pid, "-STOP");
+        let frozen = Frozen { pid };
+        // The signal is delivered asynchronously: wait for the stopped state.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while !frozen.is_frozen() {
+            assert!(std::time::Instant::now() < deadline, "redis-server {pid} did not stop");
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        frozen
+    }
+
     /// Whether the server is still stopped (state `T` in `/proc/<pid>/stat`).
     pub fn is_frozen(&self) -> bool {
         let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).unwrap_or_default();

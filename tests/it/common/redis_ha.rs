@@ -1,12 +1,14 @@
 //! Redis set-ups of more than one server, all real `redis-server` processes on 127.0.0.1: a
 //! Redis Cluster of three masters with one replica each (made with `redis-cli --cluster
 //! create`), a Sentinel set (one master, one replica, three sentinels), and one server that can
-//! be stopped and started again on its port with its data (`SAVE` before the stop).
+//! be stopped and started again on its port with its data (`SAVE` before the stop). The Cluster
+//! and the Sentinel set can also speak only TLS ([`ServerTls`]).
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
 use crate::common::free_port;
+use crate::common::redis_tls::ServerTls;
 use crate::peers::{PeerProcess, program};
 
 /// How long a set-up may take to settle (cluster creation, a failover) before the test fails.
@@ -18,24 +20,34 @@ pub struct Node {
     pub port: u16,
     /// The server.
     pub process: Option<PeerProcess>,
+    /// With TLS: the server's certificate files (it then has no plain-text port).
+    pub tls: Option<ServerTls>,
 }
 
 impl Node {
     /// Starts `redis-server` on a free port with `args` added (no persistence unless `args`
-    /// says so), in its own folder, and waits until it listens.
-    async fn start(args: &[&str]) -> Node {
+    /// says so), in its own folder, only over TLS with `tls`, and waits until it listens.
+    async fn start(args: &[&str], tls: Option<&ServerTls>) -> Node {
         let port = free_port();
         let dir = tempfile::tempdir().expect("tempdir");
-        let process = spawn_server(port, dir, args).await;
+        let tls_args = tls.map(|tls| tls.args(port)).unwrap_or_default();
+        let args: Vec<&str> = args
+            .iter()
+            .copied()
+            .chain(tls_args.iter().map(String::as_str))
+            .collect();
+        let process = spawn_server(port, dir, &args).await;
         Node {
             port,
             process: Some(process),
+            tls: tls.cloned(),
         }
     }
 
-    /// `redis://127.0.0.1:PORT`.
+    /// `redis://127.0.0.1:PORT`, or `rediss://` with TLS.
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        let scheme = if self.tls.is_some() { "rediss" } else { "redis" };
+        format!("{scheme}://127.0.0.1:{}", self.port)
     }
 
     /// Kills the server at once (SIGKILL: no shutdown, no goodbye to its peers).
@@ -60,7 +72,19 @@ impl Node {
 
     /// Runs one command on this server and returns its answer.
     pub async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> redis::RedisResult<T> {
-        query(&self.url(), &[], command).await
+        self.query_after(&[], command).await
+    }
+
+    /// Runs `before` (e.g. `READONLY`), then `command`, on this server.
+    pub async fn query_after<T: redis::FromRedisValue>(
+        &self,
+        before: &[&str],
+        command: &redis::Cmd,
+    ) -> redis::RedisResult<T> {
+        match &self.tls {
+            Some(tls) => query_client(tls.client(&self.url())?, before, command).await,
+            None => query(&self.url(), before, command).await,
+        }
     }
 }
 
@@ -84,7 +108,14 @@ pub async fn query<T: redis::FromRedisValue>(
     before: &[&str],
     command: &redis::Cmd,
 ) -> redis::RedisResult<T> {
-    let client = redis::Client::open(url)?;
+    query_client(redis::Client::open(url)?, before, command).await
+}
+
+async fn query_client<T: redis::FromRedisValue>(
+    client: redis::Client,
+    before: &[&str],
+    command: &redis::Cmd,
+) -> redis::RedisResult<T> {
     let config = redis::AsyncConnectionConfig::new().set_response_timeout(None);
     let mut connection = client.get_multiplexed_async_connection_with_config(&config).await?;
     for word in before {
@@ -112,6 +143,11 @@ impl RedisCluster {
     /// Starts six cluster-enabled servers, creates the cluster with `redis-cli --cluster create
     /// --cluster-replicas 1` and waits until every node says `cluster_state:ok`.
     pub async fn start() -> RedisCluster {
+        Self::start_with(None).await
+    }
+
+    /// [`RedisCluster::start`], every node (and the cluster bus) only over TLS with `tls`.
+    pub async fn start_with(tls: Option<&ServerTls>) -> RedisCluster {
         let mut nodes = Vec::new();
         for _ in 0..6 {
             // The bus port from the kit's allocator too: the default, port + 10000, may fall in
@@ -127,10 +163,11 @@ impl RedisCluster {
                 "--cluster-port",
                 &bus,
             ];
-            nodes.push(Node::start(&args).await);
+            nodes.push(Node::start(&args, tls).await);
         }
         let addresses: Vec<String> = nodes.iter().map(|n| format!("127.0.0.1:{}", n.port)).collect();
         let output = Command::new(program("redis-cli"))
+            .args(tls.map(ServerTls::cli_args).unwrap_or_default())
             .args(["--cluster", "create"])
             .args(&addresses)
             .args(["--cluster-replicas", "1", "--cluster-yes"])
@@ -147,7 +184,8 @@ impl RedisCluster {
         cluster
     }
 
-    /// `redis://127.0.0.1:PORT` of every node (what `redis_cluster_urls` is given).
+    /// `redis://127.0.0.1:PORT` (`rediss://` with TLS) of every node (what `redis_cluster_urls`
+    /// is given).
     pub fn urls(&self) -> Vec<String> {
         self.nodes.iter().map(Node::url).collect()
     }
@@ -205,6 +243,16 @@ impl RedisCluster {
         (self.index_of(master[1]), self.index_of(replica[1]))
     }
 
+    /// Waits until the replica `replica` (an index in [`RedisCluster::nodes`]) holds `key`: it
+    /// has synced with its master (only a synced replica can take over).
+    pub async fn wait_until_replicated(&self, key: &str, replica: usize) {
+        let exists = redis::cmd("EXISTS").arg(key).clone();
+        settle("the replica holding the key", || async {
+            self.nodes[replica].query_after(&["READONLY"], &exists).await == Ok(1)
+        })
+        .await;
+    }
+
     fn index_of(&self, address: &str) -> usize {
         let port: u16 = address
             .split('@')
@@ -248,9 +296,14 @@ impl SentinelSet {
     /// Starts the master, its replica and three sentinels, and waits until the sentinels know
     /// the replica and each other.
     pub async fn start() -> SentinelSet {
-        let master = Node::start(&[]).await;
+        Self::start_with(None).await
+    }
+
+    /// [`SentinelSet::start`], every server and sentinel only over TLS with `tls`.
+    pub async fn start_with(tls: Option<&ServerTls>) -> SentinelSet {
+        let master = Node::start(&[], tls).await;
         let replica_of = master.port.to_string();
-        let replica = Node::start(&["--replicaof", "127.0.0.1", &replica_of]).await;
+        let replica = Node::start(&["--replicaof", "127.0.0.1", &replica_of], tls).await;
         settle("the replica in sync", || async {
             let info: String = replica
                 .query(&redis::cmd("INFO").arg("replication").clone())
@@ -264,8 +317,9 @@ impl SentinelSet {
             let port = free_port();
             let dir = tempfile::tempdir().expect("tempdir");
             let conf = dir.path().join("sentinel.conf");
+            let listen = tls.map_or(format!("port {port}\n"), |tls| tls.conf(port));
             let text = format!(
-                "port {port}\nbind 127.0.0.1\ndir {dir}\n\
+                "{listen}bind 127.0.0.1\ndir {dir}\n\
                  sentinel monitor {MASTER_NAME} 127.0.0.1 {master} 2\n\
                  sentinel down-after-milliseconds {MASTER_NAME} 1000\n\
                  sentinel failover-timeout {MASTER_NAME} 5000\n\
@@ -281,6 +335,7 @@ impl SentinelSet {
             sentinels.push(Node {
                 port,
                 process: Some(process),
+                tls: tls.cloned(),
             });
         }
         let set = SentinelSet {
@@ -355,6 +410,7 @@ impl RestartableRedis {
             node: Node {
                 port,
                 process: Some(process),
+                tls: None,
             },
             dir,
             _keep: keep,
