@@ -186,10 +186,13 @@ pub(crate) struct SessionSection {
     store: StoreKind,
     redis_url: Option<Secret>,
     redis_url_file: Option<PathBuf>,
-    /// Redis Cluster: some of its nodes.
+    /// Redis Cluster: some of its nodes ...
     redis_cluster_urls: Vec<Secret>,
-    /// Redis Sentinel: the sentinels ...
+    /// ... or a file of them, one per line (the URLs may hold a password).
+    redis_cluster_urls_file: Option<PathBuf>,
+    /// Redis Sentinel: the sentinels (or a file of them, one per line) ...
     redis_sentinel_urls: Vec<Secret>,
+    redis_sentinel_urls_file: Option<PathBuf>,
     /// ... and the master name they monitor.
     redis_sentinel_master: Option<String>,
     /// The CA that signs the Redis servers' certificates (`rediss://`), when not a system root.
@@ -214,7 +217,9 @@ impl Default for SessionSection {
             redis_url: None,
             redis_url_file: None,
             redis_cluster_urls: Vec::new(),
+            redis_cluster_urls_file: None,
             redis_sentinel_urls: Vec::new(),
+            redis_sentinel_urls_file: None,
             redis_sentinel_master: None,
             redis_ca_file: None,
         }
@@ -228,6 +233,8 @@ impl SessionSection {
             &mut self.secret_file,
             &mut self.secrets_file,
             &mut self.redis_url_file,
+            &mut self.redis_cluster_urls_file,
+            &mut self.redis_sentinel_urls_file,
             &mut self.redis_ca_file,
         ];
         files.into_iter().flatten().for_each(|file| resolve_path(base, file));
@@ -273,17 +280,29 @@ impl SessionSection {
         if self.store == StoreKind::Cookie {
             return SessionStore::Cookie;
         }
+        let cluster_urls = urls_inline_or_file(
+            problems,
+            "redis_cluster_urls",
+            &self.redis_cluster_urls,
+            self.redis_cluster_urls_file.as_deref(),
+        );
+        let sentinel_urls = urls_inline_or_file(
+            problems,
+            "redis_sentinel_urls",
+            &self.redis_sentinel_urls,
+            self.redis_sentinel_urls_file.as_deref(),
+        );
         let single_given = self.redis_url.is_some() || file.is_some();
         let given: Vec<&str> = [
             (single_given, "redis_url"),
-            (!self.redis_cluster_urls.is_empty(), "redis_cluster_urls"),
-            (!self.redis_sentinel_urls.is_empty(), "redis_sentinel_urls"),
+            (!cluster_urls.is_empty(), "redis_cluster_urls"),
+            (!sentinel_urls.is_empty(), "redis_sentinel_urls"),
         ]
         .into_iter()
         .filter_map(|(set, name)| set.then_some(name))
         .collect();
         let master = self.redis_sentinel_master.as_deref().map(str::trim);
-        if master.is_some() && self.redis_sentinel_urls.is_empty() {
+        if master.is_some() && sentinel_urls.is_empty() {
             let reason = "is set but redis_sentinel_urls is not: give the sentinels too";
             problems.add("session.redis_sentinel_master", reason);
         }
@@ -302,7 +321,7 @@ impl SessionSection {
                 _ => SessionStore::Cookie,
             },
             ["redis_cluster_urls"] => {
-                let urls = self.redis_cluster_urls.clone();
+                let urls = cluster_urls;
                 if !check_redis_urls(problems, "redis_cluster_urls", &urls) {
                     return SessionStore::Cookie;
                 }
@@ -314,7 +333,7 @@ impl SessionSection {
                 SessionStore::RedisCluster { urls }
             }
             ["redis_sentinel_urls"] => {
-                let urls = self.redis_sentinel_urls.clone();
+                let urls = sentinel_urls;
                 let urls_valid = check_redis_urls(problems, "redis_sentinel_urls", &urls);
                 match master {
                     Some(master) if !master.is_empty() && urls_valid => SessionStore::RedisSentinel {
@@ -415,4 +434,32 @@ fn check_redis_urls(problems: &mut Problems, key: &str, urls: &[Secret]) -> bool
 /// password).
 fn redis_reason(error: &redis::RedisError) -> String {
     error.to_string()
+}
+
+/// The URLs of `session.<key>`, or of `session.<key>_file` (one per line, blank lines skipped);
+/// both set is a problem.
+fn urls_inline_or_file(problems: &mut Problems, key: &str, inline: &[Secret], file: Option<&Path>) -> Vec<Secret> {
+    let Some(file) = file else {
+        return inline.to_vec();
+    };
+    if !inline.is_empty() {
+        problems.add(
+            &format!("session.{key}_file"),
+            format!("set either {key} or {key}_file"),
+        );
+        return Vec::new();
+    }
+    match read_secret_file(file) {
+        Ok(text) => text
+            .0
+            .lines()
+            .map(str::trim)
+            .filter(|line| !line.is_empty())
+            .map(|line| Secret(line.to_string()))
+            .collect(),
+        Err(e) => {
+            problems.add(&format!("session.{key}_file"), e);
+            Vec::new()
+        }
+    }
 }

@@ -182,6 +182,42 @@ fn cluster_and_sentinel_stores_are_resolved_with_their_urls() {
 }
 
 #[test]
+fn cluster_and_sentinel_urls_come_from_the_files_they_name() {
+    use super::{Secret, SessionStore};
+    let text = "[session]\nstore = \"redis\"\nredis_cluster_urls_file = \"nodes\"\n";
+    let nodes = "redis://:pw@10.0.0.1:6379\n\n  redis://:pw@10.0.0.2:6379  \n";
+    let (_dir, loaded) = load(&[("portcullis.toml", text), ("nodes", nodes)]);
+    let urls = vec![
+        Secret("redis://:pw@10.0.0.1:6379".into()),
+        Secret("redis://:pw@10.0.0.2:6379".into()),
+    ];
+    assert_eq!(
+        loaded.expect("valid").session.store,
+        SessionStore::RedisCluster { urls }
+    );
+
+    let text =
+        "[session]\nstore = \"redis\"\nredis_sentinel_urls_file = \"sentinels\"\nredis_sentinel_master = \"m\"\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", text), ("sentinels", "redis://:pw@10.0.0.1:26379\n")]);
+    let urls = vec![Secret("redis://:pw@10.0.0.1:26379".into())];
+    let master = "m".into();
+    assert_eq!(
+        loaded.expect("valid").session.store,
+        SessionStore::RedisSentinel { urls, master }
+    );
+
+    let both = "[session]\nstore = \"redis\"\nredis_cluster_urls = [\"redis://10.0.0.1:6379\"]\nredis_cluster_urls_file = \"nodes\"\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", both), ("nodes", "redis://10.0.0.2:6379\n")]);
+    let error = loaded.expect_err("refused").to_string();
+    assert!(error.contains("session.redis_cluster_urls_file"), "{error}");
+    let missing =
+        "[session]\nstore = \"redis\"\nredis_sentinel_urls_file = \"nowhere\"\nredis_sentinel_master = \"m\"\n";
+    let (_dir, loaded) = load(&[("portcullis.toml", missing)]);
+    let error = loaded.expect_err("refused").to_string();
+    assert!(error.contains("session.redis_sentinel_urls_file"), "{error}");
+}
+
+#[test]
 fn two_cluster_nodes_with_different_passwords_are_refused() {
     let text = "[session]\nstore = \"redis\"\nredis_cluster_urls = [\"redis://:a@10.0.0.1:6379\", \"redis://:b@10.0.0.2:6379\"]\n";
     let (_dir, loaded) = load(&[("portcullis.toml", text)]);

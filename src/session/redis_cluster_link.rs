@@ -95,11 +95,14 @@ impl ClusterLink {
                     }
                 }
                 Ok(Err(error)) => {
-                    tracing::warn!(%error, "redis cluster: cannot connect");
+                    tracing::warn!(key = "session.redis_cluster_urls", %error, "redis cluster: cannot connect");
                     link.last_error.store(Some(Arc::new(format!("redis: {error}"))));
                 }
                 Err(_) => {
-                    tracing::warn!("redis cluster: connecting took longer than {CONNECT_TIMEOUT:?}");
+                    tracing::warn!(
+                        key = "session.redis_cluster_urls",
+                        "redis cluster: connecting took longer than {CONNECT_TIMEOUT:?}"
+                    );
                     link.last_error.store(None);
                 }
             }

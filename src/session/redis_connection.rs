@@ -214,11 +214,14 @@ impl SentinelLink {
                     link.last_error.store(None);
                 }
                 Ok(Err(error)) => {
-                    tracing::warn!(%error, "redis sentinel: cannot reach the master");
+                    tracing::warn!(key = "session.redis_sentinel_urls", %error, "redis sentinel: cannot reach the master");
                     link.last_error.store(Some(Arc::new(format!("redis: {error}"))));
                 }
                 Err(_) => {
-                    tracing::warn!("redis sentinel: the lookup took longer than {LOOKUP_TIMEOUT:?}");
+                    tracing::warn!(
+                        key = "session.redis_sentinel_urls",
+                        "redis sentinel: the lookup took longer than {LOOKUP_TIMEOUT:?}"
+                    );
                     link.last_error.store(None);
                 }
             }

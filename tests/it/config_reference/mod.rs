@@ -13,7 +13,7 @@ use std::path::Path;
 use portcullis::config::Config;
 use reference::{Absent, Row, Section, render, with_example};
 
-use crate::common::{fixture, kube_api::Pki, run_with_env};
+use crate::common::{fixture, pki::Pki, run_with_env};
 
 /// A folder holding every file the page's examples name, and the config written into it.
 struct Folder {
@@ -43,6 +43,11 @@ impl Folder {
             ("secrets/session-secret", format!("{session}\n")),
             ("secrets/session-secrets", format!("{session}\n{older}\n")),
             ("secrets/redis-url", "redis://127.0.0.1:6379/0\n".to_string()),
+            (
+                "secrets/redis-nodes",
+                "redis://10.0.0.1:6379\nredis://10.0.0.2:6379\n".to_string(),
+            ),
+            ("secrets/sentinels", "redis://10.0.0.1:26379\n".to_string()),
             ("secrets/authorizer-token", "a-service-account-token\n".to_string()),
             ("rules/app.yaml", "- id: app\n  policy: allow\n".to_string()),
         ] {
