@@ -140,7 +140,7 @@ measure() {
 }
 
 # gRPC ext_authz Check with the cached JWT, driven by benches/ext_authz_load.rs against the
-# running server (one HTTP/2 connection, CONNECTIONS concurrent calls).
+# running server (one HTTP/2 connection per core, as Envoy keeps one per worker; CONNECTIONS concurrent calls).
 measure_grpc() {
     local key=$1 label=$2 before after line requests seconds
     grpc() {

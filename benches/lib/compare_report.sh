@@ -51,7 +51,7 @@ report() {
     echo "- Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
         "load average $load_at_start at the start, $load_before_runs before the first run."
     echo "- wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }') \`-t$THREADS -c$CONNECTIONS -d$DURATION\` after a $WARMUP warm-up per case, on the same cores as the servers;" \
-        "gRPC: \`benches/ext_authz_load.rs\`, one HTTP/2 connection, $CONNECTIONS calls at a time."
+        "gRPC: \`benches/ext_authz_load.rs\`, one HTTP/2 connection per core, $CONNECTIONS calls at a time."
     echo "- CPU/req: user + system time of the server over the measured run ÷ requests served" \
         "(Apache: all its processes; nginx rows as said). Ratios are to the first \`/healthz\` row of the same process."
     echo
