@@ -61,6 +61,11 @@ impl Claims {
         }
     }
 
+    /// The JSON text of the claims, as the credential carried it.
+    pub fn json_text(&self) -> &str {
+        &self.text
+    }
+
     /// The length in bytes of the JSON text.
     pub fn json_len(&self) -> usize {
         self.text.len()

@@ -155,11 +155,27 @@ impl Authorizer {
         identity: &Identity,
         request: &OriginalRequest,
     ) -> Result<Verdict, CannotAnswer> {
-        let body = request_body(self.kind, rule, identity, request);
-        let body = serde_json::to_vec(&body).unwrap_or_default();
-        let key: [u8; 32] = Sha256::digest(&body).into();
+        // The key stands for the body sent: an `http` body is built from the identity's claims
+        // (parsed whole) and serialised, so its key is hashed from the same inputs instead, and
+        // the body is made only on a miss. A review's body is small: it is its own key.
+        let (key, body) = match self.kind {
+            AuthorizerKind::Http => (http::cache_key(&rule.id, identity, request), None),
+            AuthorizerKind::SubjectAccessReview => {
+                let body = serde_json::to_vec(&request_body(self.kind, rule, identity, request)).unwrap_or_default();
+                (Sha256::digest(&body).into(), Some(body))
+            }
+        };
+        if let Some(verdict) = self.cache.get(&key).await {
+            return Ok(verdict);
+        }
+        let call = async move {
+            let body = body.unwrap_or_else(|| {
+                serde_json::to_vec(&request_body(self.kind, rule, identity, request)).unwrap_or_default()
+            });
+            self.call(body).await
+        };
         self.cache
-            .try_get_with(key, self.call(body))
+            .try_get_with(key, Box::pin(call))
             .await
             .map_err(|e| (*e).clone())
     }

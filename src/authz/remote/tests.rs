@@ -237,3 +237,35 @@ fn authorizer_mistakes_are_load_errors_with_line_and_rule() {
         none[0].reason
     );
 }
+
+#[test]
+fn the_http_cache_key_changes_with_every_part_of_the_body_and_only_then() {
+    let base = identity();
+    let get = request("GET", "/orders/42", "/orders/42?x=1");
+    let key = |rule: &str, identity: &Identity, request: &OriginalRequest| http::cache_key(rule, identity, request);
+    let same = key("r", &base, &get);
+    assert_eq!(same, key("r", &base.clone(), &get.clone()));
+    let mut variants: Vec<[u8; 32]> = vec![
+        key("other", &base, &get),
+        key("r", &base, &request("POST", "/orders/42", "/orders/42?x=1")),
+        key("r", &base, &request("GET", "/orders/43", "/orders/43?x=1")),
+        key("r", &base, &request("GET", "/orders/42", "/orders/42?x=2")),
+    ];
+    let changed = |change: &dyn Fn(&mut Identity)| {
+        let mut identity = base.clone();
+        change(&mut identity);
+        key("r", &identity, &get)
+    };
+    variants.push(changed(&|i| i.user = "bob".into()));
+    variants.push(changed(&|i| i.email = None));
+    variants.push(changed(&|i| i.email = Some(String::new())));
+    variants.push(changed(&|i| i.groups.push("x".into())));
+    variants.push(changed(&|i| i.groups = vec!["dev,ops".into()]));
+    variants.push(changed(&|i| i.claims = Claims::from_json(r#"{"tenant":"other"}"#)));
+    variants.push(changed(&|i| i.issuer = "elsewhere".into()));
+    for (index, variant) in variants.iter().enumerate() {
+        assert_ne!(*variant, same, "variant {index} hashed like the original");
+    }
+    let distinct: std::collections::HashSet<_> = variants.iter().collect();
+    assert_eq!(distinct.len(), variants.len(), "two variants hashed alike");
+}
