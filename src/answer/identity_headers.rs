@@ -1,0 +1,86 @@
+//! The identity headers of an allowed answer: the names `[headers]` gives, and their values for
+//! an identity (borrowed from it where they can be).
+
+use std::borrow::Cow;
+
+use axum::http::HeaderName;
+
+use crate::authn::Identity;
+use crate::config::HeadersConfig;
+
+/// The identity header names of `[headers]` (parsed when the config was loaded), and the
+/// access-token header with `pass_access_token`.
+#[derive(Debug, Clone)]
+pub struct IdentityHeaders {
+    user: HeaderName,
+    email: HeaderName,
+    groups: HeaderName,
+    preferred_username: HeaderName,
+    access_token: Option<HeaderName>,
+}
+
+impl IdentityHeaders {
+    /// Takes the names `[headers]` gives (parsed when the config was loaded).
+    pub fn new(config: &HeadersConfig) -> IdentityHeaders {
+        IdentityHeaders {
+            user: config.user.clone(),
+            email: config.email.clone(),
+            groups: config.groups.clone(),
+            preferred_username: config.preferred_username.clone(),
+            access_token: config
+                .pass_access_token
+                .then(|| HeaderName::from_static("x-auth-request-access-token")),
+        }
+    }
+
+    /// Every identity header with its value for `identity` (empty when unknown).
+    pub fn values(&self, identity: Option<&Identity>, access_token: Option<&str>) -> Vec<(HeaderName, String)> {
+        self.each(identity, access_token)
+            .map(|(name, value)| (name.clone(), value.into_owned()))
+            .collect()
+    }
+
+    /// Every identity header with its value, borrowed from the identity where it can be.
+    pub(super) fn each<'a>(
+        &'a self,
+        identity: Option<&'a Identity>,
+        access_token: Option<&'a str>,
+    ) -> impl Iterator<Item = (&'a HeaderName, Cow<'a, str>)> {
+        let text = |value: Option<&'a String>| Cow::Borrowed(value.map_or("", String::as_str));
+        let fixed = [
+            (&self.user, text(identity.map(|i| &i.user))),
+            (&self.email, text(identity.and_then(|i| i.email.as_ref()))),
+            (
+                &self.groups,
+                identity.map_or(Cow::Borrowed(""), |i| Cow::Owned(joined_groups(i))),
+            ),
+            (
+                &self.preferred_username,
+                text(identity.and_then(|i| i.preferred_username.as_ref())),
+            ),
+        ];
+        let token = self
+            .access_token
+            .as_ref()
+            .map(|name| (name, Cow::Borrowed(identity.and(access_token).unwrap_or_default())));
+        fixed.into_iter().chain(token)
+    }
+}
+
+/// The groups header value: the groups joined with commas. A group whose name holds a comma is
+/// left out (and logged): an upstream that splits the header would read it as two groups. It
+/// still counts for the rule's requirements.
+fn joined_groups(identity: &Identity) -> String {
+    let mut joined = String::new();
+    for group in &identity.groups {
+        if group.contains(',') {
+            tracing::warn!(key = "headers.groups", issuer = %identity.issuer, group = ?group, "a group name holds a comma; left out of the groups header");
+            continue;
+        }
+        if !joined.is_empty() {
+            joined.push(',');
+        }
+        joined.push_str(group);
+    }
+    joined
+}
