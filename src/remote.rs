@@ -1,7 +1,28 @@
 //! Calls to remote services (introspection endpoints, session checks, authorizers): what every
-//! such call shares once its answer arrives. A body is read only up to a bound, and a failed call
+//! such call shares. Answers come from the caller's cache when they can, else from one call
+//! shared by concurrent askers. A body is read only up to a bound, and a failed call
 //! is put in words that say whether it timed out, could not connect or failed later, with the
 //! causes (a TLS reason such as an unknown issuer is a cause) and never the headers sent.
+
+/// The cached answer for `key`, else the one `call` makes (single flight: concurrent misses share
+/// one call; errors are not cached). A hit does not even build the call's future (large: it holds
+/// the HTTP client's), and a miss boxes it, so the caller's future stays small on the hot path.
+pub async fn cached_or_call<K, V, E, F>(
+    cache: &moka::future::Cache<K, V>,
+    key: K,
+    call: impl FnOnce() -> F,
+) -> Result<V, std::sync::Arc<E>>
+where
+    K: std::hash::Hash + Eq + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: Future<Output = Result<V, E>>,
+{
+    if let Some(answer) = cache.get(&key).await {
+        return Ok(answer);
+    }
+    cache.try_get_with(key, Box::pin(call())).await
+}
 
 /// The body of `response`, refused when larger than `max` bytes.
 pub async fn read_capped(mut response: reqwest::Response, max: usize) -> Result<Vec<u8>, String> {

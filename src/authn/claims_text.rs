@@ -74,7 +74,7 @@ impl Claims {
     /// The heap bytes these claims hold (the text and the kept members), counting
     /// `per_allocation` bytes of allocator overhead per heap block.
     pub fn heap_bytes(&self, per_allocation: usize) -> usize {
-        let block = |bytes: usize| if bytes == 0 { 0 } else { bytes + per_allocation };
+        let block = |bytes| block(bytes, per_allocation);
         block(self.text.len())
             + block(self.kept.len() * size_of::<(Box<str>, Option<Value>)>())
             + self
@@ -115,7 +115,7 @@ impl Claims {
 /// The heap bytes of a JSON value (an estimate of the allocator's view: each block plus
 /// `per_allocation`; a map entry as a B-tree node's share).
 fn value_heap(value: &Value, per_allocation: usize) -> usize {
-    let block = |bytes: usize| if bytes == 0 { 0 } else { bytes + per_allocation };
+    let block = |bytes| block(bytes, per_allocation);
     match value {
         Value::Null | Value::Bool(_) | Value::Number(_) => 0,
         Value::String(text) => block(text.capacity()),
@@ -134,6 +134,11 @@ fn value_heap(value: &Value, per_allocation: usize) -> usize {
                     .sum::<usize>()
         }
     }
+}
+
+/// A heap block of `bytes` plus the allocator's overhead (nothing when empty: no allocation).
+fn block(bytes: usize, per_allocation: usize) -> usize {
+    if bytes == 0 { 0 } else { bytes + per_allocation }
 }
 
 /// Reads a JSON object keeping only the members `names` (the first of each), skipping the rest.

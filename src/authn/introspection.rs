@@ -138,13 +138,7 @@ impl Introspector {
             return Checked::Invalid("token longer than 16 KiB".into());
         }
         let key = self.key(token);
-        // A hit is answered without building the calls' future (large: it holds the HTTP
-        // client's); a miss boxes it, so this future stays small on the hot path.
-        let verdict = match self.cache.get(&key).await {
-            Some(verdict) => Ok(verdict),
-            None => self.cache.try_get_with(key, Box::pin(self.introspect(token))).await,
-        };
-        match verdict {
+        match crate::remote::cached_or_call(&self.cache, key, || self.introspect(token)).await {
             Ok(Verdict::Active { identity, .. }) => Checked::Valid(identity),
             Ok(Verdict::Refused(reason)) => Checked::Invalid(reason.to_string()),
             Err(reason) => Checked::Unavailable(reason.to_string()),

@@ -243,16 +243,7 @@ impl SessionCheck {
         let kind = CredentialKind::SessionCheck(self.id);
         let forwarded = self.forwarded(headers);
         let key = self.cache_key(&forwarded);
-        // A hit is answered without building the call's future (large: it holds the HTTP
-        // client's); a miss boxes it, so this future stays small on the hot path.
-        let answer = match self.cache.get(&key).await {
-            Some(answer) => Ok(answer),
-            None => {
-                self.cache
-                    .try_get_with(key, Box::pin(self.call(&forwarded, request)))
-                    .await
-            }
-        };
+        let answer = crate::remote::cached_or_call(&self.cache, key, || self.call(&forwarded, request)).await;
         Some(Authenticated::from(match answer {
             Ok(Answer::Valid { identity, .. }) => Outcome::Valid(identity),
             Ok(Answer::Invalid { reason, .. }) => Outcome::Invalid {

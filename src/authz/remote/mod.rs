@@ -165,17 +165,13 @@ impl Authorizer {
                 (Sha256::digest(&body).into(), Some(body))
             }
         };
-        if let Some(verdict) = self.cache.get(&key).await {
-            return Ok(verdict);
-        }
-        let call = async move {
+        let call = || async move {
             let body = body.unwrap_or_else(|| {
                 serde_json::to_vec(&request_body(self.kind, rule, identity, request)).unwrap_or_default()
             });
             self.call(body).await
         };
-        self.cache
-            .try_get_with(key, Box::pin(call))
+        crate::remote::cached_or_call(&self.cache, key, call)
             .await
             .map_err(|e| (*e).clone())
     }
