@@ -1,7 +1,7 @@
 //! The Prometheus registry and every metric of the contract, in one explicit registry per
 //! process (tests stay isolated).
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::sync::{Arc, OnceLock};
 
 use arc_swap::ArcSwap;
@@ -29,7 +29,7 @@ impl DecisionCounters {
     fn new(vec: IntCounterVec) -> DecisionCounters {
         DecisionCounters {
             vec,
-            by_rule: ArcSwap::from_pointee(HashMap::new()),
+            by_rule: ArcSwap::from_pointee(HashMap::default()),
         }
     }
 
@@ -42,9 +42,14 @@ impl DecisionCounters {
             self.vec.with_label_values(&[endpoint, outcome, rule]).inc();
             return;
         };
-        let slots = match self.by_rule.load().get(rule) {
-            Some(slots) => slots.clone(),
-            None => self.slots_for(rule),
+        let snapshot = self.by_rule.load();
+        let added;
+        let slots = match snapshot.get(rule) {
+            Some(slots) => slots,
+            None => {
+                added = self.slots_for(rule);
+                &added
+            }
         };
         slots[e * OUTCOMES.len() + o]
             .get_or_init(|| self.vec.with_label_values(&[endpoint, outcome, rule]))

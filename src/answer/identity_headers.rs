@@ -3,7 +3,7 @@
 
 use std::borrow::Cow;
 
-use axum::http::HeaderName;
+use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use crate::authn::Identity;
 use crate::config::HeadersConfig;
@@ -17,12 +17,16 @@ pub struct IdentityHeaders {
     groups: HeaderName,
     preferred_username: HeaderName,
     access_token: Option<HeaderName>,
+    /// Every name above with an empty value, in the order [`IdentityHeaders::each`] yields
+    /// them: a 200's headers start as a copy of it and get their values by position, with no
+    /// hashing per request. `None` when two names are the same header.
+    blank: Option<HeaderMap>,
 }
 
 impl IdentityHeaders {
     /// Takes the names `[headers]` gives (parsed when the config was loaded).
     pub fn new(config: &HeadersConfig) -> IdentityHeaders {
-        IdentityHeaders {
+        let mut headers = IdentityHeaders {
             user: config.user.clone(),
             email: config.email.clone(),
             groups: config.groups.clone(),
@@ -30,7 +34,25 @@ impl IdentityHeaders {
             access_token: config
                 .pass_access_token
                 .then(|| HeaderName::from_static("x-auth-request-access-token")),
+            blank: None,
+        };
+        let names: Vec<&HeaderName> = headers.each(None, None).map(|(name, _)| name).collect();
+        // Room for what the answer and the HTTP rendering add (rule headers, the identity token,
+        // Content-Type, Content-Length): a copy keeps the index size, so none of those inserts
+        // rebuilds the index.
+        let mut blank = HeaderMap::with_capacity(names.len() + 8);
+        for name in &names {
+            blank.insert(*name, HeaderValue::from_static(""));
         }
+        let distinct = blank.len() == names.len();
+        headers.blank = distinct.then_some(blank);
+        headers
+    }
+
+    /// The identity header names with empty values, in [`IdentityHeaders::each`]'s order;
+    /// `None` when two of them are the same header.
+    pub(super) fn blank(&self) -> Option<&HeaderMap> {
+        self.blank.as_ref()
     }
 
     /// Every identity header with its value for `identity` (empty when unknown).

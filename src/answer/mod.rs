@@ -6,8 +6,6 @@
 mod identity_headers;
 pub mod identity_token;
 
-use std::borrow::Cow;
-
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
@@ -91,6 +89,8 @@ pub enum Body {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let (content_type, body) = match self.body {
+            // An empty body without allocating one (a 200's body is empty).
+            Body::Text(text) if text.is_empty() => ("text/plain; charset=utf-8", axum::body::Body::empty()),
             Body::Text(text) => ("text/plain; charset=utf-8", axum::body::Body::from(text)),
             Body::Json(json) => ("application/json", axum::body::Body::from(json.to_string())),
             Body::Html(html) => ("text/html; charset=utf-8", axum::body::Body::from(html)),
@@ -141,15 +141,27 @@ fn allow(
     rule: &str,
     context: &Context<'_>,
 ) -> Answer {
-    // Sized for everything below (the identity and rule headers, the identity token, the
-    // templated names, the Content-Type): no rehash while filling it.
-    let mut headers = HeaderMap::with_capacity(7 + extra.len() + context.template_headers.len());
-    let identity_values = context
+    let mut identity_values = context
         .identity_headers
         .each(identity, upstream.access_token.as_deref());
-    let extra = extra.iter().map(|(name, value)| (name, Cow::Borrowed(value.as_str())));
-    for (name, value) in identity_values.chain(extra) {
-        headers.insert(name.clone(), safe_header_value(name, &value, rule));
+    let mut headers = match context.identity_headers.blank() {
+        Some(blank) => {
+            let mut headers = blank.clone();
+            for ((name, slot), (_, value)) in headers.iter_mut().zip(identity_values.by_ref()) {
+                *slot = safe_header_value(name, &value, rule);
+            }
+            headers
+        }
+        None => {
+            let mut headers = HeaderMap::with_capacity(5);
+            for (name, value) in identity_values {
+                headers.insert(name.clone(), safe_header_value(name, &value, rule));
+            }
+            headers
+        }
+    };
+    for (name, value) in extra {
+        headers.insert(name.clone(), safe_header_value(name, value, rule));
     }
     match context.identity_token.header(identity) {
         Ok(Some((name, value))) => {
@@ -164,9 +176,7 @@ fn allow(
         }
     }
     for name in context.template_headers {
-        if !headers.contains_key(name) {
-            headers.insert(name.clone(), HeaderValue::from_static(""));
-        }
+        headers.entry(name).or_insert_with(|| HeaderValue::from_static(""));
     }
     for cookie in upstream.set_cookies {
         headers.append(header::SET_COOKIE, cookie);
@@ -182,7 +192,7 @@ fn allow(
 
 /// A header value, or an empty one (logged) when the value holds a control character.
 fn safe_header_value(name: &HeaderName, value: &str, rule: &str) -> HeaderValue {
-    if value.chars().any(char::is_control) {
+    if has_control(value) {
         tracing::warn!(header = %name, rule, "identity value holds a control character; sent empty");
         return HeaderValue::from_static("");
     }
@@ -192,6 +202,13 @@ fn safe_header_value(name: &HeaderName, value: &str, rule: &str) -> HeaderValue 
         tracing::warn!(header = %name, rule, "identity value is not a valid header value; sent empty");
         HeaderValue::from_static("")
     })
+}
+
+/// Whether `value` holds a control character (C0, DEL or C1). Printable ASCII, the common case,
+/// is told apart without decoding characters (a loop the compiler vectorises).
+fn has_control(value: &str) -> bool {
+    let printable_ascii = value.bytes().fold(true, |all, byte| all & (0x20..0x7f).contains(&byte));
+    !printable_ascii && value.chars().any(char::is_control)
 }
 
 /// The table: who gets a redirect to login and who gets a 401.
@@ -354,6 +371,96 @@ mod tests {
             answer.body,
             Body::Json(serde_json::json!({"error": "unavailable", "reason": "introspection timed out"}))
         );
+    }
+
+    fn alice() -> Identity {
+        Identity {
+            issuer: "main".into(),
+            user: "alice".into(),
+            email: Some("alice@example.com".into()),
+            groups: vec!["admins".into(), "dev".into()],
+            preferred_username: Some("Alice".into()),
+            scopes: Vec::new(),
+            claims: crate::authn::Claims::default(),
+            expires_at: 0,
+        }
+    }
+
+    fn allowed(identity: Option<std::sync::Arc<Identity>>, headers: Vec<(HeaderName, String)>) -> Decision<'static> {
+        Decision::Allow {
+            rule: "r",
+            identity,
+            headers,
+            upstream: Upstream {
+                access_token: None,
+                set_cookies: Vec::new(),
+            },
+        }
+    }
+
+    /// The answer's headers as (name, value) text pairs, sorted.
+    fn pairs(answer: &Answer) -> Vec<(String, String)> {
+        let mut pairs: Vec<(String, String)> = answer
+            .headers
+            .iter()
+            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
+        pairs.sort();
+        pairs
+    }
+
+    #[test]
+    fn an_allow_fills_the_blank_identity_headers_by_position_then_adds_rule_and_template_headers() {
+        let names = IdentityHeaders::new(&HeadersConfig::default());
+        assert!(names.blank().is_some());
+        let request = request();
+        let tenant = HeaderName::from_static("x-tenant");
+        let unused = HeaderName::from_static("x-unused");
+        let templates = [tenant.clone(), unused];
+        let mut context = context(&request, &names);
+        context.template_headers = &templates;
+        let identity = Some(std::sync::Arc::new(alice()));
+        let answer = plan(allowed(identity, vec![(tenant, "acme".into())]), &context);
+        let expected = [
+            ("x-auth-request-email", "alice@example.com"),
+            ("x-auth-request-groups", "admins,dev"),
+            ("x-auth-request-preferred-username", "Alice"),
+            ("x-auth-request-user", "alice"),
+            ("x-tenant", "acme"),
+            ("x-unused", ""),
+        ]
+        .map(|(name, value)| (name.to_owned(), value.to_owned()));
+        assert_eq!(pairs(&answer), expected);
+    }
+
+    #[test]
+    fn identity_header_names_that_repeat_still_answer_as_one_header_each() {
+        // `user` and `email` configured as the same header: no blank to copy, and the later
+        // value (email) wins, as inserting one after the other does.
+        let config = HeadersConfig {
+            email: HeaderName::from_static("x-auth-request-user"),
+            ..HeadersConfig::default()
+        };
+        let names = IdentityHeaders::new(&config);
+        assert!(names.blank().is_none());
+        let request = request();
+        let answer = plan(
+            allowed(Some(std::sync::Arc::new(alice())), Vec::new()),
+            &context(&request, &names),
+        );
+        let users: Vec<_> = answer.headers.get_all("x-auth-request-user").iter().collect();
+        assert_eq!(users, ["alice@example.com"]);
+        assert_eq!(answer.headers.len(), 3);
+    }
+
+    #[test]
+    fn control_characters_are_found_in_ascii_and_beyond() {
+        assert!(!has_control("plain value ~"));
+        assert!(!has_control("José zoë"));
+        assert!(has_control("a\u{1f}b"));
+        assert!(has_control("a\u{7f}b"));
+        assert!(has_control("é\u{85}"));
+        assert!(has_control("\t"));
     }
 
     #[test]

@@ -266,7 +266,8 @@ pub fn client_kind(headers: &HeaderMap) -> ClientKind {
             .iter()
             .any(|accept| contains_ignore_case(accept.as_bytes(), b"text/html"))
     };
-    if crate::authn::bearer::presented(headers).is_some() || is_xml_http_request(headers) || !wants_html() {
+    // Cheapest test first: API clients rarely send `Accept: text/html`.
+    if !wants_html() || is_xml_http_request(headers) || crate::authn::bearer::presented(headers).is_some() {
         ClientKind::Api
     } else {
         ClientKind::Browser

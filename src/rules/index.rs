@@ -4,8 +4,8 @@
 //! lists, each sorted by global rule order, and merges them in ascending order until a rule
 //! matches.
 
+use rustc_hash::FxHashMap as HashMap;
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 use super::compile::CompiledRule;
 use super::matcher::{Case, HostPattern, PathMatcher, PathPattern, has_glob_meta, parent_domain};
