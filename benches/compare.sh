@@ -4,7 +4,7 @@
 # /proc/PID/stat before and after the run, divided by the requests served: it does not depend
 # on how wrk and the server share the cores), with its ratio to the same process's /healthz.
 #
-#   benches/compare.sh             # DURATION=8s WARMUP=2s CONNECTIONS=50 THREADS=2 ROUNDS=2
+#   benches/compare.sh             # DURATION=8s WARMUP=2s CONNECTIONS=50 THREADS=2 ROUNDS=2 SLICES=4
 #   SAVE=1 benches/compare.sh      # also writes the output to benches/results/compare.md (OUT=)
 #
 # One Portcullis process serves every case (config and rules generated into a temp folder):
@@ -36,6 +36,7 @@ WARMUP=${WARMUP:-2s}
 CONNECTIONS=${CONNECTIONS:-50}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-2}
+SLICES=${SLICES:-4}
 OUT=${OUT:-benches/results/compare.md}
 ISSUER=https://idp.bench.example/
 AUDIENCE=bench
@@ -97,7 +98,10 @@ original() { H=(-H "X-Original-URL: https://app.example.com$1" -H "X-Original-Me
 original /jwt/users?page=2
 jwt=("${H[@]}" "${bearer[@]}")
 
-declare -A name expect rps p99 cpu wrong ratio
+declare -A name expect rps p99 cpu wrong ratio base_rps base_cpu
+slice_seconds=$(( $(seconds_of "$DURATION") / SLICES ))
+[ "$slice_seconds" -ge 1 ] || bench_die "DURATION must be at least SLICES seconds"
+
 order=()
 any_wrong=0
 
@@ -139,48 +143,97 @@ measure() {
         "$(sed -n 's/^wrong answers: //p' "$out")"
 }
 
+# One wrk slice of DURATION/SLICES against Portcullis: "REQUESTS TICKS WRONG P99" of it.
+slice() {
+    local status=$1 url=$2 before after out=$W/slice.wrk
+    shift 2
+    before=$(cpu_of "$pc_pid")
+    WRK_EXPECT=$status wrk -t"$THREADS" -c"$CONNECTIONS" -d"$slice_seconds"s --latency -s benches/lib/status.lua "$@" "$url" >"$out"
+    after=$(cpu_of "$pc_pid")
+    grep -q '^wrong answers: ' "$out" || { cat "$out" >&2; bench_die "wrk did not finish a slice of $url"; }
+    echo "$(awk '/ requests in / { print $1 }' "$out") $((after - before)) $(sed -n 's/^wrong answers: //p' "$out")" \
+        "$(awk '$1 == "99%" { print $2 }' "$out")"
+}
+
+# Measures a Portcullis case against its own /healthz baseline: KEY NAME EXPECT URL [headers...].
+# The DURATION is cut into SLICES slices, each case slice right after a /healthz slice, so both
+# see the same machine (a shared VM's speed drifts by tens of percent within minutes; measured
+# one after the other, the case and the baseline would differ by when they ran). The row holds
+# the case's slices summed; base_rps and base_cpu the /healthz slices'.
+measure_paired() {
+    local key=$1 label=$2 status=$3 url=$4 n=0 t=0 bad=0 hn=0 ht=0 p99s="" i line
+    shift 4
+    bench_expect "$status" "$@" "$url"
+    echo "==> $label: expects $status; warm-up $WARMUP, then $SLICES slices of ${slice_seconds}s, each after a \`/healthz\` slice"
+    WRK_EXPECT=$status wrk -t"$THREADS" -c"$CONNECTIONS" -d"$WARMUP" -s benches/lib/status.lua "$@" "$url" >"$W/$key.warmup"
+    for i in $(seq "$SLICES"); do
+        read -r -a line < <(slice 200 "$P/healthz")
+        hn=$((hn + line[0])) ht=$((ht + line[1])) bad=$((bad + line[2]))
+        read -r -a line < <(slice "$status" "$url" "$@")
+        n=$((n + line[0])) t=$((t + line[1])) bad=$((bad + line[2])) p99s+="${p99s:+ }${line[3]}"
+    done
+    base_rps[$key]=$(awk -v n="$hn" -v s="$((slice_seconds * SLICES))" 'BEGIN { printf "%.0f", n / s }')
+    base_cpu[$key]=$(awk -v t="$ht" -v hz="$BENCH_HZ" -v n="$hn" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+    # The slowest slice's p99 (wrk's are per run).
+    record "$key" "$label" "$status" "$n" \
+        "$(awk -v n="$n" -v s="$((slice_seconds * SLICES))" 'BEGIN { printf "%.0f", n / s }')" \
+        "$(tr ' ' '\n' <<<"$p99s" | sort -h | tail -n 1)" "$t" "$bad"
+    echo "    paired /healthz: ${base_rps[$key]} req/s, ${base_cpu[$key]} µs CPU per request"
+}
+
 # gRPC ext_authz Check with the cached JWT, driven by benches/ext_authz_load.rs against the
-# running server (one HTTP/2 connection per core, as Envoy keeps one per worker; CONNECTIONS concurrent calls).
+# running server (one HTTP/2 connection per core, as Envoy keeps one per worker; CONNECTIONS
+# concurrent calls), in SLICES slices each right after a slice of the HTTP form (`/ext-authz`
+# with the same JWT and path, wrk), which is this row's base_rps and base_cpu.
 measure_grpc() {
-    local key=$1 label=$2 before after line requests seconds
+    local key=$1 label=$2 before after line requests seconds n=0 t=0 bad=0 hn=0 ht=0 secs=0 i http
     grpc() {
         EXT_AUTHZ_GRPC=127.0.0.1:$grpc_port EXT_AUTHZ_AUTHORIZATION="Bearer $token" EXT_AUTHZ_PATH=/jwt/users?page=2 \
             EXT_AUTHZ_STATUS=200 env CONCURRENCY="$1" SECONDS="$2" "$driver"
     }
     line=$(grpc 1 1)
     [[ $line == *" wrong=0" && $line != "requests=0 "* ]] || bench_die "gRPC Check did not answer 200: $line"
-    echo "==> $label: expects 200; warm-up $WARMUP, then $CONNECTIONS concurrent calls for $DURATION"
+    echo "==> $label: expects 200; warm-up $WARMUP, then $SLICES slices of ${slice_seconds}s ($CONNECTIONS concurrent calls), each after a slice of the HTTP form"
     grpc "$CONNECTIONS" "$(seconds_of "$WARMUP")" >/dev/null
-    before=$(cpu_of "$pc_pid")
-    line=$(grpc "$CONNECTIONS" "$(seconds_of "$DURATION")")
-    after=$(cpu_of "$pc_pid")
-    requests=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$line")
-    seconds=$(sed 's/.*seconds=\([0-9.]*\).*/\1/' <<<"$line")
-    record "$key" "$label" 200 "$requests" "$(awk -v n="$requests" -v s="$seconds" 'BEGIN { printf "%.0f", n / s }')" \
-        "n/a" "$((after - before))" "$(sed 's/.*wrong=//' <<<"$line")"
+    for i in $(seq "$SLICES"); do
+        read -r -a http < <(slice 200 "$P/ext-authz/jwt/users?page=2" -H "Host: app.example.com" \
+            -H "X-Forwarded-Proto: https" -H "Accept: application/json" "${bearer[@]}")
+        hn=$((hn + http[0])) ht=$((ht + http[1])) bad=$((bad + http[2]))
+        before=$(cpu_of "$pc_pid")
+        line=$(grpc "$CONNECTIONS" "$slice_seconds")
+        after=$(cpu_of "$pc_pid")
+        requests=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$line")
+        seconds=$(sed 's/.*seconds=\([0-9.]*\).*/\1/' <<<"$line")
+        n=$((n + requests)) t=$((t + after - before)) bad=$((bad + $(sed 's/.*wrong=//' <<<"$line")))
+        secs=$(awk -v a="$secs" -v b="$seconds" 'BEGIN { print a + b }')
+    done
+    base_rps[$key]=$(awk -v n="$hn" -v s="$((slice_seconds * SLICES))" 'BEGIN { printf "%.0f", n / s }')
+    base_cpu[$key]=$(awk -v t="$ht" -v hz="$BENCH_HZ" -v n="$hn" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
+    record "$key" "$label" 200 "$n" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')" "n/a" "$t" "$bad"
+    echo "    paired HTTP form: ${base_rps[$key]} req/s, ${base_cpu[$key]} µs CPU per request"
 }
 
 load_before_runs=$(cut -d' ' -f1-3 /proc/loadavg)
 measure healthz "\`/healthz\`" 200 "$pc_pid" "$P/healthz"
-measure healthz-headers "\`/healthz\` with the JWT case's headers" 200 "$pc_pid" "$P/healthz" "${jwt[@]}"
+measure_paired healthz-headers "\`/healthz\` with the JWT case's headers" 200 "$P/healthz" "${jwt[@]}"
 original /public/app.css
-measure public "\`/auth\`, public rule, no credential" 200 "$pc_pid" "$P/auth" "${H[@]}"
+measure_paired public "\`/auth\`, public rule, no credential" 200 "$P/auth" "${H[@]}"
 original /jwt/users
-measure unauthenticated "\`/auth\`, protected, no credential (401)" 401 "$pc_pid" "$P/auth" "${H[@]}"
-measure jwt "\`/auth\`, cached JWT (RS256)" 200 "$pc_pid" "$P/auth" "${jwt[@]}"
+measure_paired unauthenticated "\`/auth\`, protected, no credential (401)" 401 "$P/auth" "${H[@]}"
+measure_paired jwt "\`/auth\`, cached JWT (RS256)" 200 "$P/auth" "${jwt[@]}"
 original /opaque/x
-measure opaque "\`/auth\`, cached introspected opaque token" 200 "$pc_pid" "$P/auth" "${H[@]}" \
+measure_paired opaque "\`/auth\`, cached introspected opaque token" 200 "$P/auth" "${H[@]}" \
     -H "Authorization: Bearer opaque-bench-token"
 original /session/x
-measure session "\`/auth\`, cached session check (Kratos whoami)" 200 "$pc_pid" "$P/auth" "${H[@]}" \
+measure_paired session "\`/auth\`, cached session check (Kratos whoami)" 200 "$P/auth" "${H[@]}" \
     -H "Cookie: ory_kratos_session=MTcwMDAwMDAwMHxiZW5jaC1zZXNzaW9u"
 original /expression/x
-measure expression "\`/auth\`, JWT + \`require.expression\`" 200 "$pc_pid" "$P/auth" "${H[@]}" "${bearer[@]}"
+measure_paired expression "\`/auth\`, JWT + \`require.expression\`" 200 "$P/auth" "${H[@]}" "${bearer[@]}"
 original /authorizer/x
-measure authorizer "\`/auth\`, JWT + cached \`http\` authorizer" 200 "$pc_pid" "$P/auth" "${H[@]}" "${bearer[@]}"
+measure_paired authorizer "\`/auth\`, JWT + cached \`http\` authorizer" 200 "$P/auth" "${H[@]}" "${bearer[@]}"
 original /identity-token/x
-measure identity-token "\`/auth\`, JWT + reused \`identity_token\`" 200 "$pc_pid" "$P/auth" "${H[@]}" "${bearer[@]}"
-measure ext-authz-http "\`/ext-authz\` (HTTP), cached JWT" 200 "$pc_pid" "$P/ext-authz/jwt/users?page=2" \
+measure_paired identity-token "\`/auth\`, JWT + reused \`identity_token\`" 200 "$P/auth" "${H[@]}" "${bearer[@]}"
+measure_paired ext-authz-http "\`/ext-authz\` (HTTP), cached JWT" 200 "$P/ext-authz/jwt/users?page=2" \
     -H "Host: app.example.com" -H "X-Forwarded-Proto: https" -H "Accept: application/json" "${bearer[@]}"
 measure_grpc grpc "gRPC ext_authz \`Check\`, cached JWT"
 

@@ -20,9 +20,15 @@ for key in "${order[@]}"; do
         nginx-static) ratio[$key]="the nginx baseline; CPU: nginx" ;;
         nginx-stub) ratio[$key]="$(ratio_of "${rps[$key]}" "${rps[nginx-static]:-0}")× the \`return 200\` location's req/s; CPU: nginx" ;;
         grpc)
-            ratio[$key]="$(ratio_of "${rps[$key]}" "${rps[healthz]}")× req/s, $(ratio_of "${cpu[$key]}" "${cpu[healthz]}")× CPU; $(ratio_of "${rps[$key]}" "${rps[ext-authz-http]}")× the HTTP form's req/s, $(ratio_of "${cpu[$key]}" "${cpu[ext-authz-http]}")× its CPU"
+            ratio[$key]="$(ratio_of "${rps[$key]}" "${base_rps[$key]}")× the HTTP form's req/s, $(ratio_of "${cpu[$key]}" "${base_cpu[$key]}")× its CPU (\`/ext-authz\` slices alternating with this row's: ${base_rps[$key]} req/s, ${base_cpu[$key]} µs)"
             ;;
-        *) ratio[$key]="$(ratio_of "${rps[$key]}" "${rps[healthz]}")× req/s, $(ratio_of "${cpu[$key]}" "${cpu[healthz]}")× CPU" ;;
+        *)
+            if [ -n "${base_cpu[$key]:-}" ]; then
+                ratio[$key]="$(ratio_of "${rps[$key]}" "${base_rps[$key]}")× req/s, $(ratio_of "${cpu[$key]}" "${base_cpu[$key]}")× CPU (paired \`/healthz\`: ${base_rps[$key]} req/s, ${base_cpu[$key]} µs)"
+            else
+                ratio[$key]="$(ratio_of "${rps[$key]}" "${rps[healthz]}")× req/s, $(ratio_of "${cpu[$key]}" "${cpu[healthz]}")× CPU"
+            fi
+            ;;
     esac
 done
 
@@ -30,8 +36,8 @@ calls=$(curl -s --max-time 5 "$peers/calls" || echo '{}')
 remote() { sed -n "s/.*\"$1\": \\([0-9]*\\).*/\\1/p" <<<"$calls"; }
 metric() { curl -s --max-time 5 "$P/metrics" | awk -v name="$1" '$1 == name { printf "%d", $2 }'; }
 
-jwt_rps=$(ratio_of "${rps[jwt]}" "${rps[healthz]}")
-jwt_cpu=$(ratio_of "${cpu[jwt]}" "${cpu[healthz]}")
+jwt_rps=$(ratio_of "${rps[jwt]}" "${base_rps[jwt]}")
+jwt_cpu=$(ratio_of "${cpu[jwt]}" "${base_cpu[jwt]}")
 apache_ratios="" ceiling_ratios="" apache_min=""
 for round in $(seq "$ROUNDS"); do
     r=$(ratio_of "${rps[jwt-$round]}" "${rps[apache-$round]}")
@@ -39,7 +45,8 @@ for round in $(seq "$ROUNDS"); do
     ceiling_ratios+="${ceiling_ratios:+, }$(ratio_of "${rps[healthz]}" "${rps[apache-$round]}")"
     apache_min=$(awk -v a="$r" -v m="${apache_min:-$r}" 'BEGIN { print (a < m ? a : m) }')
 done
-grpc_http=$(ratio_of "${rps[grpc]}" "${rps[ext-authz-http]}")
+grpc_http=$(ratio_of "${rps[grpc]}" "${base_rps[grpc]}")
+grpc_cpu=$(ratio_of "${cpu[grpc]}" "${base_cpu[grpc]}")
 
 report() {
     local commit dirty="" key flag
@@ -53,7 +60,9 @@ report() {
     echo "- wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }') \`-t$THREADS -c$CONNECTIONS -d$DURATION\` after a $WARMUP warm-up per case, on the same cores as the servers;" \
         "gRPC: \`benches/ext_authz_load.rs\`, one HTTP/2 connection per core, $CONNECTIONS calls at a time."
     echo "- CPU/req: user + system time of the server over the measured run ÷ requests served" \
-        "(Apache: all its processes; nginx rows as said). Ratios are to the first \`/healthz\` row of the same process."
+        "(Apache: all its processes; nginx rows as said)." \
+        "Each Portcullis row ran in $SLICES slices, each right after a \`/healthz\` slice of the same length (the gRPC row: after an \`/ext-authz\` slice);" \
+        "its ratio is to those paired slices, so drift of the machine's speed during the run does not enter it."
     echo
     echo "| case | status | req/s | p99 | CPU/req (µs) | ratio | wrong answers |"
     echo "| --- | --- | ---: | ---: | ---: | --- | ---: |"
@@ -71,7 +80,7 @@ report() {
     echo "Issue 12's targets: cached JWT $jwt_rps× \`/healthz\` req/s (≥ 0.8: $(verdict "$jwt_rps" ge 0.8))," \
         "$jwt_cpu× its CPU (≤ 1.3: $(verdict "$jwt_cpu" le 1.3)); Portcullis ÷ Apache mod_oauth2 $apache_ratios" \
         "(≥ 4.5: $(verdict "$apache_min" ge 4.5); the ceiling, \`/healthz\` ÷ Apache: $ceiling_ratios);" \
-        "gRPC $grpc_http× the HTTP form (≥ 0.8: $(verdict "$grpc_http" ge 0.8))."
+        "gRPC $grpc_http× the HTTP form's req/s (≥ 0.8: $(verdict "$grpc_http" ge 0.8)) at $grpc_cpu× its CPU per request."
 }
 
 echo

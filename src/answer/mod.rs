@@ -89,20 +89,22 @@ pub enum Body {
 impl IntoResponse for Answer {
     fn into_response(self) -> Response {
         let (content_type, body) = match self.body {
-            // An empty body without allocating one (a 200's body is empty).
-            Body::Text(text) if text.is_empty() => ("text/plain; charset=utf-8", axum::body::Body::empty()),
-            Body::Text(text) => ("text/plain; charset=utf-8", axum::body::Body::from(text)),
-            Body::Json(json) => ("application/json", axum::body::Body::from(json.to_string())),
-            Body::Html(html) => ("text/html; charset=utf-8", axum::body::Body::from(html)),
+            // An empty body (every 200's) has no type, and allocates nothing.
+            Body::Text(text) if text.is_empty() => (None, axum::body::Body::empty()),
+            Body::Text(text) => (Some("text/plain; charset=utf-8"), axum::body::Body::from(text)),
+            Body::Json(json) => (Some("application/json"), axum::body::Body::from(json.to_string())),
+            Body::Html(html) => (Some("text/html; charset=utf-8"), axum::body::Body::from(html)),
         };
         // The planned headers become the response's as they are (no copy into a second map).
         let mut response = Response::new(body);
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
-        response
-            .headers_mut()
-            .entry(header::CONTENT_TYPE)
-            .or_insert(HeaderValue::from_static(content_type));
+        if let Some(content_type) = content_type {
+            response
+                .headers_mut()
+                .entry(header::CONTENT_TYPE)
+                .or_insert(HeaderValue::from_static(content_type));
+        }
         response
     }
 }

@@ -92,7 +92,7 @@ fn first_segment_of(pattern: &PathPattern) -> Option<&str> {
 /// `/a/b` -> `a`; `/` -> ``.
 pub(super) fn first_segment(path: &str) -> &str {
     let rest = path.strip_prefix('/').unwrap_or(path);
-    rest.split('/').next().unwrap_or_default()
+    rest.split_once('/').map_or(rest, |(first, _)| first)
 }
 
 fn push_once(list: &mut Vec<u32>, index: u32) {
