@@ -135,23 +135,27 @@ pub fn decide<'r>(
             identity: identity.cloned(),
             upstream,
         },
-        Policy::Authenticated => match identity {
-            None => Decision::Unauthenticated {
+        // The identity moves into the decision: its count is shared by every request of the
+        // same user, so each clone would touch a cache line the other cores touch too.
+        Policy::Authenticated => match credential {
+            Outcome::Valid(identity) => {
+                match rule.map(|rule| rule.require.check_request(&identity, request, rule_id)) {
+                    Some(Err(reason)) => Decision::Forbidden { rule: rule_id, reason },
+                    _ => Decision::Allow {
+                        rule: rule_id,
+                        headers: headers(rule, Some(&identity)),
+                        identity: Some(identity),
+                        upstream,
+                    },
+                }
+            }
+            credential => Decision::Unauthenticated {
                 rule: rule_id,
                 redirect: redirects(rule, login_enabled),
                 invalid_bearer: credential.is_invalid_bearer(),
                 reason: match credential {
                     Outcome::Invalid { reason, .. } => reason,
                     _ => "authentication required".into(),
-                },
-            },
-            Some(identity) => match rule.map(|rule| rule.require.check_request(identity, request, rule_id)) {
-                Some(Err(reason)) => Decision::Forbidden { rule: rule_id, reason },
-                _ => Decision::Allow {
-                    rule: rule_id,
-                    identity: Some(identity.clone()),
-                    headers: headers(rule, Some(identity)),
-                    upstream,
                 },
             },
         },

@@ -31,7 +31,7 @@ use crate::config::Config;
 use crate::decision::{self, Decision};
 use crate::login::Login;
 use crate::metrics::Metrics;
-use crate::origin::{self, OriginError, OriginalRequest, TrustedProxies};
+use crate::origin::{self, ClientKind, OriginError, OriginalRequest, TrustedProxies};
 use crate::rules::reload::spawn_reloader;
 use crate::rules::{Known, RuleSet};
 
@@ -302,7 +302,9 @@ pub async fn decide(
             return answer::invalid_request(&error.to_string(), client);
         }
     };
-    let rules = app.rules.load_full();
+    // A guard, not a clone: no count shared by every request is touched. Held across the
+    // credential check's awaits only on the slow path, where arc-swap falls back to a count.
+    let rules = app.rules.load();
     let rule = rules.first_match(&request);
     let default = app.config.rules.default;
     let checked = if decision::needs_identity(rule, default) {
@@ -313,7 +315,11 @@ pub async fn decide(
     } else {
         Authenticated::missing()
     };
-    let identity = checked.outcome.identity().cloned();
+    // Only a browser's 403 page names the user: an API client's answer needs no copy of it.
+    let identity = match client {
+        ClientKind::Browser => checked.outcome.identity().cloned(),
+        ClientKind::Api => None,
+    };
     let decision = decision::decide(rule, default, checked, app.login_start.is_some(), &request);
     let decision = crate::authz::remote::confirm(&app.authorizers, decision, rule, &request).await;
     record(app, endpoint, &decision, &request, started);
