@@ -15,6 +15,8 @@ use axum::http::{HeaderMap, Method, header};
 use ipnet::IpNet;
 
 pub use path::normalise_path;
+#[doc(hidden)]
+pub use path::normalise_path_full;
 use values::{Authority, Field, Target, X_FORWARDED_METHOD, X_FORWARDED_URI, X_ORIGINAL_METHOD, X_ORIGINAL_URL};
 
 /// The request the proxy asks about.
