@@ -3,43 +3,44 @@
 
 use std::net::Ipv6Addr;
 
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderName, Method};
 
 use super::{OriginError, normalise_path};
 
-/// A header: the lower-case name it is looked up by and the spelling errors show.
-#[derive(Debug, Clone, Copy)]
+/// A header: the name it is looked up by (a `HeaderName`, so a lookup hashes it without parsing
+/// text first) and the spelling errors show.
+#[derive(Debug)]
 pub(super) struct Field {
-    key: &'static str,
+    name: HeaderName,
     pub(super) label: &'static str,
 }
 
-pub(super) const HOST: Field = Field {
-    key: "host",
+pub(super) static HOST: Field = Field {
+    name: HeaderName::from_static("host"),
     label: "Host",
 };
-pub(super) const X_FORWARDED_METHOD: Field = Field {
-    key: "x-forwarded-method",
+pub(super) static X_FORWARDED_METHOD: Field = Field {
+    name: HeaderName::from_static("x-forwarded-method"),
     label: "X-Forwarded-Method",
 };
-pub(super) const X_FORWARDED_PROTO: Field = Field {
-    key: "x-forwarded-proto",
+pub(super) static X_FORWARDED_PROTO: Field = Field {
+    name: HeaderName::from_static("x-forwarded-proto"),
     label: "X-Forwarded-Proto",
 };
-pub(super) const X_FORWARDED_HOST: Field = Field {
-    key: "x-forwarded-host",
+pub(super) static X_FORWARDED_HOST: Field = Field {
+    name: HeaderName::from_static("x-forwarded-host"),
     label: "X-Forwarded-Host",
 };
-pub(super) const X_FORWARDED_URI: Field = Field {
-    key: "x-forwarded-uri",
+pub(super) static X_FORWARDED_URI: Field = Field {
+    name: HeaderName::from_static("x-forwarded-uri"),
     label: "X-Forwarded-Uri",
 };
-pub(super) const X_ORIGINAL_URL: Field = Field {
-    key: "x-original-url",
+pub(super) static X_ORIGINAL_URL: Field = Field {
+    name: HeaderName::from_static("x-original-url"),
     label: "X-Original-URL",
 };
-pub(super) const X_ORIGINAL_METHOD: Field = Field {
-    key: "x-original-method",
+pub(super) static X_ORIGINAL_METHOD: Field = Field {
+    name: HeaderName::from_static("x-original-method"),
     label: "X-Original-Method",
 };
 
@@ -70,8 +71,8 @@ pub(super) fn invalid(header: &'static str, reason: impl Into<String>) -> Origin
 
 /// The header's value as trimmed text, `None` when absent. A repeated header is refused: which
 /// value the proxy meant cannot be known, and the first may well be the client's own.
-pub(super) fn single(headers: &HeaderMap, field: Field) -> Result<Option<&str>, OriginError> {
-    let mut values = headers.get_all(field.key).iter();
+pub(super) fn single<'h>(headers: &'h HeaderMap, field: &Field) -> Result<Option<&'h str>, OriginError> {
+    let mut values = headers.get_all(&field.name).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
         return Err(invalid(field.label, "sent more than once"));
@@ -83,12 +84,12 @@ pub(super) fn single(headers: &HeaderMap, field: Field) -> Result<Option<&str>, 
 }
 
 /// A required header's value.
-pub(super) fn required(headers: &HeaderMap, field: Field) -> Result<&str, OriginError> {
+pub(super) fn required<'h>(headers: &'h HeaderMap, field: &Field) -> Result<&'h str, OriginError> {
     single(headers, field)?.ok_or_else(|| invalid(field.label, "missing"))
 }
 
 /// The required method header: without it a method-restricted rule could be bypassed.
-pub(super) fn required_method(headers: &HeaderMap, field: Field) -> Result<Method, OriginError> {
+pub(super) fn required_method(headers: &HeaderMap, field: &Field) -> Result<Method, OriginError> {
     let raw = required(headers, field)?;
     parse_method(raw).map_err(|reason| invalid(field.label, reason))
 }
@@ -100,17 +101,27 @@ pub(super) fn parse_method(raw: &str) -> Result<Method, &'static str> {
     if !raw.bytes().all(is_token_char) {
         return Err("not an HTTP method token");
     }
-    Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| "not an HTTP method token")
+    // Proxies send the method as the client did, almost always upper case: no copy then.
+    let method = if raw.bytes().any(|b| b.is_ascii_lowercase()) {
+        Method::from_bytes(raw.to_ascii_uppercase().as_bytes())
+    } else {
+        Method::from_bytes(raw.as_bytes())
+    };
+    method.map_err(|_| "not an HTTP method token")
 }
 
 /// RFC 9110 `tchar`.
 fn is_token_char(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
 /// `X-Forwarded-Proto`, `http` when absent.
 pub(super) fn forwarded_scheme(headers: &HeaderMap) -> Result<&'static str, OriginError> {
-    match single(headers, X_FORWARDED_PROTO)? {
+    match single(headers, &X_FORWARDED_PROTO)? {
         None => Ok("http"),
         Some(raw) => {
             parse_scheme(first_entry(raw)).ok_or_else(|| invalid(X_FORWARDED_PROTO.label, "not http or https"))
@@ -130,18 +141,19 @@ pub(super) fn parse_scheme(raw: &str) -> Option<&'static str> {
 
 /// The first entry of a comma list, as a chain of proxies may send it.
 fn first_entry(raw: &str) -> &str {
-    raw.split_once(',').map_or(raw, |(first, _)| first).trim()
+    let end = raw.bytes().position(|b| b == b',').unwrap_or(raw.len());
+    raw.get(..end).unwrap_or(raw).trim()
 }
 
 /// The required `X-Forwarded-Host` (first entry of a list).
 pub(super) fn forwarded_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
-    let raw = required(headers, X_FORWARDED_HOST)?;
+    let raw = required(headers, &X_FORWARDED_HOST)?;
     parse_authority(first_entry(raw)).map_err(|reason| invalid(X_FORWARDED_HOST.label, reason))
 }
 
 /// The required `Host` header.
 pub(super) fn host_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
-    let raw = required(headers, HOST)?;
+    let raw = required(headers, &HOST)?;
     parse_authority(raw).map_err(|reason| invalid(HOST.label, reason))
 }
 
@@ -151,13 +163,19 @@ pub(super) fn parse_authority(raw: &str) -> Result<Authority, &'static str> {
         return Err("empty");
     }
     let authority = raw.to_ascii_lowercase();
-    let (host, port) = split_port(&authority)?;
-    if let Some(port) = port {
-        check_port(port)?;
-    }
-    let host = match host.strip_prefix('[') {
-        Some(bracketed_tail) => check_ipv6(bracketed_tail).map(|()| host)?,
-        None => check_name(host)?,
+    let host = if authority.starts_with('[') {
+        let (host, port) = split_bracketed(&authority)?;
+        if let Some(port) = port {
+            check_port(port)?;
+        }
+        check_ipv6(host.get(1..).unwrap_or_default())?;
+        host
+    } else {
+        let name = NameScan::of(&authority);
+        if let Some(port) = authority.get(name.end + 1..) {
+            check_port(port)?;
+        }
+        check_name(authority.get(..name.end).unwrap_or_default(), &name)?
     };
     Ok(Authority {
         host: host.to_owned(),
@@ -165,19 +183,15 @@ pub(super) fn parse_authority(raw: &str) -> Result<Authority, &'static str> {
     })
 }
 
-fn split_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
-    if authority.starts_with('[') {
-        let close = authority.find(']').ok_or("unclosed [ in IPv6 address")?;
-        let (host, rest) = authority.split_at(close + 1);
-        return match rest.strip_prefix(':') {
-            Some(port) => Ok((host, Some(port))),
-            None if rest.is_empty() => Ok((host, None)),
-            None => Err("unexpected characters after IPv6 address"),
-        };
+/// `[address]` and the port after it, if any.
+fn split_bracketed(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
+    let close = authority.find(']').ok_or("unclosed [ in IPv6 address")?;
+    let (host, rest) = authority.split_at(close + 1);
+    match rest.strip_prefix(':') {
+        Some(port) => Ok((host, Some(port))),
+        None if rest.is_empty() => Ok((host, None)),
+        None => Err("unexpected characters after IPv6 address"),
     }
-    Ok(authority
-        .split_once(':')
-        .map_or((authority, None), |(host, port)| (host, Some(port))))
 }
 
 fn check_port(port: &str) -> Result<(), &'static str> {
@@ -196,20 +210,54 @@ fn check_ipv6(bracketed_tail: &str) -> Result<(), &'static str> {
     inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| "bad IPv6 address")
 }
 
+/// What one pass over a host name (up to its first `:`) finds, for [`check_name`].
+struct NameScan {
+    /// Where the name ends: the first `:` or the end of the text.
+    end: usize,
+    /// Whether every byte is a letter, a digit, `-`, `.` or `_`.
+    allowed: bool,
+    /// Whether `..` occurs.
+    double_dot: bool,
+}
+
+impl NameScan {
+    fn of(authority: &str) -> Self {
+        let bytes = authority.as_bytes();
+        let mut scan = Self {
+            end: bytes.len(),
+            allowed: true,
+            double_dot: false,
+        };
+        let mut previous = 0;
+        for (i, &byte) in bytes.iter().enumerate() {
+            match byte {
+                b':' => {
+                    scan.end = i;
+                    break;
+                }
+                b'.' => scan.double_dot |= previous == b'.',
+                b'-' | b'_' => {}
+                _ => scan.allowed &= byte.is_ascii_alphanumeric(),
+            }
+            previous = byte;
+        }
+        scan
+    }
+}
+
 /// A DNS name or IPv4 address (`_` allowed, as container names use it); one trailing dot is
-/// dropped, since `example.com.` is the same host and must match the same rules.
-fn check_name(name: &str) -> Result<&str, &'static str> {
-    let name = name.strip_suffix('.').unwrap_or(name);
+/// dropped, since `example.com.` is the same host and must match the same rules. `scan` is
+/// [`NameScan::of`] the text `host` was cut from.
+fn check_name<'a>(host: &'a str, scan: &NameScan) -> Result<&'a str, &'static str> {
+    let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() || name.len() > 253 {
         return Err("host name empty or too long");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
+    if !scan.allowed {
         return Err("host name has characters outside letters, digits, - . _");
     }
-    if name.split('.').any(str::is_empty) {
+    // An empty label: a dot first, last (after the one dropped) or next to another dot.
+    if scan.double_dot || name.starts_with('.') || name.ends_with('.') {
         return Err("host name has an empty label");
     }
     // A name whose last label is a number is an IPv4 address to a browser (the URL standard),
@@ -222,11 +270,12 @@ fn check_name(name: &str) -> Result<&str, &'static str> {
 
 /// Whether the last label is all digits or `0x` hex (the URL standard's "ends in a number").
 fn ends_in_a_number(name: &str) -> bool {
-    let last = name.rsplit('.').next().unwrap_or(name);
-    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
-    match hex {
-        Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
-        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
+    let bytes = name.as_bytes();
+    let start = bytes.iter().rposition(|&b| b == b'.').map_or(0, |dot| dot + 1);
+    let last = bytes.get(start..).unwrap_or_default();
+    match last {
+        [b'0', b'x' | b'X', digits @ ..] => digits.iter().all(u8::is_ascii_hexdigit),
+        _ => !last.is_empty() && last.iter().all(u8::is_ascii_digit),
     }
 }
 
@@ -234,14 +283,20 @@ fn ends_in_a_number(name: &str) -> bool {
 /// A `#` anywhere is refused: a browser never sends a fragment, so one here was put there to be
 /// read two ways.
 pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
-    if raw.contains('#') {
+    let bytes = raw.as_bytes();
+    let path_end = bytes
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(bytes.len());
+    let query = bytes.get(path_end..).unwrap_or_default();
+    // The `#` is refused before anything else is looked at, wherever it is.
+    if query.contains(&b'#') {
         return Err("# in request target".to_owned());
     }
-    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    if query.bytes().any(|b| b.is_ascii_control()) {
+    if query.iter().any(u8::is_ascii_control) {
         return Err("control character in query".to_owned());
     }
-    let path = normalise_path(path).map_err(|err| err.to_string())?;
+    let path = normalise_path(raw.get(..path_end).unwrap_or_default()).map_err(|err| err.to_string())?;
     Ok(Target {
         path,
         uri: raw.to_owned(),
@@ -251,9 +306,12 @@ pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
 /// An absolute `http(s)://authority/path?query` URL, as ingress-nginx sends it.
 pub(super) fn parse_absolute_url(raw: &str) -> Result<(&'static str, Authority, Target), String> {
     let (scheme, rest) = split_scheme(raw).ok_or("not an absolute http or https URL")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let (authority, target) = rest.split_at(end);
-    if authority.contains('@') {
+    if authority.as_bytes().contains(&b'@') {
         return Err("user info is not allowed".to_owned());
     }
     let authority = parse_authority(authority)?;
