@@ -292,3 +292,5 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 mod client_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod values_tests;

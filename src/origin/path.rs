@@ -21,28 +21,46 @@ pub fn normalise_path(raw: &str) -> Result<String, PathError> {
     normalise_path_full(raw)
 }
 
-/// Whether the full normaliser would give `raw` back unchanged, by a test that never says yes
-/// wrongly: `/` then only literal path characters and `/`, with no `;` (parameters), no `%`,
-/// no `//` (an empty segment), and every `.` followed by a byte other than `/` (so no segment is
-/// `.` or `..` or ends in a dot). Most requests' paths pass, and skip the full pass.
+/// Whether the full normaliser would give `raw` back unchanged (see [`canonical_path_len`]).
 fn is_canonical(bytes: &[u8]) -> bool {
+    canonical_path_len(bytes) == Some(bytes.len())
+}
+
+/// The length of the path a request target starts with, when that path is one the full
+/// normaliser would give back unchanged; `None` when it is not, or is not followed by the end,
+/// a `?` or a `#`. The test never says yes wrongly: `/` then only literal path characters and
+/// `/`, with no `;` (parameters), no `%`, no `//` (an empty segment), and every `.` followed by a
+/// byte other than `/` (so no segment is `.` or `..` or ends in a dot). Most requests' paths
+/// pass, and skip the full pass.
+pub(super) fn canonical_path_len(bytes: &[u8]) -> Option<usize> {
     let Some((&b'/', rest)) = bytes.split_first() else {
-        return false;
+        return None;
     };
     let mut previous = b'/';
-    for &byte in rest {
+    for (i, &byte) in rest.iter().enumerate() {
         let fits = match byte {
             b'/' => previous != b'/' && previous != b'.',
-            b';' => false,
-            _ => is_path_char(byte),
+            _ => CANONICAL_LITERAL[usize::from(byte)],
         };
         if !fits {
-            return false;
+            let ends = matches!(byte, b'?' | b'#') && previous != b'.';
+            return ends.then_some(i + 1);
         }
         previous = byte;
     }
-    previous != b'.'
+    (previous != b'.').then_some(bytes.len())
 }
+
+/// [`is_path_char`] but `;` (parameters), as a table: the bytes a canonical segment holds.
+static CANONICAL_LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = byte != b';' as usize && is_path_char(byte as u8);
+        byte += 1;
+    }
+    table
+};
 
 /// [`normalise_path`] without its fast path for paths that are already canonical: what the
 /// differential tests and fuzz target compare it against.
@@ -259,12 +277,12 @@ fn is_control(byte: u8) -> bool {
 }
 
 /// RFC 3986 unreserved: what percent-decoding may turn back into a literal.
-fn is_unreserved(byte: u8) -> bool {
+const fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
 /// RFC 3986 `pchar` without `%`: what may stand literally in a path segment.
-fn is_path_char(byte: u8) -> bool {
+const fn is_path_char(byte: u8) -> bool {
     is_unreserved(byte)
         || matches!(
             byte,

@@ -5,6 +5,7 @@ use std::net::Ipv6Addr;
 
 use axum::http::{HeaderMap, HeaderName, Method};
 
+use super::path::canonical_path_len;
 use super::{OriginError, normalise_path};
 
 /// A header: the name it is looked up by (a `HeaderName`, so a lookup hashes it without parsing
@@ -80,7 +81,8 @@ pub(super) fn single<'h>(headers: &'h HeaderMap, field: &Field) -> Result<Option
     let text = value
         .to_str()
         .map_err(|_| invalid(field.label, "not printable ASCII"))?;
-    Ok(Some(text.trim()))
+    // `to_str` admits only visible ASCII and tabs, so ASCII trimming is all `trim` would do.
+    Ok(Some(text.trim_ascii()))
 }
 
 /// A required header's value.
@@ -162,23 +164,31 @@ pub(super) fn parse_authority(raw: &str) -> Result<Authority, &'static str> {
     if raw.is_empty() {
         return Err("empty");
     }
-    let authority = raw.to_ascii_lowercase();
-    let host = if authority.starts_with('[') {
+    if raw.starts_with('[') {
+        let authority = raw.to_ascii_lowercase();
         let (host, port) = split_bracketed(&authority)?;
         if let Some(port) = port {
             check_port(port)?;
         }
         check_ipv6(host.get(1..).unwrap_or_default())?;
-        host
+        return Ok(Authority {
+            host: host.to_owned(),
+            authority,
+        });
+    }
+    // Checked as sent (no check depends on case), then copied once, lower-cased if need be.
+    let scan = NameScan::of(raw);
+    if let Some(port) = raw.get(scan.end + 1..) {
+        check_port(port)?;
+    }
+    let name = check_name(raw.get(..scan.end).unwrap_or_default(), &scan)?;
+    let authority = if scan.upper {
+        raw.to_ascii_lowercase()
     } else {
-        let name = NameScan::of(&authority);
-        if let Some(port) = authority.get(name.end + 1..) {
-            check_port(port)?;
-        }
-        check_name(authority.get(..name.end).unwrap_or_default(), &name)?
+        raw.to_owned()
     };
     Ok(Authority {
-        host: host.to_owned(),
+        host: authority.get(..name.len()).unwrap_or_default().to_owned(),
         authority,
     })
 }
@@ -218,6 +228,8 @@ struct NameScan {
     allowed: bool,
     /// Whether `..` occurs.
     double_dot: bool,
+    /// Whether an upper-case letter occurs.
+    upper: bool,
 }
 
 impl NameScan {
@@ -227,23 +239,51 @@ impl NameScan {
             end: bytes.len(),
             allowed: true,
             double_dot: false,
+            upper: false,
         };
         let mut previous = 0;
         for (i, &byte) in bytes.iter().enumerate() {
-            match byte {
-                b':' => {
+            match HOST_BYTES[usize::from(byte)] {
+                LABEL => {}
+                UPPER => scan.upper = true,
+                DOT => scan.double_dot |= previous == b'.',
+                COLON => {
                     scan.end = i;
                     break;
                 }
-                b'.' => scan.double_dot |= previous == b'.',
-                b'-' | b'_' => {}
-                _ => scan.allowed &= byte.is_ascii_alphanumeric(),
+                _ => scan.allowed = false,
             }
             previous = byte;
         }
         scan
     }
 }
+
+const OTHER: u8 = 0;
+const LABEL: u8 = 1;
+const DOT: u8 = 2;
+const COLON: u8 = 3;
+const UPPER: u8 = 4;
+
+/// What each byte is to [`NameScan`]: a label's letter, digit, `-` or `_` (an upper-case
+/// letter apart), a dot, the colon before a port, or anything else.
+static HOST_BYTES: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = match b {
+            b'.' => DOT,
+            b':' => COLON,
+            b'-' | b'_' => LABEL,
+            _ if b.is_ascii_uppercase() => UPPER,
+            _ if b.is_ascii_alphanumeric() => LABEL,
+            _ => OTHER,
+        };
+        byte += 1;
+    }
+    table
+};
 
 /// A DNS name or IPv4 address (`_` allowed, as container names use it); one trailing dot is
 /// dropped, since `example.com.` is the same host and must match the same rules. `scan` is
@@ -284,9 +324,10 @@ fn ends_in_a_number(name: &str) -> bool {
 /// read two ways.
 pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
     let bytes = raw.as_bytes();
-    let path_end = bytes
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
+    // Most paths are canonical already: one scan finds that and where the path ends.
+    let canonical = canonical_path_len(bytes);
+    let path_end = canonical
+        .or_else(|| bytes.iter().position(|&b| b == b'?' || b == b'#'))
         .unwrap_or(bytes.len());
     let query = bytes.get(path_end..).unwrap_or_default();
     // The `#` is refused before anything else is looked at, wherever it is.
@@ -296,7 +337,11 @@ pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
     if query.iter().any(u8::is_ascii_control) {
         return Err("control character in query".to_owned());
     }
-    let path = normalise_path(raw.get(..path_end).unwrap_or_default()).map_err(|err| err.to_string())?;
+    let path = raw.get(..path_end).unwrap_or_default();
+    let path = match canonical {
+        Some(_) => path.to_owned(),
+        None => normalise_path(path).map_err(|err| err.to_string())?,
+    };
     Ok(Target {
         path,
         uri: raw.to_owned(),
@@ -311,10 +356,14 @@ pub(super) fn parse_absolute_url(raw: &str) -> Result<(&'static str, Authority, 
         .position(|b| matches!(b, b'/' | b'?' | b'#'))
         .unwrap_or(rest.len());
     let (authority, target) = rest.split_at(end);
-    if authority.as_bytes().contains(&b'@') {
-        return Err("user info is not allowed".to_owned());
-    }
-    let authority = parse_authority(authority)?;
+    // No authority with an `@` parses, so user info is looked for only once one fails.
+    let authority = parse_authority(authority).map_err(|reason| {
+        if authority.contains('@') {
+            "user info is not allowed"
+        } else {
+            reason
+        }
+    })?;
     let target = match target.strip_prefix('/') {
         Some(_) => parse_target(target)?,
         None => parse_target(&format!("/{target}"))?,
