@@ -141,10 +141,11 @@ pub(super) fn parse_scheme(raw: &str) -> Option<&'static str> {
     }
 }
 
-/// The first entry of a comma list, as a chain of proxies may send it.
+/// The first entry of a comma list, as a chain of proxies may send it. `raw` is a header's
+/// text from [`single`] (visible ASCII and tabs), so ASCII trimming is all `trim` would do.
 fn first_entry(raw: &str) -> &str {
     let end = raw.bytes().position(|b| b == b',').unwrap_or(raw.len());
-    raw.get(..end).unwrap_or(raw).trim()
+    raw.get(..end).unwrap_or(raw).trim_ascii()
 }
 
 /// The required `X-Forwarded-Host` (first entry of a list).

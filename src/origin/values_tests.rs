@@ -344,3 +344,24 @@ fn a_path_that_needs_normalising_right_after_one_that_does_not() {
     let ends_in_dot = auth("https://a.example/static/app.?x", "GET").unwrap_err();
     assert!(ends_in_dot.to_string().contains("ends in a dot"), "{ends_in_dot}");
 }
+
+#[test]
+fn forwarded_lists_and_padding_are_trimmed_as_before() {
+    let mut headers = HeaderMap::new();
+    for (name, value) in [
+        ("x-forwarded-method", "\tget "),
+        ("x-forwarded-proto", " HTTPS \t, http"),
+        ("x-forwarded-host", "\t App.Example.com:8443 ,b.example"),
+        ("x-forwarded-uri", " /a/b?c "),
+    ] {
+        headers.append(HeaderName::from_static(name), HeaderValue::from_static(value));
+    }
+    let request = from_forward_auth_headers(&headers, true).unwrap();
+    assert_eq!(request.method, Method::GET);
+    assert_eq!(request.scheme, "https");
+    assert_eq!(
+        (request.host.as_str(), request.authority.as_str()),
+        ("app.example.com", "app.example.com:8443")
+    );
+    assert_eq!((request.path.as_str(), request.uri.as_str()), ("/a/b", "/a/b?c"));
+}
