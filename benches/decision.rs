@@ -344,12 +344,65 @@ fn bench_expression(c: &mut Criterion) {
     group.finish();
 }
 
+/// Reading the original request, per endpoint: the quickstart-like `/auth` request (a path that
+/// is already canonical), one whose path needs normalising, and `/forward-auth` and
+/// `/ext-authz` with the same request.
+fn bench_origin(c: &mut Criterion) {
+    use axum::http::{HeaderMap, HeaderName, HeaderValue};
+    use portcullis::origin::{from_auth_headers, from_ext_authz, from_forward_auth_headers};
+
+    let headers = |pairs: &[(&'static str, &str)]| {
+        let mut map = HeaderMap::new();
+        for &(name, value) in pairs {
+            map.append(
+                HeaderName::from_static(name),
+                HeaderValue::from_str(value).expect("value"),
+            );
+        }
+        map
+    };
+    let auth = |url: &str| {
+        headers(&[
+            ("host", "portcullis.internal"),
+            ("x-original-url", url),
+            ("x-original-method", "GET"),
+            ("accept", "text/css,*/*;q=0.1"),
+            ("user-agent", "Mozilla/5.0"),
+        ])
+    };
+    let canonical = auth("https://app.example.com/static/app.css");
+    let messy = auth("https://App.Example.com:8443/static/./css/../app%2ecss;v=1?x=1");
+    let forward = headers(&[
+        ("host", "portcullis.internal"),
+        ("x-forwarded-method", "GET"),
+        ("x-forwarded-proto", "https"),
+        ("x-forwarded-host", "app.example.com"),
+        ("x-forwarded-uri", "/static/app.css"),
+    ]);
+    let ext = headers(&[("host", "app.example.com"), ("x-forwarded-proto", "https")]);
+    let mut group = c.benchmark_group("origin");
+    group.bench_function("auth_canonical", |b| {
+        b.iter(|| from_auth_headers(black_box(&canonical), true).expect("read"))
+    });
+    group.bench_function("auth_normalised", |b| {
+        b.iter(|| from_auth_headers(black_box(&messy), true).expect("read"))
+    });
+    group.bench_function("forward_auth", |b| {
+        b.iter(|| from_forward_auth_headers(black_box(&forward), true).expect("read"))
+    });
+    group.bench_function("ext_authz", |b| {
+        b.iter(|| from_ext_authz(&Method::GET, black_box(&ext), black_box("/static/app.css"), true).expect("read"))
+    });
+    group.finish();
+}
+
 criterion_group!(
     benches,
     bench_first_match,
     bench_decide_and_plan,
     bench_expression,
     bench_identity_token,
-    bench_load
+    bench_load,
+    bench_origin
 );
 criterion_main!(benches);

@@ -15,6 +15,8 @@ use axum::http::{HeaderMap, Method, header};
 use ipnet::IpNet;
 
 pub use path::normalise_path;
+#[doc(hidden)]
+pub use path::normalise_path_full;
 use values::{Authority, Field, Target, X_FORWARDED_METHOD, X_FORWARDED_URI, X_ORIGINAL_METHOD, X_ORIGINAL_URL};
 
 /// The request the proxy asks about.
@@ -130,8 +132,8 @@ pub fn from_auth_headers(headers: &HeaderMap, trusted: bool) -> Result<OriginalR
     if !trusted {
         return Err(OriginError::UntrustedPeer { headers: AUTH_FAMILY });
     }
-    let url = values::required(headers, X_ORIGINAL_URL)?;
-    let method = values::required_method(headers, X_ORIGINAL_METHOD)?;
+    let url = values::required(headers, &X_ORIGINAL_URL)?;
+    let method = values::required_method(headers, &X_ORIGINAL_METHOD)?;
     let (scheme, authority, target) =
         values::parse_absolute_url(url).map_err(|reason| values::invalid(X_ORIGINAL_URL.label, reason))?;
     Ok(OriginalRequest::assemble(method, scheme, authority, target))
@@ -147,15 +149,15 @@ pub fn from_forward_auth_headers(headers: &HeaderMap, trusted: bool) -> Result<O
             headers: FORWARD_AUTH_FAMILY,
         });
     }
-    let method = values::required_method(headers, X_FORWARDED_METHOD)?;
+    let method = values::required_method(headers, &X_FORWARDED_METHOD)?;
     let scheme = values::forwarded_scheme(headers)?;
     let authority = values::forwarded_authority(headers)?;
-    let uri = values::required(headers, X_FORWARDED_URI)?;
-    let target = target_from(X_FORWARDED_URI, uri)?;
+    let uri = values::required(headers, &X_FORWARDED_URI)?;
+    let target = target_from(&X_FORWARDED_URI, uri)?;
     Ok(OriginalRequest::assemble(method, scheme, authority, target))
 }
 
-fn target_from(field: Field, raw: &str) -> Result<Target, OriginError> {
+fn target_from(field: &Field, raw: &str) -> Result<Target, OriginError> {
     values::parse_target(raw).map_err(|reason| values::invalid(field.label, reason))
 }
 
@@ -291,3 +293,5 @@ fn contains_ignore_case(haystack: &[u8], needle: &[u8]) -> bool {
 mod client_tests;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod values_tests;

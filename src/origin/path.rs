@@ -15,6 +15,57 @@ use super::PathError;
 /// A trailing slash is kept (`/a/b/` and `/a/b/.` give `/a/b/`), so rules can tell a directory
 /// from a file. The input is a path only: the caller splits off the query.
 pub fn normalise_path(raw: &str) -> Result<String, PathError> {
+    if is_canonical(raw.as_bytes()) {
+        return Ok(raw.to_owned());
+    }
+    normalise_path_full(raw)
+}
+
+/// Whether the full normaliser would give `raw` back unchanged (see [`canonical_path_len`]).
+fn is_canonical(bytes: &[u8]) -> bool {
+    canonical_path_len(bytes) == Some(bytes.len())
+}
+
+/// The length of the path a request target starts with, when that path is one the full
+/// normaliser would give back unchanged; `None` when it is not, or is not followed by the end,
+/// a `?` or a `#`. The test never says yes wrongly: `/` then only literal path characters and
+/// `/`, with no `;` (parameters), no `%`, no `//` (an empty segment), and every `.` followed by a
+/// byte other than `/` (so no segment is `.` or `..` or ends in a dot). Most requests' paths
+/// pass, and skip the full pass.
+pub(super) fn canonical_path_len(bytes: &[u8]) -> Option<usize> {
+    let Some((&b'/', rest)) = bytes.split_first() else {
+        return None;
+    };
+    let mut previous = b'/';
+    for (i, &byte) in rest.iter().enumerate() {
+        let fits = match byte {
+            b'/' => previous != b'/' && previous != b'.',
+            _ => CANONICAL_LITERAL[usize::from(byte)],
+        };
+        if !fits {
+            let ends = matches!(byte, b'?' | b'#') && previous != b'.';
+            return ends.then_some(i + 1);
+        }
+        previous = byte;
+    }
+    (previous != b'.').then_some(bytes.len())
+}
+
+/// [`is_path_char`] but `;` (parameters), as a table: the bytes a canonical segment holds.
+static CANONICAL_LITERAL: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        table[byte] = byte != b';' as usize && is_path_char(byte as u8);
+        byte += 1;
+    }
+    table
+};
+
+/// [`normalise_path`] without its fast path for paths that are already canonical: what the
+/// differential tests and fuzz target compare it against.
+#[doc(hidden)]
+pub fn normalise_path_full(raw: &str) -> Result<String, PathError> {
     let bytes = raw.as_bytes();
     if bytes.first() != Some(&b'/') {
         return Err(PathError::NotAbsolute);
@@ -226,12 +277,12 @@ fn is_control(byte: u8) -> bool {
 }
 
 /// RFC 3986 unreserved: what percent-decoding may turn back into a literal.
-fn is_unreserved(byte: u8) -> bool {
+const fn is_unreserved(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~')
 }
 
 /// RFC 3986 `pchar` without `%`: what may stand literally in a path segment.
-fn is_path_char(byte: u8) -> bool {
+const fn is_path_char(byte: u8) -> bool {
     is_unreserved(byte)
         || matches!(
             byte,
@@ -240,5 +291,7 @@ fn is_path_char(byte: u8) -> bool {
         || matches!(byte, b':' | b'@')
 }
 
+#[cfg(test)]
+mod fast_tests;
 #[cfg(test)]
 mod tests;

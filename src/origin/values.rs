@@ -3,43 +3,45 @@
 
 use std::net::Ipv6Addr;
 
-use axum::http::{HeaderMap, Method};
+use axum::http::{HeaderMap, HeaderName, Method};
 
+use super::path::canonical_path_len;
 use super::{OriginError, normalise_path};
 
-/// A header: the lower-case name it is looked up by and the spelling errors show.
-#[derive(Debug, Clone, Copy)]
+/// A header: the name it is looked up by (a `HeaderName`, so a lookup hashes it without parsing
+/// text first) and the spelling errors show.
+#[derive(Debug)]
 pub(super) struct Field {
-    key: &'static str,
+    name: HeaderName,
     pub(super) label: &'static str,
 }
 
-pub(super) const HOST: Field = Field {
-    key: "host",
+pub(super) static HOST: Field = Field {
+    name: HeaderName::from_static("host"),
     label: "Host",
 };
-pub(super) const X_FORWARDED_METHOD: Field = Field {
-    key: "x-forwarded-method",
+pub(super) static X_FORWARDED_METHOD: Field = Field {
+    name: HeaderName::from_static("x-forwarded-method"),
     label: "X-Forwarded-Method",
 };
-pub(super) const X_FORWARDED_PROTO: Field = Field {
-    key: "x-forwarded-proto",
+pub(super) static X_FORWARDED_PROTO: Field = Field {
+    name: HeaderName::from_static("x-forwarded-proto"),
     label: "X-Forwarded-Proto",
 };
-pub(super) const X_FORWARDED_HOST: Field = Field {
-    key: "x-forwarded-host",
+pub(super) static X_FORWARDED_HOST: Field = Field {
+    name: HeaderName::from_static("x-forwarded-host"),
     label: "X-Forwarded-Host",
 };
-pub(super) const X_FORWARDED_URI: Field = Field {
-    key: "x-forwarded-uri",
+pub(super) static X_FORWARDED_URI: Field = Field {
+    name: HeaderName::from_static("x-forwarded-uri"),
     label: "X-Forwarded-Uri",
 };
-pub(super) const X_ORIGINAL_URL: Field = Field {
-    key: "x-original-url",
+pub(super) static X_ORIGINAL_URL: Field = Field {
+    name: HeaderName::from_static("x-original-url"),
     label: "X-Original-URL",
 };
-pub(super) const X_ORIGINAL_METHOD: Field = Field {
-    key: "x-original-method",
+pub(super) static X_ORIGINAL_METHOD: Field = Field {
+    name: HeaderName::from_static("x-original-method"),
     label: "X-Original-Method",
 };
 
@@ -70,8 +72,8 @@ pub(super) fn invalid(header: &'static str, reason: impl Into<String>) -> Origin
 
 /// The header's value as trimmed text, `None` when absent. A repeated header is refused: which
 /// value the proxy meant cannot be known, and the first may well be the client's own.
-pub(super) fn single(headers: &HeaderMap, field: Field) -> Result<Option<&str>, OriginError> {
-    let mut values = headers.get_all(field.key).iter();
+pub(super) fn single<'h>(headers: &'h HeaderMap, field: &Field) -> Result<Option<&'h str>, OriginError> {
+    let mut values = headers.get_all(&field.name).iter();
     let Some(value) = values.next() else { return Ok(None) };
     if values.next().is_some() {
         return Err(invalid(field.label, "sent more than once"));
@@ -79,16 +81,17 @@ pub(super) fn single(headers: &HeaderMap, field: Field) -> Result<Option<&str>, 
     let text = value
         .to_str()
         .map_err(|_| invalid(field.label, "not printable ASCII"))?;
-    Ok(Some(text.trim()))
+    // `to_str` admits only visible ASCII and tabs, so ASCII trimming is all `trim` would do.
+    Ok(Some(text.trim_ascii()))
 }
 
 /// A required header's value.
-pub(super) fn required(headers: &HeaderMap, field: Field) -> Result<&str, OriginError> {
+pub(super) fn required<'h>(headers: &'h HeaderMap, field: &Field) -> Result<&'h str, OriginError> {
     single(headers, field)?.ok_or_else(|| invalid(field.label, "missing"))
 }
 
 /// The required method header: without it a method-restricted rule could be bypassed.
-pub(super) fn required_method(headers: &HeaderMap, field: Field) -> Result<Method, OriginError> {
+pub(super) fn required_method(headers: &HeaderMap, field: &Field) -> Result<Method, OriginError> {
     let raw = required(headers, field)?;
     parse_method(raw).map_err(|reason| invalid(field.label, reason))
 }
@@ -100,17 +103,27 @@ pub(super) fn parse_method(raw: &str) -> Result<Method, &'static str> {
     if !raw.bytes().all(is_token_char) {
         return Err("not an HTTP method token");
     }
-    Method::from_bytes(raw.to_ascii_uppercase().as_bytes()).map_err(|_| "not an HTTP method token")
+    // Proxies send the method as the client did, almost always upper case: no copy then.
+    let method = if raw.bytes().any(|b| b.is_ascii_lowercase()) {
+        Method::from_bytes(raw.to_ascii_uppercase().as_bytes())
+    } else {
+        Method::from_bytes(raw.as_bytes())
+    };
+    method.map_err(|_| "not an HTTP method token")
 }
 
 /// RFC 9110 `tchar`.
 fn is_token_char(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+    byte.is_ascii_alphanumeric()
+        || matches!(
+            byte,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'+' | b'-' | b'.' | b'^' | b'_' | b'`' | b'|' | b'~'
+        )
 }
 
 /// `X-Forwarded-Proto`, `http` when absent.
 pub(super) fn forwarded_scheme(headers: &HeaderMap) -> Result<&'static str, OriginError> {
-    match single(headers, X_FORWARDED_PROTO)? {
+    match single(headers, &X_FORWARDED_PROTO)? {
         None => Ok("http"),
         Some(raw) => {
             parse_scheme(first_entry(raw)).ok_or_else(|| invalid(X_FORWARDED_PROTO.label, "not http or https"))
@@ -128,20 +141,22 @@ pub(super) fn parse_scheme(raw: &str) -> Option<&'static str> {
     }
 }
 
-/// The first entry of a comma list, as a chain of proxies may send it.
+/// The first entry of a comma list, as a chain of proxies may send it. `raw` is a header's
+/// text from [`single`] (visible ASCII and tabs), so ASCII trimming is all `trim` would do.
 fn first_entry(raw: &str) -> &str {
-    raw.split_once(',').map_or(raw, |(first, _)| first).trim()
+    let end = raw.bytes().position(|b| b == b',').unwrap_or(raw.len());
+    raw.get(..end).unwrap_or(raw).trim_ascii()
 }
 
 /// The required `X-Forwarded-Host` (first entry of a list).
 pub(super) fn forwarded_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
-    let raw = required(headers, X_FORWARDED_HOST)?;
+    let raw = required(headers, &X_FORWARDED_HOST)?;
     parse_authority(first_entry(raw)).map_err(|reason| invalid(X_FORWARDED_HOST.label, reason))
 }
 
 /// The required `Host` header.
 pub(super) fn host_authority(headers: &HeaderMap) -> Result<Authority, OriginError> {
-    let raw = required(headers, HOST)?;
+    let raw = required(headers, &HOST)?;
     parse_authority(raw).map_err(|reason| invalid(HOST.label, reason))
 }
 
@@ -150,34 +165,44 @@ pub(super) fn parse_authority(raw: &str) -> Result<Authority, &'static str> {
     if raw.is_empty() {
         return Err("empty");
     }
-    let authority = raw.to_ascii_lowercase();
-    let (host, port) = split_port(&authority)?;
-    if let Some(port) = port {
+    if raw.starts_with('[') {
+        let authority = raw.to_ascii_lowercase();
+        let (host, port) = split_bracketed(&authority)?;
+        if let Some(port) = port {
+            check_port(port)?;
+        }
+        check_ipv6(host.get(1..).unwrap_or_default())?;
+        return Ok(Authority {
+            host: host.to_owned(),
+            authority,
+        });
+    }
+    // Checked as sent (no check depends on case), then copied once, lower-cased if need be.
+    let scan = NameScan::of(raw);
+    if let Some(port) = raw.get(scan.end + 1..) {
         check_port(port)?;
     }
-    let host = match host.strip_prefix('[') {
-        Some(bracketed_tail) => check_ipv6(bracketed_tail).map(|()| host)?,
-        None => check_name(host)?,
+    let name = check_name(raw.get(..scan.end).unwrap_or_default(), &scan)?;
+    let authority = if scan.upper {
+        raw.to_ascii_lowercase()
+    } else {
+        raw.to_owned()
     };
     Ok(Authority {
-        host: host.to_owned(),
+        host: authority.get(..name.len()).unwrap_or_default().to_owned(),
         authority,
     })
 }
 
-fn split_port(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
-    if authority.starts_with('[') {
-        let close = authority.find(']').ok_or("unclosed [ in IPv6 address")?;
-        let (host, rest) = authority.split_at(close + 1);
-        return match rest.strip_prefix(':') {
-            Some(port) => Ok((host, Some(port))),
-            None if rest.is_empty() => Ok((host, None)),
-            None => Err("unexpected characters after IPv6 address"),
-        };
+/// `[address]` and the port after it, if any.
+fn split_bracketed(authority: &str) -> Result<(&str, Option<&str>), &'static str> {
+    let close = authority.find(']').ok_or("unclosed [ in IPv6 address")?;
+    let (host, rest) = authority.split_at(close + 1);
+    match rest.strip_prefix(':') {
+        Some(port) => Ok((host, Some(port))),
+        None if rest.is_empty() => Ok((host, None)),
+        None => Err("unexpected characters after IPv6 address"),
     }
-    Ok(authority
-        .split_once(':')
-        .map_or((authority, None), |(host, port)| (host, Some(port))))
 }
 
 fn check_port(port: &str) -> Result<(), &'static str> {
@@ -196,20 +221,84 @@ fn check_ipv6(bracketed_tail: &str) -> Result<(), &'static str> {
     inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| "bad IPv6 address")
 }
 
+/// What one pass over a host name (up to its first `:`) finds, for [`check_name`].
+struct NameScan {
+    /// Where the name ends: the first `:` or the end of the text.
+    end: usize,
+    /// Whether every byte is a letter, a digit, `-`, `.` or `_`.
+    allowed: bool,
+    /// Whether `..` occurs.
+    double_dot: bool,
+    /// Whether an upper-case letter occurs.
+    upper: bool,
+}
+
+impl NameScan {
+    fn of(authority: &str) -> Self {
+        let bytes = authority.as_bytes();
+        let mut scan = Self {
+            end: bytes.len(),
+            allowed: true,
+            double_dot: false,
+            upper: false,
+        };
+        let mut previous = 0;
+        for (i, &byte) in bytes.iter().enumerate() {
+            match HOST_BYTES[usize::from(byte)] {
+                LABEL => {}
+                UPPER => scan.upper = true,
+                DOT => scan.double_dot |= previous == b'.',
+                COLON => {
+                    scan.end = i;
+                    break;
+                }
+                _ => scan.allowed = false,
+            }
+            previous = byte;
+        }
+        scan
+    }
+}
+
+const OTHER: u8 = 0;
+const LABEL: u8 = 1;
+const DOT: u8 = 2;
+const COLON: u8 = 3;
+const UPPER: u8 = 4;
+
+/// What each byte is to [`NameScan`]: a label's letter, digit, `-` or `_` (an upper-case
+/// letter apart), a dot, the colon before a port, or anything else.
+static HOST_BYTES: [u8; 256] = {
+    let mut table = [OTHER; 256];
+    let mut byte = 0;
+    while byte < 256 {
+        let b = byte as u8;
+        table[byte] = match b {
+            b'.' => DOT,
+            b':' => COLON,
+            b'-' | b'_' => LABEL,
+            _ if b.is_ascii_uppercase() => UPPER,
+            _ if b.is_ascii_alphanumeric() => LABEL,
+            _ => OTHER,
+        };
+        byte += 1;
+    }
+    table
+};
+
 /// A DNS name or IPv4 address (`_` allowed, as container names use it); one trailing dot is
-/// dropped, since `example.com.` is the same host and must match the same rules.
-fn check_name(name: &str) -> Result<&str, &'static str> {
-    let name = name.strip_suffix('.').unwrap_or(name);
+/// dropped, since `example.com.` is the same host and must match the same rules. `scan` is
+/// [`NameScan::of`] the text `host` was cut from.
+fn check_name<'a>(host: &'a str, scan: &NameScan) -> Result<&'a str, &'static str> {
+    let name = host.strip_suffix('.').unwrap_or(host);
     if name.is_empty() || name.len() > 253 {
         return Err("host name empty or too long");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'))
-    {
+    if !scan.allowed {
         return Err("host name has characters outside letters, digits, - . _");
     }
-    if name.split('.').any(str::is_empty) {
+    // An empty label: a dot first, last (after the one dropped) or next to another dot.
+    if scan.double_dot || name.starts_with('.') || name.ends_with('.') {
         return Err("host name has an empty label");
     }
     // A name whose last label is a number is an IPv4 address to a browser (the URL standard),
@@ -222,11 +311,12 @@ fn check_name(name: &str) -> Result<&str, &'static str> {
 
 /// Whether the last label is all digits or `0x` hex (the URL standard's "ends in a number").
 fn ends_in_a_number(name: &str) -> bool {
-    let last = name.rsplit('.').next().unwrap_or(name);
-    let hex = last.strip_prefix("0x").or_else(|| last.strip_prefix("0X"));
-    match hex {
-        Some(digits) => digits.bytes().all(|b| b.is_ascii_hexdigit()),
-        None => !last.is_empty() && last.bytes().all(|b| b.is_ascii_digit()),
+    let bytes = name.as_bytes();
+    let start = bytes.iter().rposition(|&b| b == b'.').map_or(0, |dot| dot + 1);
+    let last = bytes.get(start..).unwrap_or_default();
+    match last {
+        [b'0', b'x' | b'X', digits @ ..] => digits.iter().all(u8::is_ascii_hexdigit),
+        _ => !last.is_empty() && last.iter().all(u8::is_ascii_digit),
     }
 }
 
@@ -234,14 +324,25 @@ fn ends_in_a_number(name: &str) -> bool {
 /// A `#` anywhere is refused: a browser never sends a fragment, so one here was put there to be
 /// read two ways.
 pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
-    if raw.contains('#') {
+    let bytes = raw.as_bytes();
+    // Most paths are canonical already: one scan finds that and where the path ends.
+    let canonical = canonical_path_len(bytes);
+    let path_end = canonical
+        .or_else(|| bytes.iter().position(|&b| b == b'?' || b == b'#'))
+        .unwrap_or(bytes.len());
+    let query = bytes.get(path_end..).unwrap_or_default();
+    // The `#` is refused before anything else is looked at, wherever it is.
+    if query.contains(&b'#') {
         return Err("# in request target".to_owned());
     }
-    let (path, query) = raw.split_once('?').unwrap_or((raw, ""));
-    if query.bytes().any(|b| b.is_ascii_control()) {
+    if query.iter().any(u8::is_ascii_control) {
         return Err("control character in query".to_owned());
     }
-    let path = normalise_path(path).map_err(|err| err.to_string())?;
+    let path = raw.get(..path_end).unwrap_or_default();
+    let path = match canonical {
+        Some(_) => path.to_owned(),
+        None => normalise_path(path).map_err(|err| err.to_string())?,
+    };
     Ok(Target {
         path,
         uri: raw.to_owned(),
@@ -251,12 +352,19 @@ pub(super) fn parse_target(raw: &str) -> Result<Target, String> {
 /// An absolute `http(s)://authority/path?query` URL, as ingress-nginx sends it.
 pub(super) fn parse_absolute_url(raw: &str) -> Result<(&'static str, Authority, Target), String> {
     let (scheme, rest) = split_scheme(raw).ok_or("not an absolute http or https URL")?;
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let end = rest
+        .bytes()
+        .position(|b| matches!(b, b'/' | b'?' | b'#'))
+        .unwrap_or(rest.len());
     let (authority, target) = rest.split_at(end);
-    if authority.contains('@') {
-        return Err("user info is not allowed".to_owned());
-    }
-    let authority = parse_authority(authority)?;
+    // No authority with an `@` parses, so user info is looked for only once one fails.
+    let authority = parse_authority(authority).map_err(|reason| {
+        if authority.contains('@') {
+            "user info is not allowed"
+        } else {
+            reason
+        }
+    })?;
     let target = match target.strip_prefix('/') {
         Some(_) => parse_target(target)?,
         None => parse_target(&format!("/{target}"))?,

@@ -202,7 +202,7 @@ fn literal_characters_not_allowed_in_a_path_are_escaped() {
 }
 
 /// A small deterministic generator, so the loop needs no extra dependency.
-struct XorShift(u64);
+pub(super) struct XorShift(pub(super) u64);
 
 impl XorShift {
     fn below(&mut self, n: usize) -> usize {
@@ -219,7 +219,7 @@ const PIECES: &[&str] = &[
     ";p=1", "#", "%3b",
 ];
 
-fn generated_path(rng: &mut XorShift) -> String {
+pub(super) fn generated_path(rng: &mut XorShift) -> String {
     let mut path = String::from("/");
     for _ in 0..rng.below(12) {
         path.push_str(PIECES.get(rng.below(PIECES.len())).copied().unwrap_or("a"));
