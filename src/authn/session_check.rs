@@ -178,20 +178,19 @@ impl SessionCheck {
     /// Whether the request presents this check's credential: one of its cookies or headers.
     pub fn is_present(&self, headers: &HeaderMap) -> bool {
         self.config.headers.iter().any(|name| headers.contains_key(name))
-            || (!self.config.cookies.is_empty() && !self.cookies(headers).is_empty())
+            || (!self.config.cookies.is_empty()
+                && sent_cookies(headers).any(|cookie| self.config.cookies.iter().any(|name| *name == cookie.name())))
     }
 
     /// The block's cookies the request sends, `name=value` each (the first of each name), in the
     /// order the block lists them.
     fn cookies(&self, headers: &HeaderMap) -> Vec<String> {
         let mut sent: Vec<(&str, String)> = Vec::new();
-        let texts = headers.get_all(COOKIE).into_iter().filter_map(|v| v.to_str().ok());
-        let parsed = texts.flat_map(|text| cookie::Cookie::split_parse(text).flatten());
-        for cookie in parsed.take(MAX_REQUEST_COOKIES) {
+        for cookie in sent_cookies(headers) {
             if let Some(name) = self.config.cookies.iter().find(|name| **name == cookie.name())
                 && !sent.iter().any(|(seen, _)| *seen == name.as_str())
             {
-                sent.push((name.as_str(), format!("{}={}", name, cookie.value())));
+                sent.push((name.as_str(), [name.as_str(), "=", cookie.value()].concat()));
             }
         }
         let mut ordered = Vec::with_capacity(sent.len());
@@ -372,6 +371,14 @@ fn session_expiry(object: &Map<String, Value>) -> Option<u64> {
         Value::Number(number) => number.as_u64(),
         _ => None,
     }
+}
+
+/// The request's cookies (the first `MAX_REQUEST_COOKIES`), parsed from every `Cookie` header.
+fn sent_cookies(headers: &HeaderMap) -> impl Iterator<Item = cookie::Cookie<'_>> {
+    let texts = headers.get_all(COOKIE).into_iter().filter_map(|v| v.to_str().ok());
+    texts
+        .flat_map(|text| cookie::Cookie::split_parse(text).flatten())
+        .take(MAX_REQUEST_COOKIES)
 }
 
 #[cfg(test)]
