@@ -372,7 +372,8 @@ pub(super) fn parse_absolute_url(raw: &str) -> Result<(&'static str, Authority, 
     Ok((scheme, authority, target))
 }
 
-fn split_scheme(raw: &str) -> Option<(&'static str, &str)> {
+/// `https` or `http` and the rest, when `raw` starts with either scheme's `://` (any case).
+pub(super) fn split_scheme(raw: &str) -> Option<(&'static str, &str)> {
     [("https", "https://"), ("http", "http://")]
         .into_iter()
         .find_map(|(scheme, prefix)| {

@@ -16,7 +16,8 @@ mod reference {
     use axum::http::Method;
 
     use super::super::normalise_path_full;
-    use super::super::values::{Authority, Target};
+    // The scheme split is unchanged: the reference uses the one in force.
+    use super::super::values::{Authority, Target, split_scheme};
 
     pub(super) fn parse_method(raw: &str) -> Result<Method, &'static str> {
         if raw.is_empty() {
@@ -136,16 +137,6 @@ mod reference {
             None => parse_target(&format!("/{target}"))?,
         };
         Ok((scheme, authority, target))
-    }
-
-    fn split_scheme(raw: &str) -> Option<(&'static str, &str)> {
-        [("https", "https://"), ("http", "http://")]
-            .into_iter()
-            .find_map(|(scheme, prefix)| {
-                let head = raw.get(..prefix.len())?;
-                let rest = raw.get(prefix.len()..)?;
-                head.eq_ignore_ascii_case(prefix).then_some((scheme, rest))
-            })
     }
 }
 
