@@ -205,7 +205,8 @@ fn split_bracketed(authority: &str) -> Result<(&str, Option<&str>), &'static str
     }
 }
 
-fn check_port(port: &str) -> Result<(), &'static str> {
+/// A port: up to five digits, at most 65535.
+pub(super) fn check_port(port: &str) -> Result<(), &'static str> {
     let digits = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
     if digits && port.parse::<u16>().is_ok() {
         Ok(())
@@ -216,7 +217,7 @@ fn check_port(port: &str) -> Result<(), &'static str> {
 
 /// The address inside `[...]` (given with its closing bracket). The host keeps its brackets,
 /// as `url::Url::host_str` does, so it cannot be mistaken for a name with a port.
-fn check_ipv6(bracketed_tail: &str) -> Result<(), &'static str> {
+pub(super) fn check_ipv6(bracketed_tail: &str) -> Result<(), &'static str> {
     let inner = bracketed_tail.strip_suffix(']').ok_or("unclosed [ in IPv6 address")?;
     inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| "bad IPv6 address")
 }

@@ -11,13 +11,12 @@ use super::*;
 mod reference {
     //! The parsers as they were before the single-pass rewrite.
 
-    use std::net::Ipv6Addr;
-
     use axum::http::Method;
 
     use super::super::normalise_path_full;
-    // The scheme split is unchanged: the reference uses the one in force.
-    use super::super::values::{Authority, Target, split_scheme};
+    // The scheme split and the port and IPv6 checks are unchanged: the reference uses the ones
+    // in force.
+    use super::super::values::{Authority, Target, check_ipv6, check_port, split_scheme};
 
     pub(super) fn parse_method(raw: &str) -> Result<Method, &'static str> {
         if raw.is_empty() {
@@ -64,20 +63,6 @@ mod reference {
         Ok(authority
             .split_once(':')
             .map_or((authority, None), |(host, port)| (host, Some(port))))
-    }
-
-    fn check_port(port: &str) -> Result<(), &'static str> {
-        let digits = !port.is_empty() && port.len() <= 5 && port.bytes().all(|b| b.is_ascii_digit());
-        if digits && port.parse::<u16>().is_ok() {
-            Ok(())
-        } else {
-            Err("port must be a number up to 65535")
-        }
-    }
-
-    fn check_ipv6(bracketed_tail: &str) -> Result<(), &'static str> {
-        let inner = bracketed_tail.strip_suffix(']').ok_or("unclosed [ in IPv6 address")?;
-        inner.parse::<Ipv6Addr>().map(|_| ()).map_err(|_| "bad IPv6 address")
     }
 
     fn check_name(name: &str) -> Result<&str, &'static str> {
