@@ -245,3 +245,69 @@ fn grpc_listen_must_be_an_address_other_than_listen() {
         assert!(stderr.contains(expected), "`{expected}` missing from: {stderr}");
     }
 }
+
+/// Bodies a gRPC client would never send, posted by hand over HTTP/2: a wrong content type is
+/// 415, a body that is not one uncompressed message is a gRPC error in the answer's headers
+/// (Envoy fails closed on any), and one message that is not a `CheckRequest` is a denied 400
+/// counted as an invalid request.
+#[tokio::test]
+async fn bodies_that_are_not_a_check_request_are_refused_clearly() {
+    use prost::Message;
+
+    let p = start().await;
+    let url = format!(
+        "http://127.0.0.1:{}/envoy.service.auth.v3.Authorization/Check",
+        p.grpc_port()
+    );
+    let http2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let post = |content_type: &'static str, body: Vec<u8>| {
+        http2
+            .post(&url)
+            .header("content-type", content_type)
+            .header("te", "trailers")
+            .body(body)
+            .send()
+    };
+    let framed = |flag: u8, length: u32, message: &[u8]| {
+        let mut body = vec![flag];
+        body.extend_from_slice(&length.to_be_bytes());
+        body.extend_from_slice(message);
+        body
+    };
+    let request = check_request("GET", "/x", &[]).encode_to_vec();
+    let length = u32::try_from(request.len()).expect("short");
+
+    let response = post("text/plain", framed(0, length, &request)).await.expect("answer");
+    assert_eq!(response.status(), 415);
+    for (body, code) in [
+        (framed(1, length, &request), "12"),
+        (framed(0, length + 1, &request), "3"),
+        (framed(0, length - 1, &request), "3"),
+        (vec![0, 0], "3"),
+    ] {
+        let response = post("application/grpc", body).await.expect("answer");
+        assert_eq!(response.status(), 200);
+        let status = response
+            .headers()
+            .get("grpc-status")
+            .map(|v| v.to_str().expect("ascii").to_owned());
+        assert_eq!(status.as_deref(), Some(code), "{:?}", response.headers());
+        assert!(response.headers().contains_key("grpc-message"));
+    }
+
+    let garbage = [0x0a, 0x05, 0xff];
+    let response = post("application/grpc+proto", framed(0, 3, &garbage))
+        .await
+        .expect("answer");
+    assert_eq!(response.status(), 200);
+    let body = response.bytes().await.expect("body");
+    let check = CheckResponse::decode(&body[5..]).expect("a CheckResponse");
+    let seen = seen_grpc(check);
+    assert_eq!(seen.status, 400);
+    assert!(seen.body.contains("CheckRequest"), "{}", seen.body);
+    let series = r#"portcullis_decisions_total{endpoint="grpc",outcome="invalid_request",rule=""}"#;
+    assert_eq!(p.metric(series).await, 1.0);
+}

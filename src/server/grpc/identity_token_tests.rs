@@ -1,17 +1,13 @@
 //! The identity token over gRPC: the same planned answer, so an `OkHttpResponse` sets it
 //! upstream, overwriting the client's copy (in the style of `tests.rs`: `CheckRequest`s built
-//! by hand through [`ExtAuthz::check`] on a real [`App`]).
+//! by hand through [`super::check`] on a real [`App`]).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
-use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, HeaderAppendAction, HttpResponse};
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use envoy_types::ext_authz::v3::pb::{HeaderAppendAction, HttpResponse};
 use serde_json::{Value, json};
 
-use super::ExtAuthz;
+use super::tests::{check, check_request, http};
 use crate::authn::jws::Signer;
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -65,34 +61,8 @@ fn bearer() -> String {
 
 /// The upstream headers of an allowed `GET path` with `headers`, as (name, value, overwrite).
 async fn upstream_headers(app: &Arc<App>, path: &str, headers: &[(&str, &str)]) -> Vec<(String, String, bool)> {
-    let http = HttpRequest {
-        method: "GET".into(),
-        scheme: "https".into(),
-        host: "app.test".into(),
-        path: path.into(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..HttpRequest::default()
-    };
-    let check = CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(http),
-            }),
-            ..AttributeContext::default()
-        }),
-    };
-    let mut request = tonic::Request::new(check);
-    let peer: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = ExtAuthz::new(app.clone())
-        .check(request)
-        .await
-        .expect("no gRPC error")
-        .into_inner();
+    let request = check_request(Some(http("GET", "app.test", path, headers)));
+    let response = check(app, request).await;
     let Some(HttpResponse::OkResponse(ok)) = response.http_response else {
         panic!("not allowed: {response:?}");
     };

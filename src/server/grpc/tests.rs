@@ -1,18 +1,19 @@
-//! The gRPC wire form in-process: `CheckRequest`s built by hand through [`ExtAuthz::check`] on a
-//! real [`App`] (static keys, no network), and the rendering of planned answers.
+//! The gRPC wire form in-process: `CheckRequest`s built by hand, encoded as Envoy would, read
+//! back through [`wire`] and decided by [`check`] on a real [`App`] (static keys, no network),
+//! and the rendering of planned answers.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use envoy_types::ext_authz::v3::pb::{Authorization, CheckRequest, CheckResponse, HeaderAppendAction, HttpResponse};
+use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HeaderAppendAction, HttpResponse};
 use envoy_types::pb::envoy::config::core::v3::{HeaderMap as EnvoyHeaderMap, HeaderValue as EnvoyHeader};
 use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
 use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
+use prost::Message;
 
-use super::{ExtAuthz, read, render};
+use super::{check as decide_check, read, render, wire};
 use crate::answer::{Answer, Body};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -48,7 +49,7 @@ fn app() -> (Arc<App>, tempfile::TempDir) {
     (Arc::new(app), dir)
 }
 
-fn http(method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> HttpRequest {
+pub(super) fn http(method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> HttpRequest {
     HttpRequest {
         method: method.into(),
         scheme: "https".into(),
@@ -62,7 +63,7 @@ fn http(method: &str, host: &str, path: &str, headers: &[(&str, &str)]) -> HttpR
     }
 }
 
-fn check_request(http: Option<HttpRequest>) -> CheckRequest {
+pub(super) fn check_request(http: Option<HttpRequest>) -> CheckRequest {
     CheckRequest {
         attributes: Some(AttributeContext {
             request: Some(Request { time: None, http }),
@@ -71,13 +72,16 @@ fn check_request(http: Option<HttpRequest>) -> CheckRequest {
     }
 }
 
+/// `request` as the service receives it: encoded with Envoy's full message definitions, read
+/// with the service's own subset.
+pub(super) fn received(request: &CheckRequest) -> wire::CheckRequest {
+    wire::CheckRequest::decode(request.encode_to_vec().as_slice()).expect("decodes")
+}
+
 /// Asks the service as Envoy on 127.0.0.1 would.
-async fn check(app: &Arc<App>, request: CheckRequest) -> CheckResponse {
-    let mut request = tonic::Request::new(request);
+pub(super) async fn check(app: &Arc<App>, request: CheckRequest) -> CheckResponse {
     let peer: SocketAddr = "127.0.0.1:50000".parse().expect("addr");
-    request.extensions_mut().insert(ConnectInfo(peer));
-    let response = ExtAuthz::new(app.clone()).check(request).await;
-    response.expect("never a gRPC error").into_inner()
+    decide_check(app, Some(peer), Ok(received(&request))).await
 }
 
 fn denied(response: &CheckResponse) -> (i32, &str, HashMap<&str, &str>) {
@@ -246,15 +250,124 @@ fn repeated_headers_from_the_raw_header_map_stay_apart() {
             raw("bad name", "x"),
         ],
     });
-    let (original, headers) = read(&check_request(Some(request)), true);
+    let (original, headers) = read(&received(&check_request(Some(request))), true);
     assert_eq!(original.expect("original").host, "app.test");
     assert_eq!(headers.get_all(header::AUTHORIZATION).iter().count(), 2);
     assert_eq!(headers.len(), 2, "{headers:?}");
 }
 
+/// Envoy's full message, every field set, reads as the subset the service decodes: the fields
+/// it names are the same, the others are skipped.
+#[test]
+fn a_check_request_with_every_field_reads_as_its_decision_fields() {
+    use envoy_types::pb::envoy::service::auth::v3::attribute_context::{Peer, TlsSession};
+
+    let mut full = http(
+        "POST",
+        "app.test",
+        "/x?y=1",
+        &[("authorization", "Bearer t"), ("x-a", "1")],
+    );
+    full.id = "request-id".into();
+    full.query = "y=1".into();
+    full.protocol = "HTTP/2".into();
+    full.body = "a body".into();
+    full.raw_body = vec![0xff; 70_000];
+    full.size = 6;
+    let peer = Peer {
+        service: "client".into(),
+        principal: "spiffe://x".into(),
+        labels: [("k".to_owned(), "v".to_owned())].into(),
+        ..Peer::default()
+    };
+    let request = CheckRequest {
+        attributes: Some(AttributeContext {
+            source: Some(peer.clone()),
+            destination: Some(peer),
+            request: Some(Request {
+                time: None,
+                http: Some(full),
+            }),
+            context_extensions: [("ext".to_owned(), "1".to_owned())].into(),
+            tls_session: Some(TlsSession { sni: "app.test".into() }),
+            ..AttributeContext::default()
+        }),
+    };
+    let (original, headers) = read(&received(&request), true);
+    let original = original.expect("original");
+    assert_eq!(
+        (original.method.as_str(), original.url()),
+        ("POST", "https://app.test/x?y=1".to_owned())
+    );
+    assert_eq!(
+        headers.get(header::AUTHORIZATION).map(HeaderValue::as_bytes),
+        Some(&b"Bearer t"[..])
+    );
+    assert_eq!(headers.len(), 2, "{headers:?}");
+}
+
+/// What protobuf lets through but a request cannot be: a string field that is not UTF-8 is named
+/// in the 400; a map key sent twice counts once, the last one (a map's rule).
+#[test]
+fn string_fields_must_be_utf8_and_a_repeated_map_key_counts_once() {
+    use bytes::Bytes;
+
+    let entry = |key: &'static str, value: &'static [u8]| wire::MapEntry {
+        key: Bytes::from_static(key.as_bytes()),
+        value: Bytes::from_static(value),
+    };
+    let mut http = wire::HttpRequest {
+        method: Bytes::from_static(b"GET"),
+        headers: vec![entry("x-a", b"first"), entry("x-a", b"last"), entry(":path", b"/y")],
+        path: Bytes::from_static(b"/x"),
+        host: Bytes::from_static(b"app.test"),
+        scheme: Bytes::from_static(b"https"),
+        header_map: None,
+    };
+    let request = |http: &wire::HttpRequest| wire::CheckRequest {
+        attributes: Some(wire::AttributeContext {
+            request: Some(wire::Request {
+                http: Some(http.clone()),
+            }),
+        }),
+    };
+    let (original, headers) = read(&request(&http), true);
+    assert!(original.is_ok());
+    assert_eq!(
+        headers.get_all("x-a").iter().collect::<Vec<_>>(),
+        [HeaderValue::from_static("last")]
+    );
+    assert_eq!(headers.len(), 1);
+    for field in ["method", "path", "host", "scheme"] {
+        let mut bad = http.clone();
+        let slot = match field {
+            "method" => &mut bad.method,
+            "path" => &mut bad.path,
+            "host" => &mut bad.host,
+            _ => &mut bad.scheme,
+        };
+        *slot = Bytes::from_static(b"\xff");
+        let error = read(&request(&bad), true).0.expect_err("not UTF-8").to_string();
+        assert!(error.contains(&format!("attributes.request.http.{field}")), "{error}");
+    }
+    http.header_map = Some(wire::HeaderMap { headers: Vec::new() });
+    assert!(read(&request(&http), true).1.is_empty(), "header_map replaces headers");
+}
+
+/// A message that is not protobuf is a decision like any malformed request: denied 400.
+#[tokio::test]
+async fn a_message_that_is_not_protobuf_is_a_denied_400() {
+    let (app, _dir) = app();
+    let garbage = wire::CheckRequest::decode(&[0x0a, 0x05, 0xff][..]);
+    let response = decide_check(&app, None, garbage).await;
+    let (status, body, _) = denied(&response);
+    assert_eq!(status, 400);
+    assert!(body.contains("CheckRequest") && body.contains("protobuf"), "{body}");
+}
+
 #[test]
 fn an_untrusted_peer_reads_no_scheme() {
-    let request = check_request(Some(http("GET", "app.test", "/x?y=1", &[])));
+    let request = received(&check_request(Some(http("GET", "app.test", "/x?y=1", &[]))));
     let (trusted, _) = read(&request, true);
     let (untrusted, _) = read(&request, false);
     assert_eq!(trusted.expect("trusted").url(), "https://app.test/x?y=1");
