@@ -11,7 +11,8 @@
 # /healthz (bare, and with the JWT case's headers), /auth on a public rule, a 401, a cached
 # RS256 JWT, a cached introspected opaque token, a cached Kratos-shaped session check, a CEL
 # expression, a cached `http` authorizer answer, a reused identity token, /ext-authz (HTTP) and
-# gRPC ext_authz Check with the cached JWT (driven by benches/ext_authz_load.rs). The remote
+# gRPC ext_authz Check with the cached JWT (h2load posting the CheckRequest that
+# benches/ext_authz_load.rs builds). The remote
 # services are benches/lib/peers.py (JWKS, RFC 7662 introspection, /sessions/whoami, an
 # authorizer). Side by side, alternating ROUNDS times: Apache mod_oauth2 validating the same
 # cached JWT against the same JWKS URL. Then nginx `auth_request` (1 worker) through Portcullis
@@ -24,8 +25,8 @@
 # script stops; then a WARMUP wrk run, then the measured one. benches/lib/status.lua counts the
 # answers that are not that status (and socket errors): a row with any is flagged and the
 # script exits 1 after printing. All peers listen on 127.0.0.1, on free ports below 20000, and
-# are stopped on exit. Needs wrk, curl, python3, nginx, and Apache with mod_oauth2
-# (`apt-get install -y apache2 libapache2-mod-oauth2`); builds the release binary and the
+# are stopped on exit. Needs wrk, h2load (`nghttp2-client`), curl, python3, nginx, and Apache
+# with mod_oauth2 (`apt-get install -y apache2 libapache2-mod-oauth2`); builds the release binary and the
 # gRPC driver (`cargo bench --no-run --bench ext_authz_load`). Run as root (Apache's children
 # switch to www-data). Figures are comparable only between runs on the same machine.
 set -euo pipefail
@@ -45,7 +46,7 @@ load_at_start=$(cut -d' ' -f1-3 /proc/loadavg)
 . benches/lib/common.sh
 . benches/lib/compare_configs.sh
 
-bench_need wrk curl nginx apache2
+bench_need wrk h2load curl nginx apache2
 python=target/peers-venv/bin/python
 [ -x "$python" ] || python=python3
 bench_need "$python"
@@ -181,32 +182,54 @@ measure_paired() {
     echo "    paired /healthz: ${base_rps[$key]} req/s, ${base_cpu[$key]} µs CPU per request"
 }
 
-# gRPC ext_authz Check with the cached JWT, driven by benches/ext_authz_load.rs against the
-# running server (one HTTP/2 connection per core, as Envoy keeps one per worker; CONNECTIONS
-# concurrent calls), in SLICES slices each right after a slice of the HTTP form (`/ext-authz`
-# with the same JWT and path, wrk), which is this row's base_rps and base_cpu.
+# The gRPC decisions answered so far: "ALLOWED ALL" from the metrics.
+grpc_decisions() {
+    curl -fsS "$P/metrics" | awk '/^portcullis_decisions_total\{endpoint="grpc"/ {
+        all += $NF; if ($0 ~ /outcome="allow"/) allowed += $NF } END { printf "%d %d\n", allowed, all }'
+}
+
+# gRPC ext_authz Check with the cached JWT, in SLICES slices each right after a slice of the
+# HTTP form (`/ext-authz` with the same JWT and path, wrk), which is this row's base_rps and
+# base_cpu. The load is h2load (nghttp2, C, like wrk: a client that costs the shared cores
+# little) posting the CheckRequest that benches/ext_authz_load.rs builds, over one HTTP/2
+# connection per core (as Envoy keeps one per worker) with CONNECTIONS calls in flight. h2load
+# sees HTTP statuses only, so the answers are checked twice: the tonic driver asks once first
+# and must be allowed, and every decision on the gRPC endpoint during the row must be an allow
+# (the metrics; any other counts as a wrong answer).
 measure_grpc() {
-    local key=$1 label=$2 before after line requests seconds n=0 t=0 bad=0 hn=0 ht=0 secs=0 i http
+    local key=$1 label=$2 before after out=$W/$1.h2load body=$W/grpc.body n=0 t=0 bad=0 hn=0 ht=0 secs=0 i http
+    local cores per_connection decided_before decided_after
+    cores=$(nproc)
+    per_connection=$(( (CONNECTIONS + cores - 1) / cores ))
     grpc() {
         EXT_AUTHZ_GRPC=127.0.0.1:$grpc_port EXT_AUTHZ_AUTHORIZATION="Bearer $token" EXT_AUTHZ_PATH=/jwt/users?page=2 \
-            EXT_AUTHZ_STATUS=200 env CONCURRENCY="$1" SECONDS="$2" "$driver"
+            EXT_AUTHZ_STATUS=200 CONCURRENCY=1 SECONDS=1 "$@" "$driver"
     }
-    line=$(grpc 1 1)
+    line=$(grpc)
     [[ $line == *" wrong=0" && $line != "requests=0 "* ]] || bench_die "gRPC Check did not answer 200: $line"
-    echo "==> $label: expects 200; warm-up $WARMUP, then $SLICES slices of ${slice_seconds}s ($CONNECTIONS concurrent calls), each after a slice of the HTTP form"
-    grpc "$CONNECTIONS" "$(seconds_of "$WARMUP")" >/dev/null
+    grpc env EXT_AUTHZ_BODY="$body"
+    h2() {
+        h2load -c "$cores" -m "$per_connection" -t "$THREADS" -D "$1" -d "$body" -H 'content-type: application/grpc' \
+            -H 'te: trailers' "http://127.0.0.1:$grpc_port/envoy.service.auth.v3.Authorization/Check" >"$out"
+        grep -q '^requests: ' "$out" || { cat "$out" >&2; bench_die "h2load did not finish $label"; }
+    }
+    echo "==> $label: expects 200; warm-up $WARMUP, then $SLICES slices of ${slice_seconds}s (h2load, $cores connections, $CONNECTIONS calls in flight), each after a slice of the HTTP form"
+    h2 "$(seconds_of "$WARMUP")"
+    read -r -a decided_before < <(grpc_decisions)
     for i in $(seq "$SLICES"); do
         read -r -a http < <(slice 200 "$P/ext-authz/jwt/users?page=2" -H "Host: app.example.com" \
             -H "X-Forwarded-Proto: https" -H "Accept: application/json" "${bearer[@]}")
         hn=$((hn + http[0])) ht=$((ht + http[1])) bad=$((bad + http[2]))
         before=$(cpu_of "$pc_pid")
-        line=$(grpc "$CONNECTIONS" "$slice_seconds")
+        h2 "$slice_seconds"
         after=$(cpu_of "$pc_pid")
-        requests=$(sed 's/.*requests=\([0-9]*\).*/\1/' <<<"$line")
-        seconds=$(sed 's/.*seconds=\([0-9.]*\).*/\1/' <<<"$line")
-        n=$((n + requests)) t=$((t + after - before)) bad=$((bad + $(sed 's/.*wrong=//' <<<"$line")))
-        secs=$(awk -v a="$secs" -v b="$seconds" 'BEGIN { print a + b }')
+        n=$((n + $(awk '/^requests: / { print $8 }' "$out"))) t=$((t + after - before))
+        bad=$((bad + $(awk '/^requests: / { print $10 + $12 + $14 }' "$out")))
+        bad=$((bad + $(awk '/^status codes: / { print $5 + $7 + $9 }' "$out")))
+        secs=$(awk -v a="$secs" '/^finished in / { sub(/s,$/, "", $3); print a + $3 }' "$out")
     done
+    read -r -a decided_after < <(grpc_decisions)
+    bad=$((bad + (decided_after[1] - decided_before[1]) - (decided_after[0] - decided_before[0])))
     base_rps[$key]=$(awk -v n="$hn" -v s="$((slice_seconds * SLICES))" 'BEGIN { printf "%.0f", n / s }')
     base_cpu[$key]=$(awk -v t="$ht" -v hz="$BENCH_HZ" -v n="$hn" 'BEGIN { printf "%.1f", n ? t / hz * 1e6 / n : 0 }')
     record "$key" "$label" 200 "$n" "$(awk -v n="$n" -v s="$secs" 'BEGIN { printf "%.0f", n / s }')" "n/a" "$t" "$bad"

@@ -21,7 +21,9 @@
 //!   EXT_AUTHZ_GRPC=127.0.0.1:4181 EXT_AUTHZ_AUTHORIZATION='Bearer eyJ...' EXT_AUTHZ_PATH=/admin/ \
 //!     EXT_AUTHZ_STATUS=200 target/release/deps/ext_authz_load-HASH     # CONCURRENCY, SECONDS
 //!
-//! (`EXT_AUTHZ_HOST` sets the host asked about, default `app.example.com`.)
+//! (`EXT_AUTHZ_HOST` sets the host asked about, default `app.example.com`.) With
+//! `EXT_AUTHZ_BODY=FILE` it asks nothing and writes that call's body (the gRPC-framed
+//! `CheckRequest`) to FILE instead, for a load generator that posts a fixed body (h2load).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
@@ -62,7 +64,10 @@ fn main() {
             authorization: std::env::var("EXT_AUTHZ_AUTHORIZATION").ok(),
             status: env_or("EXT_AUTHZ_STATUS", 200),
         };
-        runtime.block_on(against_running(&grpc, case, concurrency, connections, seconds));
+        match std::env::var("EXT_AUTHZ_BODY") {
+            Ok(file) => write_body(&case, &file),
+            Err(_) => runtime.block_on(against_running(&grpc, case, concurrency, connections, seconds)),
+        }
         return;
     }
     let server = Server::start();
@@ -191,6 +196,43 @@ impl Form {
     }
 }
 
+/// The `CheckRequest` Envoy would send for `case` (an API client's `GET`).
+fn check_request(case: &Case) -> CheckRequest {
+    let mut headers = std::collections::HashMap::new();
+    headers.insert("accept".to_owned(), "application/json".to_owned());
+    if let Some(authorization) = &case.authorization {
+        headers.insert("authorization".to_owned(), authorization.clone());
+    }
+    let http = HttpRequest {
+        method: "GET".into(),
+        scheme: "https".into(),
+        host: case.host.clone(),
+        path: case.path.clone(),
+        headers,
+        ..HttpRequest::default()
+    };
+    CheckRequest {
+        attributes: Some(AttributeContext {
+            request: Some(Request {
+                time: None,
+                http: Some(http),
+            }),
+            ..AttributeContext::default()
+        }),
+    }
+}
+
+/// Writes `case`'s `CheckRequest` as the body of a gRPC call (prefix and message) to `file`,
+/// for a load generator that posts a fixed body (h2load in benches/compare.sh).
+fn write_body(case: &Case, file: &str) {
+    use prost::Message;
+    let message = check_request(case).encode_to_vec();
+    let mut body = vec![0];
+    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
+    body.extend_from_slice(&message);
+    std::fs::write(file, body).unwrap_or_else(|e| panic!("write {file}: {e}"));
+}
+
 #[derive(Clone)]
 struct Asker {
     form: Form,
@@ -205,28 +247,7 @@ impl Asker {
     async fn once(&self) -> u16 {
         match self.form {
             Form::Grpc => {
-                let mut headers = std::collections::HashMap::new();
-                headers.insert("accept".to_owned(), "application/json".to_owned());
-                if let Some(authorization) = &self.case.authorization {
-                    headers.insert("authorization".to_owned(), authorization.clone());
-                }
-                let http = HttpRequest {
-                    method: "GET".into(),
-                    scheme: "https".into(),
-                    host: self.case.host.clone(),
-                    path: self.case.path.clone(),
-                    headers,
-                    ..HttpRequest::default()
-                };
-                let request = CheckRequest {
-                    attributes: Some(AttributeContext {
-                        request: Some(Request {
-                            time: None,
-                            http: Some(http),
-                        }),
-                        ..AttributeContext::default()
-                    }),
-                };
+                let request = check_request(&self.case);
                 let response = AuthorizationClient::new(self.channel.clone())
                     .check(request)
                     .await

@@ -58,7 +58,7 @@ report() {
     echo "- Machine: $(nproc) cores ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n 1)), $(awk '/^MemTotal:/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo) RAM;" \
         "load average $load_at_start at the start, $load_before_runs before the first run."
     echo "- wrk $(wrk -v 2>&1 | awk 'NR == 1 { print $2 }') \`-t$THREADS -c$CONNECTIONS -d$DURATION\` after a $WARMUP warm-up per case, on the same cores as the servers;" \
-        "gRPC: \`benches/ext_authz_load.rs\`, one HTTP/2 connection per core, $CONNECTIONS calls at a time."
+        "gRPC: h2load (nghttp2) posting the \`CheckRequest\` of \`benches/ext_authz_load.rs\`, one HTTP/2 connection per core, $CONNECTIONS calls at a time; answers checked by the tonic driver once and by the gRPC decisions counted during the row (all must be allows)."
     echo "- CPU/req: user + system time of the server over the measured run ÷ requests served" \
         "(Apache: all its processes; nginx rows as said)." \
         "Each Portcullis row ran in $SLICES slices, each right after a \`/healthz\` slice of the same length (the gRPC row: after an \`/ext-authz\` slice);" \
