@@ -26,7 +26,7 @@
 # answers that are not that status (and socket errors): a row with any is flagged and the
 # script exits 1 after printing. All peers listen on 127.0.0.1, on free ports below 20000, and
 # are stopped on exit. Needs wrk, h2load (`nghttp2-client`), curl, python3, nginx, and Apache
-# with mod_oauth2 (`apt-get install -y apache2 libapache2-mod-oauth2`); builds the release binary and the
+# with mod_oauth2 (`apt-get install -y apache2 libapache2-mod-oauth2 nghttp2-client`); builds the release binary and the
 # gRPC driver (`cargo bench --no-run --bench ext_authz_load`). Run as root (Apache's children
 # switch to www-data). Figures are comparable only between runs on the same machine.
 set -euo pipefail
