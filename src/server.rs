@@ -1,5 +1,6 @@
 //! The shared state, the decision endpoints and the one decision core, start-up and graceful
-//! shutdown; the router, its tower layers and the other endpoints are in `router.rs`, the
+//! shutdown; the router and the other endpoints are in `router.rs`, what wraps every request in
+//! [`envelope`], the
 //! connections are accepted and bounded in [`listen`], and [`grpc`] is the gRPC ext_authz wire
 //! form on `server.grpc_listen`.
 //!
@@ -8,6 +9,7 @@
 //! rendering differs. Each decision endpoint only reads shared state: the rule set through an `ArcSwap` snapshot,
 //! the key sets through the verifier; reloads and key refreshes happen in background tasks.
 
+pub mod envelope;
 pub mod grpc;
 pub mod listen;
 mod router;

@@ -193,8 +193,8 @@ fn every_warning_and_error_that_serve_logs_has_an_entry_on_the_page() {
 
 #[test]
 fn every_warning_and_error_names_the_key_or_rule_it_is_about() {
-    // The one line about no setting: the process cannot install its signal handler.
-    const ABOUT_NO_SETTING: [&str; 1] = ["cannot listen for SIGTERM"];
+    // The lines about no setting: the process cannot install its signal handler; a bug.
+    const ABOUT_NO_SETTING: [&str; 2] = ["cannot listen for SIGTERM", "request handler panicked"];
     let names = [
         "key =",
         "rule",
