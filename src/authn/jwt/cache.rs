@@ -6,6 +6,7 @@
 //! bookkeeping, so large tokens cannot grow the process past the budget. The weight is computed
 //! once, on insert; a cache hit does not pay for it.
 
+use std::hash::{BuildHasher, Hasher};
 use std::mem::size_of;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -33,7 +34,38 @@ const PER_ALLOCATION: usize = 16;
 
 /// A cache of verified identities; only successes go in.
 pub struct TokenCache {
-    cache: Cache<TokenKey, Arc<Identity>>,
+    cache: Cache<TokenKey, Arc<Identity>, DigestBits>,
+}
+
+/// Hashes a [`TokenKey`] by its own first bytes instead of hashing it again: it is a SHA-256,
+/// uniform already, and only verified tokens are inserted, so no one can choose keys that crowd
+/// a part of the table (the reason maps hash with a secret key).
+#[derive(Clone, Copy, Default)]
+pub struct DigestBits;
+
+impl BuildHasher for DigestBits {
+    type Hasher = DigestBitsHasher;
+
+    fn build_hasher(&self) -> DigestBitsHasher {
+        DigestBitsHasher(0)
+    }
+}
+
+/// The hasher of [`DigestBits`]: the first eight bytes of what it is given (and the length
+/// prefix of the key's slice, a constant).
+pub struct DigestBitsHasher(u64);
+
+impl Hasher for DigestBitsHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        let mut word = [0u8; 8];
+        let n = bytes.len().min(8);
+        word[..n].copy_from_slice(&bytes[..n]);
+        self.0 = self.0.rotate_left(17) ^ u64::from_le_bytes(word);
+    }
+
+    fn finish(&self) -> u64 {
+        self.0
+    }
 }
 
 /// The longest a verified token stays cached (a far-future `exp` is re-verified daily).
@@ -96,7 +128,7 @@ impl TokenCache {
                 .max_capacity(budget)
                 .weigher(|_: &TokenKey, identity: &Arc<Identity>| entry_weight(identity))
                 .expire_after(UntilExp)
-                .build(),
+                .build_with_hasher(DigestBits),
         }
     }
 
@@ -175,6 +207,30 @@ mod tests {
         let late = TokenCache::new(DEFAULT_CACHE_MEMORY);
         late.insert(key, identity, base + 60).await;
         assert_eq!(late.get(&key, base).await, None, "an expired identity is never cached");
+    }
+
+    /// Keys hash by their first bytes, so keys that share them share a hash: the cache still
+    /// tells them apart by the whole key.
+    #[tokio::test]
+    async fn keys_that_share_their_hash_stay_apart() {
+        let now = unix_now();
+        let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        let first = TokenCache::key("first");
+        let mut second = first;
+        second[31] ^= 1;
+        let hash = |key: &TokenKey| DigestBits.hash_one(key);
+        assert_eq!(hash(&first), hash(&second));
+        assert_ne!(hash(&first), hash(&TokenCache::key("third")));
+        let alice = Arc::new(identity(100, 1));
+        let bob = Arc::new(Identity {
+            user: "bob".into(),
+            ..identity(100, 1)
+        });
+        cache.insert(first, alice.clone(), now).await;
+        assert_eq!(cache.get(&second, now).await, None);
+        cache.insert(second, bob.clone(), now).await;
+        assert_eq!(cache.get(&first, now).await, Some(alice));
+        assert_eq!(cache.get(&second, now).await, Some(bob));
     }
 
     #[test]
