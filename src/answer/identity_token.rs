@@ -21,6 +21,7 @@ use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use serde_json::{Map, Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::authn::Identity;
 use crate::config::IdentityTokenConfig;
@@ -185,9 +186,11 @@ fn key_set(config: &IdentityTokenConfig) -> Value {
 /// `exp`; the issuer name keeps identities of different issuers apart. Each part is
 /// length-prefixed, so no two different lists of parts hash the same text.
 fn reuse_key(identity: &Identity, audience: Option<&str>) -> [u8; 32] {
-    let mut digest = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
+    // sha2 as for the other cache keys: its updates are buffered in Rust, where each of
+    // aws-lc's is a call into C (sixteen per key, a visible cost of a reused token).
+    let mut digest = Sha256::new();
     let mut part = |bytes: &[u8]| {
-        digest.update(&(bytes.len() as u64).to_le_bytes());
+        digest.update((bytes.len() as u64).to_le_bytes());
         digest.update(bytes);
     };
     part(identity.issuer.as_bytes());
@@ -200,9 +203,7 @@ fn reuse_key(identity: &Identity, audience: Option<&str>) -> [u8; 32] {
     for group in &identity.groups {
         part(group.as_bytes());
     }
-    let mut key = [0u8; 32];
-    key.copy_from_slice(digest.finish().as_ref());
-    key
+    digest.finalize().into()
 }
 
 /// An optional part: a marker byte, then the text when there is one.
