@@ -257,79 +257,62 @@ impl TimeClaim {
 mod tests {
     use super::*;
 
-    /// The note and verdict of `claim` at `now` = 1000 with a 30 s leeway.
-    fn at_1000(claim: &TimeClaim, payload: Value) -> (bool, String, Value) {
-        let check = claim.check(&payload, 1000, 30);
-        assert_eq!(check.name, claim.name);
-        (check.ok, check.note.expect("a note"), check.expected)
+    /// Checks each of `cases` (a payload, whether it passes, the note) against `claim` at
+    /// `now` = 1000 with a 30 s leeway, `expected` naming now as `now_is`.
+    fn assert_cases(claim: &TimeClaim, now_is: &str, cases: &[(Value, bool, &str)]) {
+        let expected = json!({ now_is: 1000, "leeway_seconds": 30 });
+        for (payload, ok, note) in cases {
+            let check = claim.check(payload, 1000, 30);
+            assert_eq!(check.name, claim.name);
+            let got = (check.ok, check.note.expect("a note"), check.expected);
+            assert_eq!(got, (*ok, note.to_string(), expected.clone()), "{payload}");
+        }
     }
 
     #[test]
     fn exp_passes_until_it_is_more_than_the_leeway_past() {
-        let expected = json!({ "after": 1000, "leeway_seconds": 30 });
-        let cases = [
-            (json!({ "exp": 1010 }), true, "expires in 10s"),
-            (json!({ "exp": 1000 }), true, "expires in 0s"),
-            (
-                json!({ "exp": 980 }),
-                true,
-                "expired 20s ago: passes only by the leeway of 30s",
-            ),
-            (
-                json!({ "exp": 970 }),
-                true,
-                "expired 30s ago: passes only by the leeway of 30s",
-            ),
-            (
-                json!({ "exp": 960 }),
-                false,
-                "expired 40s ago, beyond the leeway of 30s",
-            ),
-            (
-                json!({ "exp": "soon" }),
-                false,
-                "required, a number of seconds since 1970",
-            ),
-            (json!({}), false, "required, a number of seconds since 1970"),
-        ];
-        for (payload, ok, note) in cases {
-            assert_eq!(
-                at_1000(&EXP, payload.clone()),
-                (ok, note.to_string(), expected.clone()),
-                "{payload}"
-            );
-        }
+        let leeway = "passes only by the leeway of 30s";
+        assert_cases(
+            &EXP,
+            "after",
+            &[
+                (json!({ "exp": 1010 }), true, "expires in 10s"),
+                (json!({ "exp": 1000 }), true, "expires in 0s"),
+                (json!({ "exp": 980 }), true, &format!("expired 20s ago: {leeway}")),
+                (json!({ "exp": 970 }), true, &format!("expired 30s ago: {leeway}")),
+                (
+                    json!({ "exp": 960 }),
+                    false,
+                    "expired 40s ago, beyond the leeway of 30s",
+                ),
+                (
+                    json!({ "exp": "soon" }),
+                    false,
+                    "required, a number of seconds since 1970",
+                ),
+                (json!({}), false, "required, a number of seconds since 1970"),
+            ],
+        );
     }
 
     #[test]
     fn nbf_passes_from_the_leeway_before_it() {
-        let expected = json!({ "before": 1000, "leeway_seconds": 30 });
-        let cases = [
-            (json!({ "nbf": 990 }), true, "valid since 10s"),
-            (json!({ "nbf": 1000 }), true, "valid since 0s"),
-            (
-                json!({ "nbf": 1020 }),
-                true,
-                "valid only in 20s: passes only by the leeway of 30s",
-            ),
-            (
-                json!({ "nbf": 1030 }),
-                true,
-                "valid only in 30s: passes only by the leeway of 30s",
-            ),
-            (
-                json!({ "nbf": 1040 }),
-                false,
-                "valid only in 40s, beyond the leeway of 30s",
-            ),
-            (json!({ "nbf": null }), false, "must be a number of seconds since 1970"),
-        ];
-        for (payload, ok, note) in cases {
-            assert_eq!(
-                at_1000(&NBF, payload.clone()),
-                (ok, note.to_string(), expected.clone()),
-                "{payload}"
-            );
-        }
+        let leeway = "passes only by the leeway of 30s";
+        assert_cases(
+            &NBF,
+            "before",
+            &[
+                (json!({ "nbf": 990 }), true, "valid since 10s"),
+                (json!({ "nbf": 1000 }), true, "valid since 0s"),
+                (json!({ "nbf": 1020 }), true, &format!("valid only in 20s: {leeway}")),
+                (json!({ "nbf": 1030 }), true, &format!("valid only in 30s: {leeway}")),
+                (
+                    json!({ "nbf": 1040 }),
+                    false,
+                    "valid only in 40s, beyond the leeway of 30s",
+                ),
+                (json!({ "nbf": null }), false, "must be a number of seconds since 1970"),
+            ],
+        );
     }
 }
