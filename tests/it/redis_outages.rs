@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::browser::Browser;
 use crate::common::redis::Frozen;
-use crate::common::redis_ha::{MASTER_NAME, RedisCluster, RestartableRedis, SentinelSet, settle};
-use crate::common::shared_sessions::{RECOVERY, Replicas, session_in, url_list};
+use crate::common::redis_ha::{RedisCluster, RestartableRedis, SentinelSet, settle};
+use crate::common::shared_sessions::{RECOVERY, Replicas, sentinel_keys, session_in, url_list};
 use crate::common::{ask, tokens};
 
 /// How long a request may take while Redis is away: a guard against a hang, many times the
@@ -128,11 +128,7 @@ async fn a_frozen_cluster_master_costs_bounded_time_and_its_replica_takes_over()
 #[tokio::test]
 async fn a_frozen_sentinel_master_costs_bounded_time_and_its_replica_takes_over() {
     let set = SentinelSet::start().await;
-    let keys = format!(
-        "{}\nredis_sentinel_master = \"{MASTER_NAME}\"",
-        url_list("redis_sentinel_urls", &set.urls())
-    );
-    let replicas = Replicas::start(&session_in(&keys)).await;
+    let replicas = Replicas::start(&session_in(&sentinel_keys(&set.urls()))).await;
     let alice = replicas.login("alice").await;
     let on_replica = redis::cmd("KEYS").arg("portcullis:session:*").clone();
     settle("the replica holding the session", || async {
