@@ -177,64 +177,142 @@ fn aud(issuer: &IssuerConfig, payload: &Value) -> Check {
 
 /// `exp` passes while `now <= exp + leeway`, as the verifier checks it.
 fn exp(issuer: &IssuerConfig, payload: &Value, now: i64) -> Check {
-    let leeway = issuer.leeway.as_secs() as i64;
-    let actual = payload.get("exp").cloned().unwrap_or(Value::Null);
-    let expected = json!({ "after": now, "leeway_seconds": leeway });
-    let Some(exp) = actual.as_i64() else {
-        return Check {
-            name: "exp",
-            ok: false,
-            note: Some("required, a number of seconds since 1970".into()),
-            actual,
-            expected,
-        };
-    };
-    let late = now - exp;
-    let (ok, note) = match late {
-        late if late <= 0 => (true, format!("expires in {}s", -late)),
-        late if late <= leeway => (
-            true,
-            format!("expired {late}s ago: passes only by the leeway of {leeway}s"),
-        ),
-        late => (false, format!("expired {late}s ago, beyond the leeway of {leeway}s")),
-    };
-    Check {
-        name: "exp",
-        ok,
-        note: Some(note),
-        actual,
-        expected,
-    }
+    EXP.check(payload, now, issuer.leeway.as_secs() as i64)
 }
 
 /// `nbf` passes once `now >= nbf - leeway`.
 fn nbf(issuer: &IssuerConfig, payload: &Value, now: i64) -> Check {
-    let leeway = issuer.leeway.as_secs() as i64;
-    let actual = payload.get("nbf").cloned().unwrap_or(Value::Null);
-    let expected = json!({ "before": now, "leeway_seconds": leeway });
-    let Some(nbf) = actual.as_i64() else {
-        return Check {
-            name: "nbf",
-            ok: false,
-            note: Some("must be a number of seconds since 1970".into()),
+    NBF.check(payload, now, issuer.leeway.as_secs() as i64)
+}
+
+/// A time claim: a number of seconds since 1970 that `now` may be past, on the wrong side, by
+/// at most the leeway.
+struct TimeClaim {
+    name: &'static str,
+    /// The key of `now` in the check's `expected`.
+    now_is: &'static str,
+    /// The note when the claim is absent or not a number.
+    not_a_number: &'static str,
+    /// How many seconds `now` is on the wrong side of the claim (0 or less: none).
+    wrong_by: fn(claim: i64, now: i64) -> i64,
+    /// The note when on time, from how many seconds it is on the right side.
+    on_time: fn(i64) -> String,
+    /// How the note says that it is on the wrong side by so many seconds.
+    off_time: fn(i64) -> String,
+}
+
+const EXP: TimeClaim = TimeClaim {
+    name: "exp",
+    now_is: "after",
+    not_a_number: "required, a number of seconds since 1970",
+    wrong_by: |exp, now| now - exp,
+    on_time: |left| format!("expires in {left}s"),
+    off_time: |late| format!("expired {late}s ago"),
+};
+
+const NBF: TimeClaim = TimeClaim {
+    name: "nbf",
+    now_is: "before",
+    not_a_number: "must be a number of seconds since 1970",
+    wrong_by: |nbf, now| nbf - now,
+    on_time: |since| format!("valid since {since}s"),
+    off_time: |early| format!("valid only in {early}s"),
+};
+
+impl TimeClaim {
+    fn check(&self, payload: &Value, now: i64, leeway: i64) -> Check {
+        let actual = payload.get(self.name).cloned().unwrap_or(Value::Null);
+        let expected = json!({ (self.now_is): now, "leeway_seconds": leeway });
+        let Some(claim) = actual.as_i64() else {
+            return Check {
+                name: self.name,
+                ok: false,
+                note: Some(self.not_a_number.into()),
+                actual,
+                expected,
+            };
+        };
+        let (ok, note) = match (self.wrong_by)(claim, now) {
+            off if off <= 0 => (true, (self.on_time)(-off)),
+            off if off <= leeway => (
+                true,
+                format!("{}: passes only by the leeway of {leeway}s", (self.off_time)(off)),
+            ),
+            off => (
+                false,
+                format!("{}, beyond the leeway of {leeway}s", (self.off_time)(off)),
+            ),
+        };
+        Check {
+            name: self.name,
+            ok,
+            note: Some(note),
             actual,
             expected,
-        };
-    };
-    let early = nbf - now;
-    let (ok, note) = match early {
-        early if early <= 0 => (true, format!("valid since {}s", -early)),
-        early if early <= leeway => (
-            true,
-            format!("valid only in {early}s: passes only by the leeway of {leeway}s"),
-        ),
-        early => (false, format!("valid only in {early}s, beyond the leeway of {leeway}s")),
-    };
-    Check {
-        name: "nbf",
-        ok,
-        note: Some(note),
-        actual,
-        expected,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Checks each of `cases` (a payload, whether it passes, the note) against `claim` at
+    /// `now` = 1000 with a 30 s leeway, `expected` naming now as `now_is`.
+    fn assert_cases(claim: &TimeClaim, now_is: &str, cases: &[(Value, bool, &str)]) {
+        let expected = json!({ now_is: 1000, "leeway_seconds": 30 });
+        for (payload, ok, note) in cases {
+            let check = claim.check(payload, 1000, 30);
+            assert_eq!(check.name, claim.name);
+            let got = (check.ok, check.note.expect("a note"), check.expected);
+            assert_eq!(got, (*ok, note.to_string(), expected.clone()), "{payload}");
+        }
+    }
+
+    #[test]
+    fn exp_passes_until_it_is_more_than_the_leeway_past() {
+        let leeway = "passes only by the leeway of 30s";
+        assert_cases(
+            &EXP,
+            "after",
+            &[
+                (json!({ "exp": 1010 }), true, "expires in 10s"),
+                (json!({ "exp": 1000 }), true, "expires in 0s"),
+                (json!({ "exp": 980 }), true, &format!("expired 20s ago: {leeway}")),
+                (json!({ "exp": 970 }), true, &format!("expired 30s ago: {leeway}")),
+                (
+                    json!({ "exp": 960 }),
+                    false,
+                    "expired 40s ago, beyond the leeway of 30s",
+                ),
+                (
+                    json!({ "exp": "soon" }),
+                    false,
+                    "required, a number of seconds since 1970",
+                ),
+                (json!({}), false, "required, a number of seconds since 1970"),
+            ],
+        );
+    }
+
+    #[test]
+    fn nbf_passes_from_the_leeway_before_it() {
+        let leeway = "passes only by the leeway of 30s";
+        assert_cases(
+            &NBF,
+            "before",
+            &[
+                (json!({ "nbf": 990 }), true, "valid since 10s"),
+                (json!({ "nbf": 1000 }), true, "valid since 0s"),
+                (json!({ "nbf": 1020 }), true, &format!("valid only in 20s: {leeway}")),
+                (json!({ "nbf": 1030 }), true, &format!("valid only in 30s: {leeway}")),
+                (
+                    json!({ "nbf": 1040 }),
+                    false,
+                    "valid only in 40s, beyond the leeway of 30s",
+                ),
+                (json!({ "nbf": null }), false, "must be a number of seconds since 1970"),
+            ],
+        );
     }
 }

@@ -7,6 +7,7 @@
 //! ([`redis_store`]). Anything wrong with a cookie (tampered, truncated, foreign key, expired,
 //! revoked, Redis unreachable) reads as "no session", never as an error for the client.
 
+mod background_connect;
 pub mod codec;
 pub mod redis_cluster_link;
 pub mod redis_connection;

@@ -14,15 +14,14 @@
 //! cancel it, or a slow network would never get connected.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
-use tokio::sync::Notify;
 
-use super::redis_store::{COMMAND_TIMEOUT, StoreError};
+use super::background_connect::{BackgroundConnect, Words};
+use super::redis_store::StoreError;
 
 /// Timeouts in a row after which the connection is replaced.
 pub const REBUILD_AFTER_TIMEOUTS: u32 = 3;
@@ -34,15 +33,10 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// The cluster client and its current connection.
 pub struct ClusterLink {
     client: ClusterClient,
-    current: ArcSwapOption<ClusterConnection>,
-    /// Wakes the requests waiting for a first connection when an attempt ends.
-    attempt_ended: Notify,
-    /// Why the last attempt failed, for the requests that waited for it.
-    last_error: ArcSwapOption<String>,
+    /// The connection, and the attempt that makes the next one.
+    connection: BackgroundConnect<ClusterConnection>,
     /// Commands that timed out since the last one that did not.
     timeouts: AtomicU32,
-    /// Whether a connection is being made.
-    connecting: AtomicBool,
 }
 
 impl ClusterLink {
@@ -50,64 +44,38 @@ impl ClusterLink {
     pub fn new(client: ClusterClient) -> ClusterLink {
         ClusterLink {
             client,
-            current: ArcSwapOption::empty(),
-            attempt_ended: Notify::new(),
-            last_error: ArcSwapOption::empty(),
+            connection: BackgroundConnect::new(Words {
+                key: "session.redis_cluster_urls",
+                cannot: "redis cluster: cannot connect",
+                too_slow: "redis cluster: connecting took longer than",
+            }),
             timeouts: AtomicU32::new(0),
-            connecting: AtomicBool::new(false),
         }
     }
 
     /// The connection; when there is none yet, one is made in the background and waited for
     /// within the command bound.
     pub async fn connection(link: &Arc<ClusterLink>) -> Result<ClusterConnection, StoreError> {
-        if let Some(current) = link.current.load_full() {
-            return Ok((*current).clone());
-        }
-        let ended = link.attempt_ended.notified();
-        tokio::pin!(ended);
-        ended.as_mut().enable();
-        Self::connect_in_background(link);
-        // Giving up here only stops waiting: the attempt goes on for the next request.
-        let _ = tokio::time::timeout(COMMAND_TIMEOUT, ended).await;
-        match (link.current.load_full(), link.last_error.load_full()) {
-            (Some(current), _) => Ok((*current).clone()),
-            (None, Some(error)) => Err(StoreError::Redis(error.to_string())),
-            (None, None) => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
-        }
+        let current = link.connection.connection(|| Self::connect_in_background(link)).await?;
+        Ok((*current).clone())
     }
 
     /// Makes a connection in the background and puts it in place, unless one is being made.
     fn connect_in_background(link: &Arc<ClusterLink>) {
-        if link.connecting.swap(true, Ordering::AcqRel) {
+        if !link.connection.begin() {
             return;
         }
         let link = link.clone();
         tokio::spawn(async move {
-            let replacing = link.current.load().is_some();
-            match tokio::time::timeout(CONNECT_TIMEOUT, link.client.get_async_connection()).await {
-                Ok(Ok(connection)) => {
-                    link.current.store(Some(Arc::new(connection)));
-                    link.last_error.store(None);
-                    link.timeouts.store(0, Ordering::Relaxed);
-                    if replacing {
-                        tracing::info!("redis cluster: reconnected, slot map read afresh");
-                    }
+            let replacing = link.connection.is_connected();
+            let made = |_: &ClusterConnection| {
+                link.timeouts.store(0, Ordering::Relaxed);
+                if replacing {
+                    tracing::info!("redis cluster: reconnected, slot map read afresh");
                 }
-                Ok(Err(error)) => {
-                    tracing::warn!(key = "session.redis_cluster_urls", %error, "redis cluster: cannot connect");
-                    link.last_error.store(Some(Arc::new(format!("redis: {error}"))));
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        key = "session.redis_cluster_urls",
-                        "redis cluster: connecting took longer than {CONNECT_TIMEOUT:?}"
-                    );
-                    link.last_error.store(None);
-                }
-            }
-            link.connecting.store(false, Ordering::Release);
-            link.attempt_ended.notify_waiters();
+            };
+            let attempt = link.client.get_async_connection();
+            link.connection.run(CONNECT_TIMEOUT, attempt, made).await;
         });
     }
 
@@ -119,7 +87,7 @@ impl ClusterLink {
             return;
         }
         let timeouts = link.timeouts.fetch_add(1, Ordering::Relaxed) + 1;
-        if timeouts >= REBUILD_AFTER_TIMEOUTS && !link.connecting.load(Ordering::Acquire) {
+        if timeouts >= REBUILD_AFTER_TIMEOUTS && !link.connection.is_running() {
             tracing::info!(
                 timeouts,
                 "redis cluster: commands keep timing out, reconnecting to the cluster"

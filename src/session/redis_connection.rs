@@ -19,18 +19,18 @@
 //! command.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use arc_swap::ArcSwapOption;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig, MultiplexedConnection};
 use redis::cluster::ClusterClient;
 use redis::cluster_async::ClusterConnection;
 
+use super::background_connect::{BackgroundConnect, Words};
 use super::redis_cluster_link::ClusterLink;
 use redis::sentinel::SentinelClient;
 use redis::{AsyncConnectionConfig, Cmd, Pipeline, RedisFuture, Value};
-use tokio::sync::{Mutex, Notify, OnceCell};
+use tokio::sync::{Mutex, OnceCell};
 
 use super::redis_store::{COMMAND_TIMEOUT, StoreError, bounded};
 use crate::config::{RedisCa, SessionStore};
@@ -57,17 +57,11 @@ pub enum Link {
 pub struct SentinelLink {
     /// Asks the sentinels for the master; one lookup at a time.
     client: Mutex<SentinelClient>,
-    /// The connection to the current master; `None` after a failure or a move until the next
-    /// lookup.
-    current: ArcSwapOption<Master>,
+    /// The connection to the current master (none after a failure or a move until the next
+    /// lookup), and the lookup that makes the next one.
+    current: BackgroundConnect<Master>,
     /// When the sentinels were last asked whether the master moved (ms since the Unix epoch).
     last_check_ms: AtomicU64,
-    /// Whether a lookup runs (in the background, so that a request giving up never cancels it).
-    looking_up: AtomicBool,
-    /// Wakes the requests waiting for a lookup when it ends.
-    lookup_ended: Notify,
-    /// Why the last lookup failed, for the requests that waited for it.
-    last_error: ArcSwapOption<String>,
 }
 
 /// How long a lookup (ask the sentinels, connect to the master) may take in the background.
@@ -120,11 +114,12 @@ impl Link {
                     super::redis_tls::sentinel_client(urls, master, ca)
                         .map_err(|e| anyhow::anyhow!("session.redis_sentinel_urls: {e}"))?,
                 ),
-                current: ArcSwapOption::empty(),
+                current: BackgroundConnect::new(Words {
+                    key: "session.redis_sentinel_urls",
+                    cannot: "redis sentinel: cannot reach the master",
+                    too_slow: "redis sentinel: the lookup took longer than",
+                }),
                 last_check_ms: AtomicU64::new(0),
-                looking_up: AtomicBool::new(false),
-                lookup_ended: Notify::new(),
-                last_error: ArcSwapOption::empty(),
             })),
         };
         Ok(Some(link))
@@ -161,11 +156,10 @@ impl Link {
     /// connection (a failover may have moved the master), unless a newer one replaced it already.
     /// The other links reconnect on their own.
     pub fn failed(&self, connection: &Connection) {
-        if let (Link::Sentinel(sentinel), Connection::Sentinel(used, _)) = (self, connection) {
-            let previous = sentinel.current.compare_and_swap(&Some(used.clone()), None);
-            if previous.as_ref().is_some_and(|previous| Arc::ptr_eq(previous, used)) {
-                tracing::info!("redis sentinel: a command failed, the master will be looked up again");
-            }
+        if let (Link::Sentinel(sentinel), Connection::Sentinel(used, _)) = (self, connection)
+            && sentinel.current.forget(used)
+        {
+            tracing::info!("redis sentinel: a command failed, the master will be looked up again");
         }
     }
 }
@@ -175,24 +169,12 @@ impl SentinelLink {
     /// waited for within the command bound (a lookup over TLS may take longer than that, and the
     /// next request then finds it done).
     async fn connection(link: &Arc<SentinelLink>) -> Result<Connection, StoreError> {
-        let of = |current: Arc<Master>| Connection::Sentinel(current.clone(), current.connection.clone());
-        if let Some(current) = link.current.load_full() {
-            return Ok(of(current));
-        }
-        let ended = link.lookup_ended.notified();
-        tokio::pin!(ended);
-        ended.as_mut().enable();
-        Self::look_up_in_background(link);
-        let _ = tokio::time::timeout(COMMAND_TIMEOUT, ended).await;
-        match (link.current.load_full(), link.last_error.load_full()) {
-            (Some(current), _) => Ok(of(current)),
-            (None, Some(error)) => Err(StoreError::Redis(error.to_string())),
-            (None, None) => Err(StoreError::Timeout(COMMAND_TIMEOUT)),
-        }
+        let current = link.current.connection(|| Self::look_up_in_background(link)).await?;
+        Ok(Connection::Sentinel(current.clone(), current.connection.clone()))
     }
 
     fn look_up_in_background(link: &Arc<SentinelLink>) {
-        if link.looking_up.swap(true, Ordering::AcqRel) {
+        if !link.current.begin() {
             return;
         }
         let link = link.clone();
@@ -207,26 +189,10 @@ impl SentinelLink {
                 let connection = master.get_multiplexed_async_connection_with_config(&config).await?;
                 redis::RedisResult::Ok(Master { address, connection })
             };
-            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
-                Ok(Ok(master)) => {
-                    tracing::info!(master = %master.address, "redis sentinel: connected to the master");
-                    link.current.store(Some(Arc::new(master)));
-                    link.last_error.store(None);
-                }
-                Ok(Err(error)) => {
-                    tracing::warn!(key = "session.redis_sentinel_urls", %error, "redis sentinel: cannot reach the master");
-                    link.last_error.store(Some(Arc::new(format!("redis: {error}"))));
-                }
-                Err(_) => {
-                    tracing::warn!(
-                        key = "session.redis_sentinel_urls",
-                        "redis sentinel: the lookup took longer than {LOOKUP_TIMEOUT:?}"
-                    );
-                    link.last_error.store(None);
-                }
-            }
-            link.looking_up.store(false, Ordering::Release);
-            link.lookup_ended.notify_waiters();
+            let made = |master: &Master| {
+                tracing::info!(master = %master.address, "redis sentinel: connected to the master");
+            };
+            link.current.run(LOOKUP_TIMEOUT, lookup, made).await;
         });
     }
 
@@ -240,7 +206,7 @@ impl SentinelLink {
         let interval = u64::try_from(MOVE_CHECK_INTERVAL.as_millis()).unwrap_or(u64::MAX);
         let due = now.saturating_sub(last) >= interval;
         if !due
-            || link.current.load().is_none()
+            || !link.current.is_connected()
             || link
                 .last_check_ms
                 .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
@@ -254,14 +220,14 @@ impl SentinelLink {
                 return;
             };
             let named = bounded(client.async_get_client()).await;
-            let Some(current) = link.current.load_full() else {
+            let Some(current) = link.current.current() else {
                 return;
             };
             match named {
                 Ok(master) if master.get_connection_info().addr().to_string() != current.address => {
                     let moved_to = master.get_connection_info().addr().to_string();
                     tracing::info!(from = %current.address, to = %moved_to, "redis sentinel: the master moved");
-                    link.current.compare_and_swap(&Some(current), None);
+                    link.current.forget(&current);
                 }
                 Ok(_) => {}
                 Err(error) => tracing::debug!(%error, "redis sentinel: cannot ask the sentinels for the master"),

@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use crate::common::browser::Browser;
 use crate::common::redis::Frozen;
-use crate::common::redis_ha::{MASTER_NAME, RedisCluster, RestartableRedis, SentinelSet, settle};
-use crate::common::shared_sessions::{RECOVERY, Replicas, session_in, url_list};
+use crate::common::redis_ha::{RedisCluster, RestartableRedis, SentinelSet, settle};
+use crate::common::shared_sessions::{RECOVERY, Replicas, sentinel_keys, session_in, url_list};
 use crate::common::{ask, tokens};
 
 /// How long a request may take while Redis is away: a guard against a hang, many times the
@@ -106,28 +106,10 @@ async fn a_frozen_cluster_master_costs_bounded_time_and_its_replica_takes_over()
     let errors_before = replicas.a.metric("portcullis_session_store_errors_total").await;
     let frozen = Frozen::stop(pid);
 
-    let status = |browser: &Browser| {
-        let p = &replicas.a;
-        let browser = browser.clone();
-        async move {
-            tokio::time::timeout(HANG_GUARD, browser.auth(p, "/private/x"))
-                .await
-                .expect("an answer while a cluster master is frozen")
-                .status()
-        }
-    };
-    let deadline = std::time::Instant::now() + RECOVERY;
-    let mut answers = Vec::new();
-    loop {
-        let got = status(&alice).await.as_u16();
-        answers.push(got);
-        assert!(got == 200 || got == 401, "{got}\n{}", replicas.logs());
-        if got == 200 {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{answers:?}\n{}", replicas.logs());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let answers = answers_until(&replicas, &alice, "a cluster master is frozen", |got| async move {
+        got == 200
+    })
+    .await;
     assert!(
         frozen.is_frozen(),
         "the replica served the session while the old master was frozen"
@@ -146,11 +128,7 @@ async fn a_frozen_cluster_master_costs_bounded_time_and_its_replica_takes_over()
 #[tokio::test]
 async fn a_frozen_sentinel_master_costs_bounded_time_and_its_replica_takes_over() {
     let set = SentinelSet::start().await;
-    let keys = format!(
-        "{}\nredis_sentinel_master = \"{MASTER_NAME}\"",
-        url_list("redis_sentinel_urls", &set.urls())
-    );
-    let replicas = Replicas::start(&session_in(&keys)).await;
+    let replicas = Replicas::start(&session_in(&sentinel_keys(&set.urls()))).await;
     let alice = replicas.login("alice").await;
     let on_replica = redis::cmd("KEYS").arg("portcullis:session:*").clone();
     settle("the replica holding the session", || async {
@@ -161,22 +139,11 @@ async fn a_frozen_sentinel_master_costs_bounded_time_and_its_replica_takes_over(
     })
     .await;
     let frozen = Frozen::stop(set.master.process.as_ref().expect("running").pid());
-    let deadline = std::time::Instant::now() + RECOVERY;
-    let mut answers = Vec::new();
-    loop {
-        let got = tokio::time::timeout(HANG_GUARD, alice.auth(&replicas.a, "/private/x"))
-            .await
-            .expect("an answer while the Sentinel master is frozen")
-            .status()
-            .as_u16();
-        answers.push(got);
-        assert!(got == 200 || got == 401, "{got}\n{}", replicas.logs());
-        if got == 200 && set.master_port().await == Some(set.replica.port) {
-            break;
-        }
-        assert!(std::time::Instant::now() < deadline, "{answers:?}\n{}", replicas.logs());
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let set = &set;
+    answers_until(&replicas, &alice, "the Sentinel master is frozen", |got| async move {
+        got == 200 && set.master_port().await == Some(set.replica.port)
+    })
+    .await;
     assert!(
         frozen.is_frozen(),
         "the replica served the session while the old master was frozen"
@@ -185,4 +152,31 @@ async fn a_frozen_sentinel_master_costs_bounded_time_and_its_replica_takes_over(
         .until_status(&alice, 200, "on both replicas after the failover")
         .await;
     drop(frozen);
+}
+
+/// Asks `a` for `browser`'s session every 200 ms until `done` holds for the answer, and returns
+/// every answer in order. Each must come within [`HANG_GUARD`] and be 200 or 401 (while `what`,
+/// no other answer is right), and `done` must hold within [`RECOVERY`].
+async fn answers_until<F: Future<Output = bool>>(
+    replicas: &Replicas,
+    browser: &Browser,
+    what: &str,
+    mut done: impl FnMut(u16) -> F,
+) -> Vec<u16> {
+    let deadline = std::time::Instant::now() + RECOVERY;
+    let mut answers = Vec::new();
+    loop {
+        let got = tokio::time::timeout(HANG_GUARD, browser.auth(&replicas.a, "/private/x"))
+            .await
+            .unwrap_or_else(|_| panic!("an answer while {what}"))
+            .status()
+            .as_u16();
+        answers.push(got);
+        assert!(got == 200 || got == 401, "{got}\n{}", replicas.logs());
+        if done(got).await {
+            return answers;
+        }
+        assert!(std::time::Instant::now() < deadline, "{answers:?}\n{}", replicas.logs());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 }

@@ -3,17 +3,13 @@
 //! `SENTINEL FAILOVER` in the middle of the run keeps them (Portcullis asks the sentinels for
 //! the new master). One test runs the scenarios in order, so the set is started once.
 
-use crate::common::redis_ha::{MASTER_NAME, SentinelSet, query, settle};
-use crate::common::shared_sessions::{Replicas, session_in, url_list};
+use crate::common::redis_ha::{SentinelSet, query, settle};
+use crate::common::shared_sessions::{Replicas, sentinel_keys, session_in};
 
 #[tokio::test]
 async fn replicas_share_sessions_through_sentinel_and_keep_them_across_a_failover() {
     let set = SentinelSet::start().await;
-    let keys = format!(
-        "{}\nredis_sentinel_master = \"{MASTER_NAME}\"",
-        url_list("redis_sentinel_urls", &set.urls())
-    );
-    let replicas = Replicas::start(&session_in(&keys)).await;
+    let replicas = Replicas::start(&session_in(&sentinel_keys(&set.urls()))).await;
     replicas.share_sign_out_and_backchannel_logout().await;
 
     let frank = replicas.login("frank").await;

@@ -8,10 +8,10 @@
 
 use crate::common::login_kit::{APP, Browser, config, start_idp};
 use crate::common::pki::Pki;
-use crate::common::redis_ha::{MASTER_NAME, RedisCluster, SentinelSet};
+use crate::common::redis_ha::{RedisCluster, SentinelSet};
 use crate::common::redis_tls::{ServerTls, TlsRedis};
 use crate::common::rules::PRIVATE as RULES;
-use crate::common::shared_sessions::{Replicas, session_in, url_list};
+use crate::common::shared_sessions::{Replicas, sentinel_keys, session_in, url_list};
 use crate::common::{Portcullis, Setup, free_port};
 
 fn tls_session(redis: &TlsRedis, ca_file: Option<&std::path::Path>) -> String {
@@ -85,9 +85,8 @@ async fn sessions_over_tls_in_a_cluster_are_shared_and_revoked() {
 async fn sessions_over_tls_through_sentinel_survive_a_failover() {
     let pki = Pki::new();
     let set = SentinelSet::start_with(Some(&ServerTls::of(&pki))).await;
-    let urls = url_list("redis_sentinel_urls", &set.urls());
     let ca = format!("redis_ca_file = \"{}\"", pki.ca().display());
-    let session = format!("{urls}\nredis_sentinel_master = \"{MASTER_NAME}\"\n{ca}");
+    let session = format!("{}\n{ca}", sentinel_keys(&set.urls()));
     let replicas = Replicas::start(&session_in(&session)).await;
     let alice = replicas.login("alice").await;
     let keys: Vec<String> = set

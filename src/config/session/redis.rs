@@ -6,7 +6,7 @@ use std::path::Path;
 
 use super::{SessionSection, SessionStore, StoreKind};
 use crate::config::problems::Problems;
-use crate::config::values::{Secret, inline_or_file, read_secret_file};
+use crate::config::values::{Secret, inline_or_file, inline_or_file_as};
 
 impl SessionSection {
     /// The store with its URL(s), `redis_url` read from `redis_url_file` when that is how it is
@@ -128,27 +128,14 @@ fn redis_reason(error: &redis::RedisError) -> String {
 /// The URLs of `session.<key>`, or of `session.<key>_file` (one per line, blank lines skipped);
 /// both set is a problem.
 fn urls_inline_or_file(problems: &mut Problems, key: &str, inline: &[Secret], file: Option<&Path>) -> Vec<Secret> {
-    let Some(file) = file else {
-        return inline.to_vec();
-    };
-    if !inline.is_empty() {
-        problems.add(
-            &format!("session.{key}_file"),
-            format!("set either {key} or {key}_file"),
-        );
-        return Vec::new();
-    }
-    match read_secret_file(file) {
-        Ok(text) => text
-            .0
+    let inline = (!inline.is_empty()).then(|| inline.to_vec());
+    let from_file = |text: Secret| {
+        text.0
             .lines()
             .map(str::trim)
             .filter(|line| !line.is_empty())
             .map(|line| Secret(line.to_string()))
-            .collect(),
-        Err(e) => {
-            problems.add(&format!("session.{key}_file"), e);
-            Vec::new()
-        }
-    }
+            .collect()
+    };
+    inline_or_file_as(problems, ("session", key), inline, file, from_file).unwrap_or_default()
 }

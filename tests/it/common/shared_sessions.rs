@@ -6,6 +6,7 @@
 use std::time::{Duration, Instant};
 
 use super::login_kit::{APP, Browser, Idp, SECRET_ONE, config, start_idp, with_rd};
+use super::redis_ha::MASTER_NAME;
 use super::rules::PRIVATE as RULES;
 use super::{Portcullis, Setup, client, free_port};
 
@@ -27,6 +28,14 @@ pub struct Replicas {
 /// `redis_cluster_urls = [...]`).
 pub fn session_in(redis_keys: &str) -> String {
     format!("secrets = [\"{SECRET_ONE}\"]\nrefresh = \"1h\"\nstore = \"redis\"\n{redis_keys}")
+}
+
+/// The `[session]` keys for the sentinels at `urls` and their master [`MASTER_NAME`].
+pub fn sentinel_keys(urls: &[String]) -> String {
+    format!(
+        "{}\nredis_sentinel_master = \"{MASTER_NAME}\"",
+        url_list("redis_sentinel_urls", urls)
+    )
 }
 
 /// `name = ["url", ...]` as TOML.
