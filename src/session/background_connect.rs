@@ -20,7 +20,7 @@ pub struct Words {
     pub key: &'static str,
     /// The message when the attempt fails (`redis cluster: cannot connect`).
     pub cannot: &'static str,
-    /// The message, followed by the limit, when the attempt takes too long.
+    /// The message (ending in a space), followed by the limit, when the attempt takes too long.
     pub too_slow: &'static str,
 }
 
@@ -115,7 +115,7 @@ impl<T: Send + Sync + 'static> BackgroundConnect<T> {
                 self.last_error.store(Some(Arc::new(format!("redis: {error}"))));
             }
             Err(_) => {
-                tracing::warn!(key = self.words.key, "{} {limit:?}", self.words.too_slow);
+                tracing::warn!(key = self.words.key, "{}{limit:?}", self.words.too_slow);
                 self.last_error.store(None);
             }
         }
@@ -136,7 +136,7 @@ mod tests {
         Arc::new(BackgroundConnect::new(Words {
             key: "session.test_urls",
             cannot: "test: cannot connect",
-            too_slow: "test: connecting took longer than",
+            too_slow: "test: connecting took longer than ",
         }))
     }
 

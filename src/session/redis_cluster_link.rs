@@ -47,7 +47,7 @@ impl ClusterLink {
             connection: BackgroundConnect::new(Words {
                 key: "session.redis_cluster_urls",
                 cannot: "redis cluster: cannot connect",
-                too_slow: "redis cluster: connecting took longer than",
+                too_slow: "redis cluster: connecting took longer than ",
             }),
             timeouts: AtomicU32::new(0),
         }

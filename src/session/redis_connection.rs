@@ -117,7 +117,7 @@ impl Link {
                 current: BackgroundConnect::new(Words {
                     key: "session.redis_sentinel_urls",
                     cannot: "redis sentinel: cannot reach the master",
-                    too_slow: "redis sentinel: the lookup took longer than",
+                    too_slow: "redis sentinel: the lookup took longer than ",
                 }),
                 last_check_ms: AtomicU64::new(0),
             })),
