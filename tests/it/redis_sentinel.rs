@@ -27,18 +27,7 @@ async fn replicas_share_sessions_through_sentinel_and_keep_them_across_a_failove
     })
     .await;
     set.failover().await;
-    // Poll, with frank's requests as the traffic, until both replicas use the new master.
-    let new_master = format!("master=127.0.0.1:{}", set.replica.port);
-    let uses_new_master = |log: String| {
-        log.lines()
-            .any(|line| line.contains("connected to the master") && line.contains(&new_master))
-    };
-    settle("both replicas on the new master", || async {
-        let _ = frank.auth(&replicas.a, "/private/x").await;
-        let _ = frank.auth(&replicas.b, "/private/x").await;
-        uses_new_master(Replicas::plain_log(&replicas.a)) && uses_new_master(Replicas::plain_log(&replicas.b))
-    })
-    .await;
+    replicas.until_on_master(&frank, set.replica.port).await;
     replicas.assert_status(&frank, 200, "frank after the failover").await;
     // Writes go to the new master: new logins, sign-out and back-channel logout work.
     replicas.share_sign_out_and_backchannel_logout().await;

@@ -96,6 +96,7 @@ async fn sessions_over_tls_through_sentinel_survive_a_failover() {
         .expect("KEYS over TLS");
     assert_eq!(keys.len(), 1, "the session is on the TLS master");
     set.failover().await;
+    replicas.until_on_master(&alice, set.replica.port).await;
     replicas.until_status(&alice, 200, "after the failover").await;
     replicas.share_sign_out_and_backchannel_logout().await;
 }

@@ -92,6 +92,25 @@ impl Replicas {
         }
     }
 
+    /// After a Sentinel failover to the server on `port`: polls, with `browser`'s requests as
+    /// the traffic, until both replicas have connected to it. Until then one of them may still
+    /// write to the old master, which keeps accepting writes until the sentinels demote it, and
+    /// those writes are lost when it resyncs (Redis's documented window; a session made in it
+    /// would be missing on the other replica).
+    pub async fn until_on_master(&self, browser: &Browser, port: u16) {
+        let new_master = format!("master=127.0.0.1:{port}");
+        let uses_new_master = |log: String| {
+            log.lines()
+                .any(|line| line.contains("connected to the master") && line.contains(&new_master))
+        };
+        super::redis_ha::settle("both replicas on the new master", || async {
+            let _ = browser.auth(&self.a, "/private/x").await;
+            let _ = browser.auth(&self.b, "/private/x").await;
+            uses_new_master(Self::plain_log(&self.a)) && uses_new_master(Self::plain_log(&self.b))
+        })
+        .await;
+    }
+
     /// Polls until `browser`'s session gets `status` on both replicas (after a failover or an
     /// outage Redis is used again when the client has reconnected).
     pub async fn until_status(&self, browser: &Browser, status: u16, case: &str) {
