@@ -96,7 +96,7 @@ async fn call(State(app): State<Arc<App>>, request: axum::extract::Request) -> R
         )
             .into_response();
     }
-    let Ok(body) = axum::body::to_bytes(body, wire::MAX_MESSAGE + 5).await else {
+    let Ok(body) = axum::body::to_bytes(body, wire::PREFIX + wire::MAX_MESSAGE).await else {
         return status_only(
             INVALID_ARGUMENT,
             "the request body cannot be read whole or is too large",

@@ -11,7 +11,7 @@
 use bytes::{Buf, Bytes};
 
 /// gRPC's message prefix: one compression flag byte and a big-endian 4-byte length.
-const PREFIX: usize = 5;
+pub const PREFIX: usize = 5;
 /// The largest `CheckRequest` read: tonic's default limit (a request with its body buffered
 /// by Envoy's `with_request_body` may be large; the headers alone never are).
 pub const MAX_MESSAGE: usize = 4 * 1024 * 1024;
