@@ -24,8 +24,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use axum::Router;
+use std::convert::Infallible;
+
 use axum::extract::ConnectInfo;
+use axum::response::Response;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto::Builder;
@@ -62,9 +64,13 @@ impl Limits {
     }
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then drains: returns once every
+/// Serves `service` (a router) on `listener` until `shutdown` completes, then drains: returns once every
 /// open connection has finished its requests in flight and closed.
-pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdown: impl Future<Output = ()>) {
+pub async fn serve<S>(listener: TcpListener, service: S, limits: Limits, shutdown: impl Future<Output = ()>)
+where
+    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     let builder = Arc::new(http_builder(&limits));
     let permits = Arc::new(Semaphore::new(limits.max_connections.min(Semaphore::MAX_PERMITS)));
     // Every connection holds a receiver: a send asks them to stop, and `closed()` on the sender
@@ -106,7 +112,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: Limits, shutdo
         };
         let connection = Connection {
             builder: builder.clone(),
-            router: router.clone(),
+            service: service.clone(),
             peer,
             first_head_timeout: limits.header_read_timeout,
             stop: stopped.clone(),
@@ -144,9 +150,9 @@ fn is_about_one_connection(error: &io::Error) -> bool {
 }
 
 /// One accepted connection and what it needs to be served.
-struct Connection {
+struct Connection<S> {
     builder: Arc<Builder<TokioExecutor>>,
-    router: Router,
+    service: S,
     peer: SocketAddr,
     first_head_timeout: Duration,
     stop: watch::Receiver<()>,
@@ -154,7 +160,11 @@ struct Connection {
     _permit: OwnedSemaphorePermit,
 }
 
-impl Connection {
+impl<S> Connection<S>
+where
+    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+{
     async fn serve(mut self, stream: TcpStream) {
         // Answers are small: send them without waiting for more to coalesce.
         let _ = stream.set_nodelay(true);
@@ -162,11 +172,11 @@ impl Connection {
         let requested = Arc::new(AtomicBool::new(false));
         let service = {
             let requested = requested.clone();
-            let router = self.router.clone();
+            let service = self.service.clone();
             hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
                 requested.store(true, Ordering::Relaxed);
                 request.extensions_mut().insert(ConnectInfo(peer));
-                router.clone().call(request)
+                service.clone().call(request)
             })
         };
         let connection = self.builder.serve_connection(TokioIo::new(stream), service);

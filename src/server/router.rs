@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get};
 use tower::Layer;
 
-use super::envelope::EnvelopeLayer;
+use super::envelope::{Envelope, EnvelopeLayer};
 use super::{AppState, EXT_AUTHZ_PREFIX, REQUEST_TIMEOUT, auth, ext_authz, forward_auth};
 use crate::{answer, login, origin};
 
 /// The router with every endpoint, in the [`super::envelope`].
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> Envelope<Router> {
     let routes = Router::new()
         .route("/auth", any(auth))
         .route("/forward-auth", any(forward_auth))
@@ -36,8 +36,9 @@ pub fn router(state: AppState) -> Router {
             None => Router::new(),
         });
     // The envelope wraps the router once, not each route (`Router::layer` would wrap every
-    // route and clone each per request).
-    Router::new().fallback_service(EnvelopeLayer::new(REQUEST_TIMEOUT).layer(routes))
+    // route and clone each per request), and is served as it is: an outer `Router` around it
+    // would route every request twice.
+    EnvelopeLayer::new(REQUEST_TIMEOUT).layer(routes)
 }
 
 /// `/oauth2/userinfo`: the identity of the request's credential (a bearer token, the session
