@@ -203,7 +203,7 @@ grpc_decisions() {
 # (the metrics; any other counts as a wrong answer).
 measure_grpc() {
     local key=$1 label=$2 before after out=$W/$1.h2load body=$W/grpc.body n=0 t=0 bad=0 hn=0 ht=0 secs=0 i http
-    local cores per_connection decided_before decided_after
+    local cores per_connection decided_before decided_after line
     cores=$(nproc)
     per_connection=$(( (CONNECTIONS + cores - 1) / cores ))
     grpc() {
