@@ -102,17 +102,17 @@ async fn an_evaluation_error_is_a_logged_403_never_a_500() {
     // No `email_verified` claim: `claims.email_verified` cannot be evaluated.
     let missing = rsa1(json!({ "groups": ["dev"] }));
     let refused = ask_as(&p, "GET", "/orders/1", &missing).await;
-    assert_eq!(refused.status(), 403);
-    assert!(reason(refused).await.contains("could not be evaluated"));
+    assert_eq!(refused.status(), 403, "{}", p.log_text());
+    let why = reason(refused).await;
+    assert!(why.contains("could not be evaluated"), "{why}");
     // A claim of the wrong type: `'yes' && ...` has no overload.
     let wrong_type = rsa1(json!({ "groups": ["dev"], "email_verified": "yes" }));
-    assert_eq!(ask_as(&p, "GET", "/orders/1", &wrong_type).await.status(), 403);
+    let refused = ask_as(&p, "GET", "/orders/1", &wrong_type).await;
+    assert_eq!(refused.status(), 403, "{}", p.log_text());
     // No `tenant` claim: string concatenation with a missing key.
     let no_tenant = rsa1(json!({}));
-    assert_eq!(
-        ask_as(&p, "GET", "/reports/x/?format=csv", &no_tenant).await.status(),
-        403
-    );
+    let refused = ask_as(&p, "GET", "/reports/x/?format=csv", &no_tenant).await;
+    assert_eq!(refused.status(), 403, "{}", p.log_text());
     let log = p.log_text();
     let warnings: Vec<&str> = log
         .lines()
