@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
@@ -217,45 +217,43 @@ async fn shutdown_signal() {
     tracing::info!("shutting down: draining requests in flight");
 }
 
-// The handlers take the whole request (the last extractor) and borrow its parts: extracting
-// `HeaderMap`, `Method` or `Uri` would clone them on every decision.
-async fn auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, request: Request) -> Response {
-    forwarded(Endpoint::Auth, state, peer, request).await
+/// The decision endpoint `path` names, if any: `/auth`, `/forward-auth`, and `/ext-authz` with
+/// any path below it. Matched before axum's router (see `router.rs`), as exactly as its routes
+/// were: `/auth/` or `/Auth` is no decision endpoint.
+fn decision_endpoint(path: &str) -> Option<Endpoint> {
+    match path {
+        "/auth" => Some(Endpoint::Auth),
+        "/forward-auth" => Some(Endpoint::ForwardAuth),
+        EXT_AUTHZ_PREFIX => Some(Endpoint::ExtAuthz),
+        _ if path.starts_with("/ext-authz/") => Some(Endpoint::ExtAuthz),
+        _ => None,
+    }
 }
 
-async fn forward_auth(state: State<AppState>, peer: ConnectInfo<SocketAddr>, request: Request) -> Response {
-    forwarded(Endpoint::ForwardAuth, state, peer, request).await
+/// Answers a request to a decision endpoint, of any method. `peer` is the connection's peer
+/// (`listen` sets it on every request); without one, no forwarded header is trusted. The
+/// handlers borrow the request's parts: cloning its headers, method or URI would cost every
+/// decision an allocation or more.
+async fn answer_decision(app: AppState, endpoint: Endpoint, peer: Option<SocketAddr>, request: Parts) -> Response {
+    let trusted = peer.is_some_and(|peer| app.0.trusted.contains(peer.ip()));
+    match endpoint {
+        Endpoint::ExtAuthz => ext_authz(&app.0, trusted, &request).await,
+        _ => forwarded(&app.0, endpoint, trusted, &request.headers).await,
+    }
 }
 
 /// The endpoints that read the original request from forwarded headers, each from its own
 /// family only.
-async fn forwarded(
-    endpoint: Endpoint,
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
-    let headers = request.headers();
-    let trusted = state.0.trusted.contains(peer.ip());
+async fn forwarded(app: &App, endpoint: Endpoint, trusted: bool, headers: &HeaderMap) -> Response {
     let original = match endpoint {
         Endpoint::Auth => origin::from_auth_headers(headers, trusted),
         _ => origin::from_forward_auth_headers(headers, trusted),
     };
-    // Boxed: the decision's future is large, and the tower layers around the handler would
-    // otherwise move it by value several times per request (measured: most of a public
-    // decision's memcpy).
-    Box::pin(decide(&state.0, endpoint, original, headers))
-        .await
-        .into_response()
+    decide(app, endpoint, original, headers).await.into_response()
 }
 
-async fn ext_authz(
-    State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    request: Request,
-) -> Response {
-    let trusted = state.0.trusted.contains(peer.ip());
-    let path_and_query = request.uri().path_and_query().map_or("", |pq| pq.as_str());
+async fn ext_authz(app: &App, trusted: bool, request: &Parts) -> Response {
+    let path_and_query = request.uri.path_and_query().map_or("", |pq| pq.as_str());
     let rest = path_and_query.strip_prefix(EXT_AUTHZ_PREFIX).unwrap_or(path_and_query);
     let rest = if rest.is_empty() || rest.starts_with('?') {
         format!("/{rest}")
@@ -264,17 +262,15 @@ async fn ext_authz(
     };
     // HTTP/2 carries the host as `:authority`, which is in the URI rather than a `Host` header.
     let with_host;
-    let headers = match request.uri().authority() {
-        Some(authority) if !request.headers().contains_key(header::HOST) => {
-            with_host = with_header(request.headers(), header::HOST, authority.as_str());
+    let headers = match request.uri.authority() {
+        Some(authority) if !request.headers.contains_key(header::HOST) => {
+            with_host = with_header(&request.headers, header::HOST, authority.as_str());
             &with_host
         }
-        _ => request.headers(),
+        _ => &request.headers,
     };
-    let original = origin::from_ext_authz(request.method(), headers, &rest, trusted);
-    Box::pin(decide(&state.0, Endpoint::ExtAuthz, original, headers))
-        .await
-        .into_response()
+    let original = origin::from_ext_authz(&request.method, headers, &rest, trusted);
+    decide(app, Endpoint::ExtAuthz, original, headers).await.into_response()
 }
 
 fn with_header(headers: &HeaderMap, name: HeaderName, value: &str) -> HeaderMap {
@@ -365,6 +361,29 @@ fn record(app: &App, endpoint: Endpoint, decision: &Decision<'_>, request: &Orig
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decision_endpoints_are_matched_exactly_as_their_routes_were() {
+        let cases = [
+            ("/auth", Some(Endpoint::Auth)),
+            ("/forward-auth", Some(Endpoint::ForwardAuth)),
+            ("/ext-authz", Some(Endpoint::ExtAuthz)),
+            ("/ext-authz/", Some(Endpoint::ExtAuthz)),
+            ("/ext-authz/admin/x", Some(Endpoint::ExtAuthz)),
+            ("/auth/", None),
+            ("/Auth", None),
+            ("/auth/x", None),
+            ("/forward-auth/", None),
+            ("/ext-authzx", None),
+            ("/EXT-AUTHZ/x", None),
+            ("/healthz", None),
+            ("/", None),
+            ("", None),
+        ];
+        for (path, endpoint) in cases {
+            assert_eq!(decision_endpoint(path), endpoint, "{path}");
+        }
+    }
 
     #[test]
     fn login_start_sits_next_to_the_callback() {
