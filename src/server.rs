@@ -177,7 +177,12 @@ pub async fn serve(config: Config) -> anyhow::Result<()> {
     );
     match grpc_listener {
         Some(grpc_listener) => {
-            let grpc = listen::serve(grpc_listener, grpc::router(app), limits, stopping(stopped));
+            let grpc = grpc::router(app);
+            let grpc_for = |peer| listen::WithPeer {
+                inner: grpc.clone(),
+                peer,
+            };
+            let grpc = listen::serve(grpc_listener, grpc_for, limits, stopping(stopped));
             tokio::join!(http, grpc);
         }
         None => http.await,
@@ -230,12 +235,11 @@ fn decision_endpoint(path: &str) -> Option<Endpoint> {
     }
 }
 
-/// Answers a request to a decision endpoint, of any method. `peer` is the connection's peer
-/// (`listen` sets it on every request); without one, no forwarded header is trusted. The
+/// Answers a request to a decision endpoint, of any method, from the connection's `peer`. The
 /// handlers borrow the request's parts: cloning its headers, method or URI would cost every
 /// decision an allocation or more.
-async fn answer_decision(app: AppState, endpoint: Endpoint, peer: Option<SocketAddr>, request: Parts) -> Response {
-    let trusted = peer.is_some_and(|peer| app.0.trusted.contains(peer.ip()));
+async fn answer_decision(app: AppState, endpoint: Endpoint, peer: SocketAddr, request: Parts) -> Response {
+    let trusted = app.0.trusted.contains(peer.ip());
     match endpoint {
         Endpoint::ExtAuthz => ext_authz(&app.0, trusted, &request).await,
         _ => forwarded(&app.0, endpoint, trusted, &request.headers).await,

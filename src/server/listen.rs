@@ -15,8 +15,12 @@
 //! - On shutdown no connection is accepted any more; each open one is shut down gracefully
 //!   (idle ones close, requests in flight are answered) and [`serve`] returns when all are gone.
 //!
-//! Handlers find the peer's address as `ConnectInfo<SocketAddr>`, as with `axum::serve`.
+//! Each connection gets its own service, made for its peer by the function [`serve`] is given
+//! (decisions read the peer from it, with no per-request copy); [`WithPeer`] gives a router the
+//! peer's address as `ConnectInfo<SocketAddr>`, as `axum::serve` does. A connection calls its
+//! service by reference: requests clone nothing of it.
 
+use std::cell::RefCell;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
@@ -64,11 +68,13 @@ impl Limits {
     }
 }
 
-/// Serves `service` (a router) on `listener` until `shutdown` completes, then drains: returns once every
-/// open connection has finished its requests in flight and closed.
-pub async fn serve<S>(listener: TcpListener, service: S, limits: Limits, shutdown: impl Future<Output = ()>)
+/// Serves on `listener`, each connection with the service `service_for` makes for its peer,
+/// until `shutdown` completes, then drains: returns once every open connection has finished its
+/// requests in flight and closed.
+pub async fn serve<M, S>(listener: TcpListener, service_for: M, limits: Limits, shutdown: impl Future<Output = ()>)
 where
-    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    M: Fn(SocketAddr) -> S,
+    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     let builder = Arc::new(http_builder(&limits));
@@ -112,7 +118,7 @@ where
         };
         let connection = Connection {
             builder: builder.clone(),
-            service: service.clone(),
+            service: service_for(peer),
             peer,
             first_head_timeout: limits.header_read_timeout,
             stop: stopped.clone(),
@@ -149,6 +155,58 @@ fn is_about_one_connection(error: &io::Error) -> bool {
     )
 }
 
+/// A connection's service as hyper calls it, by reference (hyper's `Service::call` takes
+/// `&self`, tower's `&mut self`): the usual adapter clones the service for every request, each
+/// clone a count shared by every connection. Each `call` borrows the service only while it
+/// makes the request's future, so no borrow is ever held twice.
+struct ByReference<S> {
+    service: RefCell<S>,
+    /// Set by the first request: the first head arrived in time.
+    requested: Arc<AtomicBool>,
+}
+
+impl<S> hyper::service::Service<hyper::Request<Incoming>> for ByReference<S>
+where
+    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible>,
+{
+    type Response = Response;
+    type Error = Infallible;
+    type Future = S::Future;
+
+    fn call(&self, request: hyper::Request<Incoming>) -> S::Future {
+        self.requested.store(true, Ordering::Relaxed);
+        self.service.borrow_mut().call(request)
+    }
+}
+
+/// A service that finds the connection's peer as `ConnectInfo<SocketAddr>` on every request,
+/// as handlers served by `axum::serve` do.
+#[derive(Clone)]
+pub struct WithPeer<S> {
+    /// The service.
+    pub inner: S,
+    /// The connection's peer.
+    pub peer: SocketAddr,
+}
+
+impl<S, B> Service<hyper::Request<B>> for WithPeer<S>
+where
+    S: Service<hyper::Request<B>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut std::task::Context<'_>) -> std::task::Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, mut request: hyper::Request<B>) -> S::Future {
+        request.extensions_mut().insert(ConnectInfo(self.peer));
+        self.inner.call(request)
+    }
+}
+
 /// One accepted connection and what it needs to be served.
 struct Connection<S> {
     builder: Arc<Builder<TokioExecutor>>,
@@ -162,7 +220,7 @@ struct Connection<S> {
 
 impl<S> Connection<S>
 where
-    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible> + Clone + Send + 'static,
+    S: Service<hyper::Request<Incoming>, Response = Response, Error = Infallible> + Send + 'static,
     S::Future: Send + 'static,
 {
     async fn serve(mut self, stream: TcpStream) {
@@ -170,14 +228,9 @@ where
         let _ = stream.set_nodelay(true);
         let peer = self.peer;
         let requested = Arc::new(AtomicBool::new(false));
-        let service = {
-            let requested = requested.clone();
-            let service = self.service.clone();
-            hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-                requested.store(true, Ordering::Relaxed);
-                request.extensions_mut().insert(ConnectInfo(peer));
-                service.clone().call(request)
-            })
+        let service = ByReference {
+            service: RefCell::new(self.service),
+            requested: requested.clone(),
         };
         let connection = self.builder.serve_connection(TokioIo::new(stream), service);
         tokio::pin!(connection);

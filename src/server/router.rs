@@ -10,7 +10,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use axum::Router;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::future::RouteFuture;
@@ -18,11 +18,13 @@ use axum::routing::{any, get};
 use tower::{Layer, Service};
 
 use super::envelope::{Envelope, EnvelopeLayer};
+use super::listen::WithPeer;
 use super::{AppState, REQUEST_TIMEOUT, answer_decision, decision_endpoint};
 use crate::{answer, login, origin};
 
-/// The router with every endpoint, in the [`super::envelope`].
-pub fn router(state: AppState) -> Envelope<Routes> {
+/// The router with every endpoint, in the [`super::envelope`]: for each connection, made for its
+/// peer.
+pub fn router(state: AppState) -> impl Fn(SocketAddr) -> Envelope<Routes> {
     let others = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
@@ -41,7 +43,17 @@ pub fn router(state: AppState) -> Envelope<Routes> {
     // The envelope wraps the routes once, not each route (`Router::layer` would wrap every
     // route and clone each per request), and is served as it is: an outer `Router` around it
     // would route every request twice.
-    EnvelopeLayer::new(REQUEST_TIMEOUT).layer(Routes { state, others })
+    let envelope = EnvelopeLayer::new(REQUEST_TIMEOUT);
+    move |peer| {
+        envelope.layer(Routes {
+            state: state.clone(),
+            others: WithPeer {
+                inner: others.clone(),
+                peer,
+            },
+            peer,
+        })
+    }
 }
 
 /// The decision endpoints, matched by path before axum's router, which serves the rest.
@@ -49,11 +61,12 @@ pub fn router(state: AppState) -> Envelope<Routes> {
 /// A decision is the request nearly every call is, and it needs nothing axum's routing gives:
 /// no path parameters, no extractors, no body. Through the router it paid for the match, the
 /// parameters' and the peer's extensions, a boxed handler future and three response-mapping
-/// futures: about an eighth of the instructions of a public decision.
-#[derive(Clone)]
+/// futures: about an eighth of the instructions of a public decision. Made per connection:
+/// the peer is known without a request extension.
 pub struct Routes {
     state: AppState,
-    others: Router,
+    others: WithPeer<Router>,
+    peer: SocketAddr,
 }
 
 impl<B> Service<Request<B>> for Routes
@@ -75,16 +88,12 @@ where
                 future: self.others.call(request),
             };
         };
-        let peer = request
-            .extensions()
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|ConnectInfo(peer)| *peer);
         // The body is never read: dropped here, as a handler that ignores it would.
         let (parts, _) = request.into_parts();
         // Boxed once: the decision's future is large, and moving it by value through the
         // envelope and hyper would copy it on every poll.
         RoutesFuture::Decision {
-            future: Box::pin(answer_decision(self.state.clone(), endpoint, peer, parts)),
+            future: Box::pin(answer_decision(self.state.clone(), endpoint, self.peer, parts)),
         }
     }
 }

@@ -133,7 +133,30 @@ fn request_ids_are_the_prefix_and_a_counter_in_hex() {
     let text = |id: axum::http::HeaderValue| id.to_str().expect("ascii").to_owned();
     let (first, second) = (text(ids.next()), text(ids.next()));
     assert_eq!(first.len(), 32);
-    assert_eq!(&first[..16], format!("{:016x}", ids.prefix));
-    assert_eq!(&first[16..], "0000000000000000");
-    assert_eq!(&second[16..], "0000000000000001");
+    assert_eq!(&first.as_bytes()[..16], ids.prefix_hex);
+    assert!(
+        first
+            .bytes()
+            .all(|digit| digit.is_ascii_hexdigit() && !digit.is_ascii_uppercase())
+    );
+    assert_eq!(&second[..16], &first[..16]);
+    let number = |id: &str| u64::from_str_radix(&id[16..], 16).expect("hex");
+    // A fresh thread starts a block: the two are consecutive.
+    assert_eq!(number(&second), number(&first) + 1);
+}
+
+#[test]
+fn request_ids_made_on_many_threads_are_all_different() {
+    let ids = RequestIds::new();
+    let made: Vec<Vec<axum::http::HeaderValue>> = std::thread::scope(|scope| {
+        let threads: Vec<_> = (0..4)
+            .map(|_| scope.spawn(|| (0..3000).map(|_| ids.next()).collect::<Vec<_>>()))
+            .collect();
+        threads
+            .into_iter()
+            .map(|thread| thread.join().expect("thread"))
+            .collect()
+    });
+    let all: std::collections::HashSet<_> = made.iter().flatten().collect();
+    assert_eq!(all.len(), 4 * 3000);
 }
