@@ -1,9 +1,12 @@
 //! The unverified structure of a signed token, for every use (bearer, ID, logout): never panics
 //! on any text, and what it accepts has three base64url parts, names a key, and carries as its
-//! claims exactly the JSON object its payload holds.
+//! claims exactly the JSON object its payload holds. Telling a JWT from an opaque token (with
+//! introspection configured) answers as decoding its header into a JSON map does.
 #![no_main]
 
+use base64::Engine;
 use libfuzzer_sys::fuzz_target;
+use portcullis::authn::introspection::looks_like_jwt;
 use portcullis::authn::jws::{MAX_TOKEN_BYTES, TokenUse, parse};
 
 fuzz_target!(|token: &str| {
@@ -16,4 +19,15 @@ fuzz_target!(|token: &str| {
             assert_eq!(plain, serde_json::Value::Object(unverified.claims));
         }
     }
+    assert_eq!(looks_like_jwt(token), by_map(token), "{token:?}");
 });
+
+/// The plain reading: three parts, the first decoded and parsed into a map that has `alg`.
+fn by_map(token: &str) -> bool {
+    let parts: Vec<&str> = token.split('.').collect();
+    let [header, _, _] = parts[..] else { return false };
+    let Ok(json) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
+        return false;
+    };
+    serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(&json).is_ok_and(|map| map.contains_key("alg"))
+}

@@ -32,9 +32,17 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
     if token.is_empty() {
         return Some(invalid("empty bearer token".into()));
     }
-    if let Some(introspector) = verifier.introspector()
-        && !introspection::looks_like_jwt(token)
-    {
+    if let Some(introspector) = verifier.introspector() {
+        // A token verified before is a JWT: the cache answers before its header is decoded to
+        // tell it from an opaque token (which costs a cached JWT as much as the lookup).
+        if introspection::first_of_three_parts(token).is_some()
+            && let Some(identity) = verifier.cached(token).await
+        {
+            return Some(valid(identity, token, keep_token));
+        }
+        if introspection::looks_like_jwt(token) {
+            return Some(verified(verifier, token, keep_token).await);
+        }
         return Some(match Box::pin(introspector.check(token)).await {
             Checked::Valid(identity) => valid(identity, token, keep_token),
             Checked::Invalid(reason) => invalid(format!("invalid bearer token: {reason}")),
@@ -44,10 +52,14 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
             }),
         });
     }
-    Some(match verifier.verify(token).await {
+    Some(verified(verifier, token, keep_token).await)
+}
+
+async fn verified(verifier: &Verifier, token: &str, keep_token: bool) -> Authenticated {
+    match verifier.verify(token).await {
         Ok(identity) => valid(identity, token, keep_token),
         Err(error) => invalid(format!("invalid bearer token: {error}")),
-    })
+    }
 }
 
 fn valid(identity: std::sync::Arc<super::Identity>, token: &str, keep_token: bool) -> Authenticated {

@@ -240,13 +240,79 @@ fn cache(budget: u64) -> Cache<TokenKey, Verdict> {
 
 /// Whether `token` is a JWT (checked locally against the issuers' keys): three base64url parts
 /// whose first decodes to a JSON object with `alg`. Anything else is an opaque token.
+///
+/// Asked of every bearer token when introspection is configured, so it is cheap: the dots are
+/// found with `memchr`, a usual header decodes on the stack, and its JSON is
+/// checked for an `alg` member without building a map.
 pub fn looks_like_jwt(token: &str) -> bool {
-    let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let Some(header) = first_of_three_parts(token) else {
         return false;
     };
-    let Ok(bytes) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(header) else {
-        return false;
-    };
-    serde_json::from_slice::<Map<String, Value>>(&bytes).is_ok_and(|header| header.contains_key("alg"))
+    let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let mut on_stack = [0u8; 512];
+    match engine.decode_slice(header, &mut on_stack) {
+        Ok(length) => has_alg(&on_stack[..length]),
+        // A header this long carries certificates (`x5c`) or the like: decoded on the heap.
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => engine.decode(header).is_ok_and(|json| has_alg(&json)),
+        Err(base64::DecodeSliceError::DecodeError(_)) => false,
+    }
+}
+
+/// The first part of `token` when it has three parts separated by dots, as a JWT has.
+pub fn first_of_three_parts(token: &str) -> Option<&str> {
+    let (header, rest) = token.split_once('.')?;
+    let second = memchr::memchr(b'.', rest.as_bytes())?;
+    memchr::memchr(b'.', &rest.as_bytes()[second + 1..])
+        .is_none()
+        .then_some(header)
+}
+
+/// Whether `json` is one JSON object (and nothing after it but white space) with an `alg` member.
+fn has_alg(json: &[u8]) -> bool {
+    let mut reader = serde_json::Deserializer::from_slice(json);
+    let found = serde::Deserializer::deserialize_map(&mut reader, HasAlg);
+    found.is_ok_and(|found| found && reader.end().is_ok())
+}
+
+/// Visits a JSON object's members, keeping only whether one is named `alg`.
+struct HasAlg;
+
+impl<'de> serde::de::Visitor<'de> for HasAlg {
+    type Value = bool;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a JSON object")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut members: A) -> Result<bool, A::Error> {
+        let mut found = false;
+        while let Some(IsAlg(is_alg)) = members.next_key::<IsAlg>()? {
+            found |= is_alg;
+            members.next_value::<serde::de::IgnoredAny>()?;
+        }
+        Ok(found)
+    }
+}
+
+/// A member name, read without a copy: whether it is `alg` (escaped or not).
+struct IsAlg(bool);
+
+impl<'de> serde::Deserialize<'de> for IsAlg {
+    fn deserialize<D: serde::Deserializer<'de>>(names: D) -> Result<IsAlg, D::Error> {
+        names.deserialize_str(IsAlgVisitor)
+    }
+}
+
+struct IsAlgVisitor;
+
+impl serde::de::Visitor<'_> for IsAlgVisitor {
+    type Value = IsAlg;
+
+    fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+        formatter.write_str("a member name")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, name: &str) -> Result<IsAlg, E> {
+        Ok(IsAlg(name == "alg"))
+    }
 }

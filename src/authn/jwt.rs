@@ -122,6 +122,17 @@ impl Verifier {
         self.issuers.iter().all(|issuer| issuer.tokens.keys().is_ready())
     }
 
+    /// The identity of `token` if it was verified before and is still cached; no check runs,
+    /// and a token not cached is not counted as a miss ([`Verifier::verify`] does that).
+    pub async fn cached(&self, token: &str) -> Option<Arc<Identity>> {
+        if token.len() > MAX_TOKEN_BYTES {
+            return None;
+        }
+        let identity = self.cache.get(&TokenCache::key(token), unix_now()).await?;
+        self.metrics.token_cache_hits_total.inc();
+        Some(identity)
+    }
+
     /// Verifies `token` and returns the identity it carries.
     pub async fn verify(&self, token: &str) -> Result<Arc<Identity>, TokenError> {
         if token.len() > MAX_TOKEN_BYTES {

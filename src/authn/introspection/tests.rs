@@ -159,8 +159,36 @@ fn jwts_are_told_from_opaque_tokens() {
 }
 
 #[test]
-fn client_secret_basic_form_encodes_before_base64() {
-    // RFC 6749 2.3.1: `a b:c` / `d:é` become `a+b%3Ac:d%3A%C3%A9` before base64.
-    let expected = base64::engine::general_purpose::STANDARD.encode("a+b%3Ac:d%3A%C3%A9");
-    assert_eq!(basic_authorization("a b:c", "d:é"), format!("Basic {expected}"));
+fn a_jwt_header_is_a_json_object_with_an_alg_member_and_nothing_after_it() {
+    let encode = |text: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+    let long_header = format!(r#"{{"alg":"RS256","x5c":["{}"]}}"#, "A".repeat(2000));
+    let headers = [
+        (r#"{"alg":"RS256"}"#, true),
+        (r#" { "typ" : "JWT" , "alg" : null } "#, true),
+        (r#"{"al\u0067":"RS256"}"#, true),
+        (r#"{"alg":"RS256","alg":"none"}"#, true),
+        (long_header.as_str(), true),
+        (r#"{"ALG":"RS256"}"#, false),
+        (r#"{"nested":{"alg":"RS256"}}"#, false),
+        (r#"{"alg":"RS256"} x"#, false),
+        (r#"{"alg":"RS256"}{}"#, false),
+        (r#"{"alg":"RS256","#, false),
+        (r#"{"alg":RS256}"#, false),
+        (r#"["alg"]"#, false),
+        (r#""alg""#, false),
+        ("{}", false),
+        ("", false),
+    ];
+    for (header, jwt) in headers {
+        assert_eq!(looks_like_jwt(&format!("{}.e30.sig", encode(header))), jwt, "{header}");
+        for not_three_parts in [
+            format!("{}.e30", encode(header)),
+            format!("{}.e30.sig.", encode(header)),
+            format!("{}.e30.sig.more", encode(header)),
+        ] {
+            assert!(!looks_like_jwt(&not_three_parts), "{not_three_parts}");
+        }
+        // Padding is not base64url without padding.
+        assert!(!looks_like_jwt(&format!("{}=.e30.sig", encode(header))), "{header}");
+    }
 }

@@ -177,4 +177,16 @@ async fn a_jwt_shaped_token_is_never_introspected() {
     let response = ask_bearer(&p, "/x", &forged).await;
     assert_eq!(response.status(), 401, "a JWT is checked locally only");
     assert_eq!(introspections(&p, "active").await, 0.0);
+    // A JWT of the issuer: verified once, then answered from the token cache, never introspected.
+    let valid = crate::common::tokens::rsa1(json!({ "iss": "https://issuer-0.test/" }));
+    for _ in 0..3 {
+        assert_eq!(ask_bearer(&p, "/x", &valid).await.status(), 200, "{}", p.log_text());
+    }
+    assert_eq!(introspections(&p, "active").await, 0.0);
+    assert_eq!(
+        p.metric("portcullis_token_cache_misses_total").await,
+        2.0,
+        "the forged one and the valid one"
+    );
+    assert_eq!(p.metric("portcullis_token_cache_hits_total").await, 2.0);
 }
