@@ -268,8 +268,12 @@ pub fn first_of_three_parts(token: &str) -> Option<&str> {
 }
 
 /// Whether `json` is one JSON object (and nothing after it but white space) with an `alg` member.
+/// All of it UTF-8, as a map would need: skipped values are not checked for it otherwise.
 fn has_alg(json: &[u8]) -> bool {
-    let mut reader = serde_json::Deserializer::from_slice(json);
+    let Ok(json) = std::str::from_utf8(json) else {
+        return false;
+    };
+    let mut reader = serde_json::Deserializer::from_str(json);
     let found = serde::Deserializer::deserialize_map(&mut reader, HasAlg);
     found.is_ok_and(|found| found && reader.end().is_ok())
 }

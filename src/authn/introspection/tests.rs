@@ -176,9 +176,15 @@ fn a_jwt_header_is_a_json_object_with_an_alg_member_and_nothing_after_it() {
         (r#"{"alg":RS256}"#, false),
         (r#"["alg"]"#, false),
         (r#""alg""#, false),
+        ("{\"alg\":\"R\u{fffd}S256\"}", true),
         ("{}", false),
         ("", false),
     ];
+    // Not UTF-8 (in a value the test otherwise skips): no JSON text, no JWT.
+    let mut latin1 = br#"{"alg":"R"#.to_vec();
+    latin1.extend([0xe9, b'"', b'}']);
+    let encoded = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&latin1);
+    assert!(!looks_like_jwt(&format!("{encoded}.e30.sig")));
     for (header, jwt) in headers {
         assert_eq!(looks_like_jwt(&format!("{}.e30.sig", encode(header))), jwt, "{header}");
         for not_three_parts in [
