@@ -90,8 +90,8 @@ where
         };
         // The body is never read: dropped here, as a handler that ignores it would.
         let (parts, _) = request.into_parts();
-        // Boxed once: the decision's future is large, and moving it by value through the
-        // envelope and hyper would copy it on every poll.
+        // Boxed once: the decision's future is large, and the envelope's future and hyper
+        // would otherwise copy it each time they move it.
         RoutesFuture::Decision {
             future: Box::pin(answer_decision(self.state.clone(), endpoint, self.peer, parts)),
         }

@@ -198,3 +198,10 @@ fn a_jwt_header_is_a_json_object_with_an_alg_member_and_nothing_after_it() {
         assert!(!looks_like_jwt(&format!("{}=.e30.sig", encode(header))), "{header}");
     }
 }
+
+#[test]
+fn client_secret_basic_form_encodes_before_base64() {
+    // RFC 6749 2.3.1: `a b:c` / `d:é` become `a+b%3Ac:d%3A%C3%A9` before base64.
+    let expected = base64::engine::general_purpose::STANDARD.encode("a+b%3Ac:d%3A%C3%A9");
+    assert_eq!(basic_authorization("a b:c", "d:é"), format!("Basic {expected}"));
+}
