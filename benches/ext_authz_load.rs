@@ -31,10 +31,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, HttpResponse};
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use tonic::transport::Channel;
+
+#[path = "../tests/it/common/envoy_check.rs"]
+mod envoy_check;
 
 const BINARY: &str = env!("CARGO_BIN_EXE_portcullis");
 const ROOT: &str = env!("CARGO_MANIFEST_DIR");
@@ -198,28 +199,11 @@ impl Form {
 
 /// The `CheckRequest` Envoy would send for `case` (an API client's `GET`).
 fn check_request(case: &Case) -> CheckRequest {
-    let mut headers = std::collections::HashMap::new();
-    headers.insert("accept".to_owned(), "application/json".to_owned());
+    let mut headers = vec![("accept", "application/json")];
     if let Some(authorization) = &case.authorization {
-        headers.insert("authorization".to_owned(), authorization.clone());
+        headers.push(("authorization", authorization.as_str()));
     }
-    let http = HttpRequest {
-        method: "GET".into(),
-        scheme: "https".into(),
-        host: case.host.clone(),
-        path: case.path.clone(),
-        headers,
-        ..HttpRequest::default()
-    };
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(http),
-            }),
-            ..AttributeContext::default()
-        }),
-    }
+    envoy_check::check_request("GET", &case.host, &case.path, headers)
 }
 
 /// Writes `case`'s `CheckRequest` as the body of a gRPC call (prefix and message) to `file`,

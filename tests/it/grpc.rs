@@ -6,14 +6,13 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use envoy_types::ext_authz::v3::pb::{CheckRequest, CheckResponse, HttpResponse};
-use envoy_types::pb::envoy::service::auth::v3::AttributeContext;
-use envoy_types::pb::envoy::service::auth::v3::attribute_context::{HttpRequest, Request};
 use envoy_types::pb::envoy::service::auth::v3::authorization_client::AuthorizationClient;
 use serde_json::json;
 use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
+use crate::common::envoy_check;
 use crate::common::rules::DECISIONS;
 use crate::common::tokens::{now, rsa1};
 use crate::common::{Portcullis, Setup, client, login_config, run};
@@ -36,26 +35,7 @@ async fn connect(p: &Portcullis) -> Channel {
 }
 
 fn check_request(method: &str, path: &str, headers: &[(&str, &str)]) -> CheckRequest {
-    let http = HttpRequest {
-        method: method.into(),
-        scheme: "https".into(),
-        host: HOST.into(),
-        path: path.into(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect(),
-        ..HttpRequest::default()
-    };
-    CheckRequest {
-        attributes: Some(AttributeContext {
-            request: Some(Request {
-                time: None,
-                http: Some(http),
-            }),
-            ..AttributeContext::default()
-        }),
-    }
+    envoy_check::check_request(method, HOST, path, headers.iter().copied())
 }
 
 /// What a proxy acts on: the status, the headers (lower-case names) and the body.

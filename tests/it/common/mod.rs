@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod envoy_check;
 pub mod jwks_server;
 pub mod kratos;
 pub mod kube_api;
