@@ -209,11 +209,7 @@ fn check_request(case: &Case) -> CheckRequest {
 /// Writes `case`'s `CheckRequest` as the body of a gRPC call (prefix and message) to `file`,
 /// for a load generator that posts a fixed body (h2load in benches/compare.sh).
 fn write_body(case: &Case, file: &str) {
-    use prost::Message;
-    let message = check_request(case).encode_to_vec();
-    let mut body = vec![0];
-    body.extend_from_slice(&u32::try_from(message.len()).expect("small").to_be_bytes());
-    body.extend_from_slice(&message);
+    let body = portcullis::server::grpc::wire::frame(&check_request(case));
     std::fs::write(file, body).unwrap_or_else(|e| panic!("write {file}: {e}"));
 }
 

@@ -33,15 +33,15 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
         return Some(invalid("empty bearer token".into()));
     }
     if let Some(introspector) = verifier.introspector() {
-        // A token verified before is a JWT: the cache answers before its header is decoded to
-        // tell it from an opaque token (which costs a cached JWT as much as the lookup).
-        if introspection::first_of_three_parts(token).is_some()
-            && let Some(identity) = verifier.cached(token).await
-        {
-            return Some(valid(identity, token, keep_token));
-        }
-        if introspection::looks_like_jwt(token) {
-            return Some(verified(verifier, token, keep_token).await);
+        if let Some(header) = introspection::first_of_three_parts(token) {
+            // A token verified before is a JWT: the cache answers before its header is decoded
+            // to tell it from an opaque token (which costs a cached JWT as much as the lookup).
+            if let Some(identity) = verifier.cached(token).await {
+                return Some(valid(identity, token, keep_token));
+            }
+            if introspection::is_jwt_header(header) {
+                return Some(verified(verifier, token, keep_token).await);
+            }
         }
         return Some(match Box::pin(introspector.check(token)).await {
             Checked::Valid(identity) => valid(identity, token, keep_token),

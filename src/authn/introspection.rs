@@ -245,9 +245,12 @@ fn cache(budget: u64) -> Cache<TokenKey, Verdict> {
 /// found with `memchr`, a usual header decodes on the stack, and its JSON is
 /// checked for an `alg` member without building a map.
 pub fn looks_like_jwt(token: &str) -> bool {
-    let Some(header) = first_of_three_parts(token) else {
-        return false;
-    };
+    first_of_three_parts(token).is_some_and(is_jwt_header)
+}
+
+/// Whether `header`, the first of a token's three parts, is a JWT header: base64url of a JSON
+/// object with `alg`.
+pub fn is_jwt_header(header: &str) -> bool {
     let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut on_stack = [0u8; 512];
     match engine.decode_slice(header, &mut on_stack) {

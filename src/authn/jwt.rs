@@ -128,7 +128,12 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
-        let identity = self.cache.get(&TokenCache::key(token), unix_now()).await?;
+        self.cache_hit(&TokenCache::key(token)).await
+    }
+
+    /// The cached identity under `key`, counted as a hit.
+    async fn cache_hit(&self, key: &TokenKey) -> Option<Arc<Identity>> {
+        let identity = self.cache.get(key, unix_now()).await?;
         self.metrics.token_cache_hits_total.inc();
         Some(identity)
     }
@@ -139,8 +144,7 @@ impl Verifier {
             return Err(TokenError::Malformed("token longer than 16 KiB".into()));
         }
         let key = TokenCache::key(token);
-        if let Some(identity) = self.cache.get(&key, unix_now()).await {
-            self.metrics.token_cache_hits_total.inc();
+        if let Some(identity) = self.cache_hit(&key).await {
             return Ok(identity);
         }
         self.metrics.token_cache_misses_total.inc();
