@@ -7,6 +7,7 @@
 
 mod cache;
 mod identity;
+mod recent;
 #[cfg(test)]
 pub(crate) mod tests;
 
@@ -128,12 +129,12 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
-        self.cache_hit(&TokenCache::key(token)).await
+        self.cache_hit(token).await
     }
 
-    /// The cached identity under `key`, counted as a hit.
-    async fn cache_hit(&self, key: &TokenKey) -> Option<Arc<Identity>> {
-        let identity = self.cache.get(key, unix_now()).await?;
+    /// The cached identity of `token`, counted as a hit.
+    async fn cache_hit(&self, token: &str) -> Option<Arc<Identity>> {
+        let identity = self.cache.get(token, unix_now()).await?;
         self.metrics.token_cache_hits_total.inc();
         Some(identity)
     }
@@ -143,15 +144,14 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed("token longer than 16 KiB".into()));
         }
-        let key = TokenCache::key(token);
-        if let Some(identity) = self.cache_hit(&key).await {
+        if let Some(identity) = self.cache_hit(token).await {
             return Ok(identity);
         }
         self.metrics.token_cache_misses_total.inc();
         // Boxed: the uncached path's future (key fetches) is large; unboxed, every cache hit
         // would build and copy it.
         let identity = Arc::new(Box::pin(self.verify_uncached(token)).await?);
-        self.cache.insert(key, identity.clone(), unix_now()).await;
+        self.cache.insert(token, identity.clone(), unix_now()).await;
         Ok(identity)
     }
 

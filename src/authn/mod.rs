@@ -74,10 +74,24 @@ pub fn single_authorization(headers: &HeaderMap) -> Result<(), crate::origin::Or
     }
 }
 
+/// Compares two byte strings in time that depends on their lengths only (a login's `state`
+/// and `nonce`, a token kept by the JWT cache).
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn constant_time_eq_compares_whole_strings() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+        assert!(!constant_time_eq(b"abc", b"xbc"));
+    }
 
     #[test]
     fn a_claim_is_found_by_exact_name_before_a_dotted_path() {

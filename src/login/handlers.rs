@@ -18,9 +18,10 @@ use serde_json::{Map, Value, json};
 
 use super::error::{LoginError, Problem};
 use super::provider::Http;
-use super::tokens::{Expect, constant_time_eq};
+use super::tokens::Expect;
 use super::{LOGIN_STATE_TTL, Login, redirect};
 use crate::authn::Identity;
+use crate::authn::constant_time_eq;
 use crate::session::{Session, new_session_id, unix_now};
 
 type Params = Query<HashMap<String, String>>;

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use serde_json::{Map, Value};
 
+use crate::authn::constant_time_eq;
 use crate::authn::jwks::KeyStore;
 use crate::authn::jws::{JwsVerifier, TokenUse};
 use crate::config::IssuerConfig;
@@ -113,11 +114,6 @@ pub fn check_logout_claims(claims: &Map<String, Value>) -> Result<(), String> {
         return Err("logout token has neither sid nor sub".into());
     }
     Ok(())
-}
-
-/// Compares two byte strings in time that depends on their lengths only.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 #[cfg(test)]
@@ -246,13 +242,6 @@ mod tests {
             "no jti"
         );
         assert!(check_logout_claims(&claims(json!({ "events": event, "jti": "", "sid": "s" }))).is_err());
-    }
-
-    #[test]
-    fn constant_time_eq_compares_whole_strings() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
     }
 
     #[tokio::test]

@@ -5,16 +5,21 @@
 //! identity's strings and lists, the claims' JSON text) plus a fixed overhead for the cache's own
 //! bookkeeping, so large tokens cannot grow the process past the budget. The weight is computed
 //! once, on insert; a cache hit does not pay for it.
+//!
+//! In front of it, each thread keeps the last tokens it found ([`super::recent`]): a token sent
+//! again is served from there without being hashed.
 
 use std::hash::{BuildHasher, Hasher};
 use std::mem::size_of;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
 use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
+use super::recent;
 use crate::authn::Identity;
 
 /// The default memory budget of the cache: 64 MiB.
@@ -35,6 +40,8 @@ const PER_ALLOCATION: usize = 16;
 /// A cache of verified identities; only successes go in.
 pub struct TokenCache {
     cache: Cache<TokenKey, Arc<Identity>, DigestBits>,
+    /// This cache's entries among the threads' recent tokens; a new one when it is cleared.
+    generation: AtomicU64,
 }
 
 /// Hashes a [`TokenKey`] by its own first bytes instead of hashing it again: it is a SHA-256,
@@ -129,6 +136,7 @@ impl TokenCache {
                 .weigher(|_: &TokenKey, identity: &Arc<Identity>| entry_weight(identity))
                 .expire_after(UntilExp)
                 .build_with_hasher(DigestBits),
+            generation: AtomicU64::new(recent::next_generation()),
         }
     }
 
@@ -137,20 +145,39 @@ impl TokenCache {
         Sha256::digest(token.as_bytes()).into()
     }
 
-    /// The cached identity, unless it expired at or before `now` (moka's expiry is lazy).
-    pub async fn get(&self, key: &TokenKey, now: u64) -> Option<Arc<Identity>> {
+    /// The cached identity of `token`, unless it expired at or before `now`: this thread's
+    /// recent tokens first, then the cache by the token's key.
+    pub async fn get(&self, token: &str, now: u64) -> Option<Arc<Identity>> {
+        let generation = self.generation.load(Ordering::Acquire);
+        if let Some(identity) = recent::find(generation, token, now) {
+            return Some(identity);
+        }
+        let identity = self.by_key(&TokenCache::key(token), now).await?;
+        recent::keep(generation, token, &identity);
+        Some(identity)
+    }
+
+    /// The identity cached under `key`, unless it expired at or before `now` (moka's expiry is
+    /// lazy).
+    async fn by_key(&self, key: &TokenKey, now: u64) -> Option<Arc<Identity>> {
         self.cache.get(key).await.filter(|identity| identity.expires_at > now)
     }
 
-    /// Caches `identity` until its `expires_at`, unless that is already past.
-    pub async fn insert(&self, key: TokenKey, identity: Arc<Identity>, now: u64) {
+    /// Caches `identity` for `token` until its `expires_at`, unless that is already past.
+    pub async fn insert(&self, token: &str, identity: Arc<Identity>, now: u64) {
         if identity.expires_at > now {
-            self.cache.insert(key, identity).await;
+            recent::keep(self.generation.load(Ordering::Acquire), token, &identity);
+            self.insert_key(TokenCache::key(token), identity).await;
         }
     }
 
-    /// Forgets every cached identity.
+    async fn insert_key(&self, key: TokenKey, identity: Arc<Identity>) {
+        self.cache.insert(key, identity).await;
+    }
+
+    /// Forgets every cached identity, here and among the threads' recent tokens.
     pub fn clear(&self) {
+        self.generation.store(recent::next_generation(), Ordering::Release);
         self.cache.invalidate_all();
     }
 
@@ -195,18 +222,26 @@ mod tests {
         // real `exp`, is only housekeeping: it is a minute away here.)
         let base = unix_now();
         let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
-        let key = TokenCache::key("token");
         let identity = Arc::new(Identity {
             expires_at: base + 60,
             ..identity(100, 1)
         });
-        cache.insert(key, identity.clone(), base).await;
-        assert_eq!(cache.get(&key, base + 59).await, Some(identity.clone()));
-        assert_eq!(cache.get(&key, base + 60).await, None, "not at exp");
-        assert_eq!(cache.get(&key, base + 3_600).await, None, "not after exp");
+        cache.insert("token", identity.clone(), base).await;
+        assert_eq!(cache.get("token", base + 59).await, Some(identity.clone()));
+        assert_eq!(cache.get("token", base + 60).await, None, "not at exp");
+        assert_eq!(cache.get("token", base + 3_600).await, None, "not after exp");
+        // The same, found by the key alone (not among this thread's recent tokens).
+        let key = TokenCache::key("token");
+        assert_eq!(cache.by_key(&key, base + 59).await, Some(identity.clone()));
+        assert_eq!(cache.by_key(&key, base + 60).await, None, "not at exp");
         let late = TokenCache::new(DEFAULT_CACHE_MEMORY);
-        late.insert(key, identity, base + 60).await;
-        assert_eq!(late.get(&key, base).await, None, "an expired identity is never cached");
+        late.insert("token", identity, base + 60).await;
+        assert_eq!(
+            late.get("token", base).await,
+            None,
+            "an expired identity is never cached"
+        );
+        assert_eq!(late.by_key(&key, base).await, None);
     }
 
     /// Keys hash by their first bytes, so keys that share them share a hash: the cache still
@@ -226,11 +261,11 @@ mod tests {
             user: "bob".into(),
             ..identity(100, 1)
         });
-        cache.insert(first, alice.clone(), now).await;
-        assert_eq!(cache.get(&second, now).await, None);
-        cache.insert(second, bob.clone(), now).await;
-        assert_eq!(cache.get(&first, now).await, Some(alice));
-        assert_eq!(cache.get(&second, now).await, Some(bob));
+        cache.insert_key(first, alice.clone()).await;
+        assert_eq!(cache.by_key(&second, now).await, None);
+        cache.insert_key(second, bob.clone()).await;
+        assert_eq!(cache.by_key(&first, now).await, Some(alice));
+        assert_eq!(cache.by_key(&second, now).await, Some(bob));
     }
 
     #[test]
@@ -262,7 +297,7 @@ mod tests {
         for i in 0..1000u32 {
             let entry = Arc::new(identity(8 * 1024, 3));
             inserted_bytes += u64::from(entry_weight(&entry));
-            cache.insert(TokenCache::key(&i.to_string()), entry, now).await;
+            cache.insert(&i.to_string(), entry, now).await;
         }
         assert!(
             inserted_bytes > 5 * budget,
@@ -284,10 +319,38 @@ mod tests {
     async fn a_cached_identity_is_found_again_by_its_token() {
         let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
         let entry = Arc::new(identity(100, 1));
-        let key = TokenCache::key("token");
-        cache.insert(key, entry.clone(), unix_now()).await;
-        let found = cache.get(&key, unix_now()).await.expect("cached");
+        cache.insert("token", entry.clone(), unix_now()).await;
+        let found = cache.get("token", unix_now()).await.expect("cached");
         assert!(Arc::ptr_eq(&found, &entry));
-        assert!(cache.get(&TokenCache::key("other"), unix_now()).await.is_none());
+        assert!(cache.get("other", unix_now()).await.is_none());
+        // Another thread finds it in the cache, not among its recent tokens, and keeps it.
+        let cache = Arc::new(cache);
+        let elsewhere = cache.clone();
+        let found = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread().build().expect("runtime");
+            runtime.block_on(async {
+                let first = elsewhere.get("token", unix_now()).await;
+                let again = recent::find(elsewhere.generation.load(Ordering::Acquire), "token", unix_now());
+                (first, again)
+            })
+        })
+        .join()
+        .expect("thread");
+        assert!(Arc::ptr_eq(&found.0.expect("from the cache"), &entry));
+        assert!(Arc::ptr_eq(&found.1.expect("kept by that thread"), &entry));
+    }
+
+    #[tokio::test]
+    async fn a_cleared_cache_serves_no_recent_token() {
+        let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        cache.insert("token", Arc::new(identity(100, 1)), unix_now()).await;
+        assert!(cache.get("token", unix_now()).await.is_some());
+        cache.clear();
+        assert!(cache.get("token", unix_now()).await.is_none());
+        // A new cache (a reloaded config) does not see the old one's tokens either.
+        let old = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        old.insert("token", Arc::new(identity(100, 1)), unix_now()).await;
+        let new = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        assert!(new.get("token", unix_now()).await.is_none());
     }
 }
