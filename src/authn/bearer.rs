@@ -3,7 +3,7 @@
 //! This is the one parser of that header: the decision, userinfo, `explain` and the
 //! browser-or-API-client test all read it here.
 
-use axum::http::{HeaderMap, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 
 use super::credential::{Authenticated, CredentialKind, Outcome, Upstream};
 use super::introspection::{self, Checked};
@@ -13,7 +13,7 @@ use super::jwt::Verifier;
 /// scheme, or no header), `Some("")` when the scheme is there without a token, which is a
 /// presented, invalid credential. The scheme is matched without regard to case.
 pub fn presented(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?.trim();
+    let value = visible_ascii(headers.get(header::AUTHORIZATION)?)?.trim();
     let scheme = value.get(..6)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
         return None;
@@ -23,6 +23,20 @@ pub fn presented(headers: &HeaderMap) -> Option<&str> {
         return None;
     }
     Some(rest.trim())
+}
+
+/// The text of `value` when every byte is visible ASCII or a tab, as `HeaderValue::to_str`
+/// accepts; checked without stopping at the first bad byte, which lets the loop run on whole
+/// vectors (a bearer header is long, and is read on every request).
+fn visible_ascii(value: &HeaderValue) -> Option<&str> {
+    let bytes = value.as_bytes();
+    let refused = bytes.iter().fold(false, |refused, &b| {
+        refused | !(b == b'\t' || (0x20..0x7f).contains(&b))
+    });
+    if refused {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()
 }
 
 /// Checks the bearer token of `headers`; `None` when none is presented (not this kind). The
@@ -125,5 +139,16 @@ mod tests {
             assert_eq!(presented(&headers), None, "{value:?}");
         }
         assert_eq!(presented(&with_authorization("Bearer a\tb")), Some("a\tb"));
+    }
+
+    #[test]
+    fn a_header_is_read_as_text_exactly_when_http_reads_it_so() {
+        for byte in 0..=u8::MAX {
+            let bytes = [b'B', b'e', b'a', b'r', b'e', b'r', b' ', b'x', byte, b'y'];
+            let Ok(value) = HeaderValue::from_bytes(&bytes) else {
+                continue;
+            };
+            assert_eq!(visible_ascii(&value), value.to_str().ok(), "byte {byte:#04x}");
+        }
     }
 }

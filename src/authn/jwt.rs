@@ -107,7 +107,8 @@ impl Verifier {
         }
     }
 
-    /// Starts the background tasks that load and refresh every issuer's keys.
+    /// Starts the background tasks that load and refresh every issuer's keys, and the token
+    /// cache's housekeeping.
     pub fn spawn_refresh(self: &Arc<Self>) {
         let mut tasks = self
             .refresh_tasks
@@ -116,6 +117,7 @@ impl Verifier {
         for issuer in &self.issuers {
             tasks.push(tokio::spawn(issuer.tokens.keys().clone().keep_fresh()).abort_handle());
         }
+        tasks.push(tokio::spawn(housekeeping(Arc::downgrade(self))).abort_handle());
     }
 
     /// True once every issuer has a key set.
@@ -179,6 +181,19 @@ impl Verifier {
             .claims
             .identity(&verified.claims, &verified.payload_text, expires_at)
             .map_err(TokenError::Invalid)
+    }
+}
+
+/// Applies the token cache's evictions and expiries every second. The cache applies them
+/// when it is used, but a token sent again is mostly served by the threads' recent tokens
+/// without using it, and those serve an entry only until the cache lets it go.
+async fn housekeeping(verifier: std::sync::Weak<Verifier>) {
+    let mut ticks = tokio::time::interval(cache::HOUSEKEEPING);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let Some(verifier) = verifier.upgrade() else { return };
+        verifier.cache.housekeep().await;
     }
 }
 

@@ -6,13 +6,16 @@
 //! bookkeeping, so large tokens cannot grow the process past the budget. The weight is computed
 //! once, on insert; a cache hit does not pay for it.
 //!
-//! In front of it, each thread keeps the last tokens it found ([`super::recent`]): a token sent
-//! again is served from there without being hashed.
+//! In front of it, each thread keeps the last tokens it found in it ([`super::recent`]): a
+//! token sent again is served from there without being hashed, for as long as the cache holds
+//! its entry (an evicted entry is marked, and a thread that finds the mark asks the cache
+//! again). Since those hits do not use the cache, its evictions and expiries are also applied
+//! every [`HOUSEKEEPING`] by the verifier's background task.
 
 use std::hash::{BuildHasher, Hasher};
 use std::mem::size_of;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use moka::Expiry;
@@ -39,7 +42,7 @@ const PER_ALLOCATION: usize = 16;
 
 /// A cache of verified identities; only successes go in.
 pub struct TokenCache {
-    cache: Cache<TokenKey, Arc<Identity>, DigestBits>,
+    cache: Cache<TokenKey, Arc<Entry>, DigestBits>,
     /// This cache's entries among the threads' recent tokens; a new one when it is cleared.
     generation: AtomicU64,
 }
@@ -75,21 +78,57 @@ impl Hasher for DigestBitsHasher {
     }
 }
 
+/// One cached identity, and whether the cache has let it go (evicted, expired, replaced or
+/// cleared): the threads' recent tokens serve an entry only while the cache holds it, so the
+/// budget and the expiry decide for them too.
+pub struct Entry {
+    /// The verified identity.
+    pub identity: Arc<Identity>,
+    evicted: AtomicBool,
+}
+
+impl Entry {
+    /// A new entry, held.
+    pub(super) fn new(identity: Arc<Identity>) -> Arc<Entry> {
+        Arc::new(Entry {
+            identity,
+            evicted: AtomicBool::new(false),
+        })
+    }
+
+    /// Marks the entry as let go by the cache.
+    pub(super) fn let_go(&self) {
+        self.evicted.store(true, Ordering::Release);
+    }
+
+    /// True while the cache holds this entry.
+    pub fn is_held(&self) -> bool {
+        !self.evicted.load(Ordering::Acquire)
+    }
+}
+
+/// What an [`Entry`] adds to its identity's [`entry_weight`]: its own heap block.
+const ENTRY_BLOCK: usize = 2 * size_of::<usize>() + size_of::<Entry>() + PER_ALLOCATION;
+
+/// How often the verifier's background task applies the cache's pending evictions and expiries.
+pub const HOUSEKEEPING: Duration = Duration::from_secs(1);
+
 /// The longest a verified token stays cached (a far-future `exp` is re-verified daily).
 pub const MAX_ENTRY_LIFETIME: Duration = Duration::from_secs(24 * 3600);
 
 /// Expires each entry at its identity's `expires_at`, or after [`MAX_ENTRY_LIFETIME`].
 struct UntilExp;
 
-impl Expiry<TokenKey, Arc<Identity>> for UntilExp {
-    fn expire_after_create(&self, _: &TokenKey, identity: &Arc<Identity>, _: Instant) -> Option<Duration> {
+impl Expiry<TokenKey, Arc<Entry>> for UntilExp {
+    fn expire_after_create(&self, _: &TokenKey, entry: &Arc<Entry>, _: Instant) -> Option<Duration> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default()
             .as_secs();
         // Saturating and capped: a signed token may carry `exp` = u64::MAX, and instant
         // arithmetic that far out overflows (a panic, not a 401).
-        let remaining = identity
+        let remaining = entry
+            .identity
             .expires_at
             .saturating_sub(now)
             .min(MAX_ENTRY_LIFETIME.as_secs());
@@ -114,6 +153,11 @@ pub fn entry_weight(identity: &Identity) -> u32 {
     u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
+/// The weight of a cached [`Entry`]: its identity's and its own block.
+fn weight(entry: &Entry) -> u32 {
+    entry_weight(&entry.identity).saturating_add(ENTRY_BLOCK as u32)
+}
+
 /// A heap block of `bytes` (nothing when empty: no allocation is made).
 fn block(bytes: usize) -> usize {
     if bytes == 0 { 0 } else { bytes + PER_ALLOCATION }
@@ -133,8 +177,9 @@ impl TokenCache {
         TokenCache {
             cache: Cache::builder()
                 .max_capacity(budget)
-                .weigher(|_: &TokenKey, identity: &Arc<Identity>| entry_weight(identity))
+                .weigher(|_: &TokenKey, entry: &Arc<Entry>| weight(entry))
                 .expire_after(UntilExp)
+                .eviction_listener(|_, entry: Arc<Entry>, _| entry.let_go())
                 .build_with_hasher(DigestBits),
             generation: AtomicU64::new(recent::next_generation()),
         }
@@ -152,27 +197,33 @@ impl TokenCache {
         if let Some(identity) = recent::find(generation, token, now) {
             return Some(identity);
         }
-        let identity = self.by_key(&TokenCache::key(token), now).await?;
-        recent::keep(generation, token, &identity);
-        Some(identity)
+        let entry = self.by_key(&TokenCache::key(token), now).await?;
+        recent::keep(generation, token, &entry);
+        Some(entry.identity.clone())
     }
 
-    /// The identity cached under `key`, unless it expired at or before `now` (moka's expiry is
+    /// The entry cached under `key`, unless it expired at or before `now` (moka's expiry is
     /// lazy).
-    async fn by_key(&self, key: &TokenKey, now: u64) -> Option<Arc<Identity>> {
-        self.cache.get(key).await.filter(|identity| identity.expires_at > now)
+    async fn by_key(&self, key: &TokenKey, now: u64) -> Option<Arc<Entry>> {
+        self.cache
+            .get(key)
+            .await
+            .filter(|entry| entry.identity.expires_at > now)
     }
 
     /// Caches `identity` for `token` until its `expires_at`, unless that is already past.
     pub async fn insert(&self, token: &str, identity: Arc<Identity>, now: u64) {
+        // Not among the thread's recent tokens yet: only once the cache has admitted it (a
+        // later hit), so an entry the budget rejects is never served from there.
         if identity.expires_at > now {
-            recent::keep(self.generation.load(Ordering::Acquire), token, &identity);
             self.insert_key(TokenCache::key(token), identity).await;
         }
     }
 
-    async fn insert_key(&self, key: TokenKey, identity: Arc<Identity>) {
-        self.cache.insert(key, identity).await;
+    async fn insert_key(&self, key: TokenKey, identity: Arc<Identity>) -> Arc<Entry> {
+        let entry = Entry::new(identity);
+        self.cache.insert(key, entry.clone()).await;
+        entry
     }
 
     /// Forgets every cached identity, here and among the threads' recent tokens.
@@ -181,9 +232,14 @@ impl TokenCache {
         self.cache.invalidate_all();
     }
 
+    /// Applies the pending evictions and expiries now.
+    pub async fn housekeep(&self) {
+        self.cache.run_pending_tasks().await;
+    }
+
     /// The summed weight of the cached entries, in bytes (after pending evictions have run).
     pub async fn weighed_bytes(&self) -> u64 {
-        self.cache.run_pending_tasks().await;
+        self.housekeep().await;
         self.cache.weighted_size()
     }
 }
@@ -232,8 +288,9 @@ mod tests {
         assert_eq!(cache.get("token", base + 3_600).await, None, "not after exp");
         // The same, found by the key alone (not among this thread's recent tokens).
         let key = TokenCache::key("token");
-        assert_eq!(cache.by_key(&key, base + 59).await, Some(identity.clone()));
-        assert_eq!(cache.by_key(&key, base + 60).await, None, "not at exp");
+        let held = cache.by_key(&key, base + 59).await.expect("held");
+        assert_eq!(held.identity, identity);
+        assert!(cache.by_key(&key, base + 60).await.is_none(), "not at exp");
         let late = TokenCache::new(DEFAULT_CACHE_MEMORY);
         late.insert("token", identity, base + 60).await;
         assert_eq!(
@@ -241,7 +298,7 @@ mod tests {
             None,
             "an expired identity is never cached"
         );
-        assert_eq!(late.by_key(&key, base).await, None);
+        assert!(late.by_key(&key, base).await.is_none());
     }
 
     /// Keys hash by their first bytes, so keys that share them share a hash: the cache still
@@ -262,10 +319,10 @@ mod tests {
             ..identity(100, 1)
         });
         cache.insert_key(first, alice.clone()).await;
-        assert_eq!(cache.by_key(&second, now).await, None);
+        assert!(cache.by_key(&second, now).await.is_none());
         cache.insert_key(second, bob.clone()).await;
-        assert_eq!(cache.by_key(&first, now).await, Some(alice));
-        assert_eq!(cache.by_key(&second, now).await, Some(bob));
+        assert_eq!(cache.by_key(&first, now).await.expect("first").identity, alice);
+        assert_eq!(cache.by_key(&second, now).await.expect("second").identity, bob);
     }
 
     #[test]
@@ -304,13 +361,16 @@ mod tests {
             "the test fills the cache well past its budget"
         );
         cache.cache.run_pending_tasks().await;
-        let held: u64 = cache
-            .cache
-            .iter()
-            .map(|(_, identity)| u64::from(entry_weight(&identity)))
-            .sum();
+        let held: u64 = cache.cache.iter().map(|(_, entry)| u64::from(weight(&entry))).sum();
         assert!(held <= budget, "{held} bytes held, budget {budget}");
         assert_eq!(held, cache.weighed_bytes().await);
+        // The last tokens are also among this thread's recent ones: those the cache let go are
+        // not served from there either.
+        for i in 0..1000u32 {
+            let token = i.to_string();
+            let in_cache = cache.cache.contains_key(&TokenCache::key(&token));
+            assert_eq!(cache.get(&token, now).await.is_some(), in_cache, "token {i}");
+        }
         // Not empty either: the budget is used, about 8.5 KiB per entry.
         assert!(cache.cache.entry_count() >= 50, "{} entries", cache.cache.entry_count());
     }
@@ -322,6 +382,11 @@ mod tests {
         cache.insert("token", entry.clone(), unix_now()).await;
         let found = cache.get("token", unix_now()).await.expect("cached");
         assert!(Arc::ptr_eq(&found, &entry));
+        let generation = cache.generation.load(Ordering::Acquire);
+        assert!(
+            recent::find(generation, "token", unix_now()).is_some(),
+            "kept at the hit"
+        );
         assert!(cache.get("other", unix_now()).await.is_none());
         // Another thread finds it in the cache, not among its recent tokens, and keeps it.
         let cache = Arc::new(cache);
@@ -338,6 +403,15 @@ mod tests {
         .expect("thread");
         assert!(Arc::ptr_eq(&found.0.expect("from the cache"), &entry));
         assert!(Arc::ptr_eq(&found.1.expect("kept by that thread"), &entry));
+    }
+
+    #[tokio::test]
+    async fn a_token_whose_entry_the_cache_let_go_is_not_served_from_the_recent_ones() {
+        let cache = TokenCache::new(DEFAULT_CACHE_MEMORY);
+        cache.insert("token", Arc::new(identity(100, 1)), unix_now()).await;
+        assert!(cache.get("token", unix_now()).await.is_some());
+        cache.cache.invalidate(&TokenCache::key("token")).await;
+        assert!(cache.get("token", unix_now()).await.is_none());
     }
 
     #[tokio::test]

@@ -7,7 +7,9 @@
 //! 0.4 µs for a 700-byte token) and the shared cache's hit path (a lookup, and a read record
 //! sent to a channel every thread writes to).
 //!
-//! - A token is kept only after the shared cache held it (it was verified), and found again
+//! - A token is kept only after the shared cache held it (it was verified), and served only
+//!   while the cache still holds its entry ([`Entry::is_held`]): the cache's budget, expiry
+//!   and clearing decide for the tokens kept here too. It is found again
 //!   only by the whole token: its last eight bytes pick one of [`SLOTS`] slots, and the kept
 //!   token must then equal the presented one byte for byte, compared in time that does not
 //!   depend on where they differ (no timing tells a caller how much of someone's token it
@@ -15,14 +17,14 @@
 //! - Each entry belongs to one generation of one cache ([`next_generation`]): a new cache
 //!   (config reload) or a cleared one takes a new number, and entries of the old one are
 //!   never served again.
-//! - Memory: [`SLOTS`] tokens (16 KiB at most each) and identities per worker thread, beside
-//!   the cache's budget. An identity the cache evicted may stay alive here until its slot is
-//!   reused; it is still served only until its `exp`.
+//! - Memory: [`SLOTS`] tokens (16 KiB at most each) per worker thread, beside the cache's
+//!   budget. A slot whose entry the cache let go is emptied when it is next looked at.
 
 use std::cell::RefCell;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
+use super::cache::Entry;
 use crate::authn::Identity;
 
 /// Tokens kept per thread.
@@ -40,7 +42,7 @@ struct Slot {
     generation: u64,
     tag: u64,
     token: String,
-    identity: Option<Arc<Identity>>,
+    entry: Option<Arc<Entry>>,
 }
 
 impl Slot {
@@ -48,7 +50,7 @@ impl Slot {
         generation: 0,
         tag: 0,
         token: String::new(),
-        identity: None,
+        entry: None,
     };
 }
 
@@ -70,25 +72,31 @@ fn slot_of(tag: u64) -> usize {
     (tag.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize % SLOTS
 }
 
-/// The identity this thread kept for `token` under `generation`, unless it expired at or
-/// before `now`.
+/// The identity this thread kept for `token` under `generation`, while the cache holds its
+/// entry and unless it expired at or before `now`.
 pub fn find(generation: u64, token: &str, now: u64) -> Option<Arc<Identity>> {
     let tag = tag(token.as_bytes());
     RECENT.with(|recent| {
-        let recent = recent.try_borrow().ok()?;
-        let slot = &recent[slot_of(tag)];
+        let mut recent = recent.try_borrow_mut().ok()?;
+        let slot = &mut recent[slot_of(tag)];
         if slot.generation != generation || slot.tag != tag {
             return None;
         }
         if !crate::authn::constant_time_eq(slot.token.as_bytes(), token.as_bytes()) {
             return None;
         }
-        slot.identity.clone().filter(|identity| identity.expires_at > now)
+        let entry = slot.entry.as_ref()?;
+        if !entry.is_held() {
+            // Let the identity go now, not when the slot is next reused.
+            slot.entry = None;
+            return None;
+        }
+        Some(entry.identity.clone()).filter(|identity| identity.expires_at > now)
     })
 }
 
-/// Keeps `identity` for `token` under `generation`, in the slot the token's tag picks.
-pub fn keep(generation: u64, token: &str, identity: &Arc<Identity>) {
+/// Keeps `entry` for `token` under `generation`, in the slot the token's tag picks.
+pub fn keep(generation: u64, token: &str, entry: &Arc<Entry>) {
     let tag = tag(token.as_bytes());
     RECENT.with(|recent| {
         let Ok(mut recent) = recent.try_borrow_mut() else {
@@ -100,7 +108,7 @@ pub fn keep(generation: u64, token: &str, identity: &Arc<Identity>) {
         // The slot's buffer is reused: once warm, keeping a token allocates nothing.
         slot.token.clear();
         slot.token.push_str(token);
-        slot.identity = Some(identity.clone());
+        slot.entry = Some(entry.clone());
     });
 }
 
@@ -110,8 +118,8 @@ mod tests {
     use crate::authn::Claims;
     use crate::authn::jwt::unix_now;
 
-    fn identity(user: &str, expires_at: u64) -> Arc<Identity> {
-        Arc::new(Identity {
+    fn entry(user: &str, expires_at: u64) -> Arc<Entry> {
+        Entry::new(Arc::new(Identity {
             issuer: "main".into(),
             user: user.into(),
             email: None,
@@ -120,18 +128,18 @@ mod tests {
             scopes: Vec::new(),
             claims: Claims::from_json("{}"),
             expires_at,
-        })
+        }))
     }
 
     #[test]
     fn a_kept_token_is_found_only_by_the_whole_token_and_its_generation() {
         let now = unix_now();
         let generation = next_generation();
-        let alice = identity("alice", now + 60);
+        let alice = entry("alice", now + 60);
         let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLWFsaWNl";
         keep(generation, token, &alice);
         let found = find(generation, token, now).expect("kept");
-        assert!(Arc::ptr_eq(&found, &alice));
+        assert!(Arc::ptr_eq(&found, &alice.identity));
         // The same last eight bytes (the same slot and tag), another token.
         let forged = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJtYWxsb3J5In0.c2lnbmF0dXJlLW9mLWFsaWNl";
         assert_eq!(tag(forged.as_bytes()), tag(token.as_bytes()));
@@ -149,9 +157,21 @@ mod tests {
     fn a_kept_identity_is_never_served_at_or_after_its_expiry() {
         let now = unix_now();
         let generation = next_generation();
-        keep(generation, "a.b.c", &identity("alice", now + 10));
+        keep(generation, "a.b.c", &entry("alice", now + 10));
         assert!(find(generation, "a.b.c", now + 9).is_some());
         assert!(find(generation, "a.b.c", now + 10).is_none());
+    }
+
+    #[test]
+    fn an_entry_the_cache_let_go_is_not_served_and_not_kept_alive() {
+        let now = unix_now();
+        let generation = next_generation();
+        let alice = entry("alice", now + 60);
+        keep(generation, "x.y.z", &alice);
+        assert!(find(generation, "x.y.z", now).is_some());
+        alice.let_go();
+        assert!(find(generation, "x.y.z", now).is_none());
+        assert_eq!(Arc::strong_count(&alice), 1, "the slot let go of it");
     }
 
     #[test]
@@ -164,8 +184,8 @@ mod tests {
             .map(|i| format!("header.payload.signature-{i:08}"))
             .find(|t| t != first && slot_of(tag(t.as_bytes())) == slot_of(tag(first.as_bytes())))
             .expect("a token for the same slot");
-        keep(generation, first, &identity("alice", now + 60));
-        keep(generation, &second, &identity("bob", now + 60));
+        keep(generation, first, &entry("alice", now + 60));
+        keep(generation, &second, &entry("bob", now + 60));
         assert!(find(generation, first, now).is_none(), "replaced");
         assert_eq!(find(generation, &second, now).expect("kept").user, "bob");
     }
@@ -174,7 +194,7 @@ mod tests {
     fn threads_keep_their_own_tokens() {
         let now = unix_now();
         let generation = next_generation();
-        keep(generation, "t.o.k", &identity("alice", now + 60));
+        keep(generation, "t.o.k", &entry("alice", now + 60));
         let elsewhere = std::thread::spawn(move || find(generation, "t.o.k", now).is_some())
             .join()
             .expect("thread");
