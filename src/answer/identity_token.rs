@@ -182,27 +182,17 @@ fn key_set(config: &IdentityTokenConfig) -> Value {
 }
 
 /// What a token for `identity` and `audience` says besides its times and `jti`: two requests
-/// with the same key get the same token. The credential's expiry is part of it, since it caps
-/// `exp`; the issuer name keeps identities of different issuers apart. Each part is
-/// length-prefixed, so no two different lists of parts hash the same text.
+/// with the same key get the same token. The identity enters by its [`Identity::digest`] (every
+/// part, the credential's expiry among them, since it caps `exp`; made once per identity), the
+/// audience after it with a marker, so no two different pairs hash the same text.
 fn reuse_key(identity: &Identity, audience: Option<&str>) -> [u8; 32] {
-    // sha2 as for the other cache keys: its updates are buffered in Rust, where each of
-    // aws-lc's is a call into C (sixteen per key, a visible cost of a reused token).
     let mut digest = Sha256::new();
+    digest.update(identity.digest());
     let mut part = |bytes: &[u8]| {
         digest.update((bytes.len() as u64).to_le_bytes());
         digest.update(bytes);
     };
-    part(identity.issuer.as_bytes());
-    part(identity.user.as_bytes());
-    optional(&mut part, identity.email.as_deref());
-    optional(&mut part, identity.preferred_username.as_deref());
-    part(&identity.expires_at.to_le_bytes());
     optional(&mut part, audience);
-    part(&(identity.groups.len() as u64).to_le_bytes());
-    for group in &identity.groups {
-        part(group.as_bytes());
-    }
     digest.finalize().into()
 }
 

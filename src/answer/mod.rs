@@ -326,6 +326,7 @@ mod tests {
             scopes: Vec::new(),
             claims: crate::authn::Claims::default(),
             expires_at: 0,
+            digest: Default::default(),
         };
         let values = names.values(Some(&identity), None);
         let groups = values
@@ -385,6 +386,7 @@ mod tests {
             scopes: Vec::new(),
             claims: crate::authn::Claims::default(),
             expires_at: 0,
+            digest: Default::default(),
         }
     }
 

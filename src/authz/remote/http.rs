@@ -28,9 +28,10 @@ pub(super) fn body(rule: &str, identity: &Identity, request: &OriginalRequest) -
     })
 }
 
-/// What [`body`] is made of, hashed: equal keys mean equal bodies (the claims by their JSON
-/// text, so equal claims written two ways only miss the cache). Each field is length-prefixed,
-/// so no two field lists hash alike.
+/// What [`body`] is made of, hashed: equal keys mean equal bodies. The identity enters by its
+/// [`Identity::digest`] (every part of it, the claims by their JSON text, so equal claims
+/// written two ways only miss the cache), made once per identity rather than per request. Each
+/// field is length-prefixed, so no two field lists hash alike.
 pub(super) fn cache_key(rule: &str, identity: &Identity, request: &OriginalRequest) -> [u8; 32] {
     let query = request.uri.split_once('?').map_or("", |(_, query)| query);
     let mut hasher = Sha256::new();
@@ -39,21 +40,7 @@ pub(super) fn cache_key(rule: &str, identity: &Identity, request: &OriginalReque
         hasher.update(bytes);
     };
     field(rule.as_bytes());
-    field(identity.user.as_bytes());
-    // `None` and `Some("")` are different bodies (`null` and `""`).
-    match &identity.email {
-        Some(email) => {
-            field(b"+");
-            field(email.as_bytes());
-        }
-        None => field(b"-"),
-    }
-    field(&(identity.groups.len() as u64).to_le_bytes());
-    for group in &identity.groups {
-        field(group.as_bytes());
-    }
-    field(identity.claims.json_text().as_bytes());
-    field(identity.issuer.as_bytes());
+    field(identity.digest());
     field(request.method.as_str().as_bytes());
     field(request.host.as_bytes());
     field(request.path.as_bytes());
