@@ -221,15 +221,36 @@ impl SessionCheck {
         forwarded
     }
 
-    /// The cache key of forwarded values: a keyed SHA-256 over each name and value, length-prefixed.
-    fn cache_key(&self, forwarded: &[(HeaderName, HeaderValue)]) -> [u8; 32] {
+    /// The cache key of what a call forwards ([`SessionCheck::forwarded`]), read from the
+    /// headers without building it (a cached answer needs no call): a keyed SHA-256 over each
+    /// forwarded header's name and values, of `Cookie` each of the block's cookies present or
+    /// not and its value. Every part is length-prefixed and each header's values are counted,
+    /// so requests that forward different values never share a key.
+    fn cache_key(&self, headers: &HeaderMap) -> [u8; 32] {
         let mut hash = Sha256::new();
         hash.update(self.key);
-        for (name, value) in forwarded {
-            for part in [name.as_str().as_bytes(), value.as_bytes()] {
-                hash.update((part.len() as u64).to_be_bytes());
-                hash.update(part);
+        let mut part = |bytes: &[u8]| {
+            hash.update((bytes.len() as u64).to_be_bytes());
+            hash.update(bytes);
+        };
+        for name in &self.config.forward_headers {
+            part(name.as_str().as_bytes());
+            if *name == COOKIE && !self.config.cookies.is_empty() {
+                // As `cookies` picks them: in the block's order, the first of each name.
+                for wanted in &self.config.cookies {
+                    match sent_cookies(headers).find(|cookie| cookie.name() == wanted.as_str()) {
+                        Some(cookie) => {
+                            part(b"+");
+                            part(cookie.value().as_bytes());
+                        }
+                        None => part(b"-"),
+                    }
+                }
+                continue;
             }
+            let values = headers.get_all(name);
+            part(&(values.iter().count() as u64).to_be_bytes());
+            values.iter().for_each(|value| part(value.as_bytes()));
         }
         hash.finalize().into()
     }
@@ -240,9 +261,8 @@ impl SessionCheck {
             return None;
         }
         let kind = CredentialKind::SessionCheck(self.id);
-        let forwarded = self.forwarded(headers);
-        let key = self.cache_key(&forwarded);
-        let answer = crate::remote::cached_or_call(&self.cache, key, || self.call(&forwarded, request)).await;
+        let key = self.cache_key(headers);
+        let answer = crate::remote::cached_or_call(&self.cache, key, || self.call(headers, request)).await;
         Some(Authenticated::from(match answer {
             Ok(Answer::Valid { identity, .. }) => Outcome::Valid(identity),
             Ok(Answer::Invalid { reason, .. }) => Outcome::Invalid {
@@ -256,14 +276,15 @@ impl SessionCheck {
         }))
     }
 
-    /// One call to the check's URL; `Err` when it gave no verdict.
-    async fn call(&self, forwarded: &[(HeaderName, HeaderValue)], request: &OriginalRequest) -> Result<Answer, String> {
+    /// One call to the check's URL, carrying what [`SessionCheck::forwarded`] picks from
+    /// `headers`; `Err` when it gave no verdict.
+    async fn call(&self, headers: &HeaderMap, request: &OriginalRequest) -> Result<Answer, String> {
         let mut call = self
             .client
             .get(self.config.url.clone())
             .timeout(self.config.timeout)
             .header(ACCEPT, "application/json");
-        for (name, value) in forwarded {
+        for (name, value) in self.forwarded(headers) {
             call = call.header(name, value);
         }
         for (name, value) in [

@@ -98,13 +98,45 @@ fn only_the_checks_cookies_are_forwarded_in_its_order_first_of_each_name() {
 #[test]
 fn the_cache_key_depends_on_the_forwarded_values_only_and_is_not_the_value() {
     let check = check(&["ory_kratos_session"], &[]);
-    let key = |cookie: &str| check.cache_key(&check.forwarded(&request(&[("cookie", cookie)])));
+    let key = |cookie: &str| check.cache_key(&request(&[("cookie", cookie)]));
     assert_eq!(key("ory_kratos_session=a; x=1"), key("x=2; ory_kratos_session=a"));
     assert_ne!(key("ory_kratos_session=a"), key("ory_kratos_session=b"));
     // Keyed per check: another check (another random key) hashes the same value differently.
     let other = super::tests::check(&["ory_kratos_session"], &[]);
-    let forwarded = check.forwarded(&request(&[("cookie", "ory_kratos_session=a")]));
-    assert_ne!(check.cache_key(&forwarded), other.cache_key(&forwarded));
+    let headers = request(&[("cookie", "ory_kratos_session=a")]);
+    assert_ne!(check.cache_key(&headers), other.cache_key(&headers));
+}
+
+/// The key is read from the headers without building what the call forwards: two requests
+/// share it exactly when the call would forward the same to them.
+#[test]
+fn two_requests_share_a_cache_key_exactly_when_they_forward_the_same() {
+    let check = check(&["sid", "ory_kratos_session"], &["X-Session-Token"]);
+    let requests = [
+        vec![("cookie", "sid=s1")],
+        vec![("cookie", "sid=s1; theme=dark")],
+        vec![("cookie", "sid=s1"), ("cookie", "sid=s2")],
+        vec![("cookie", "sid=s2")],
+        vec![("cookie", "sid=s1; ory_kratos_session=k")],
+        vec![("cookie", "ory_kratos_session=k; sid=s1")],
+        vec![("cookie", "ory_kratos_session=k")],
+        vec![("cookie", "ory_kratos_session=sid=s1")],
+        vec![("cookie", "sid=")],
+        vec![("cookie", "theme=dark")],
+        vec![],
+        vec![("x-session-token", "t")],
+        vec![("x-session-token", "t"), ("x-session-token", "u")],
+        vec![("x-session-token", "tu")],
+        vec![("x-session-token", "t"), ("cookie", "sid=s1")],
+    ];
+    for a in &requests {
+        for b in &requests {
+            let (a_headers, b_headers) = (request(a), request(b));
+            let same_call = check.forwarded(&a_headers) == check.forwarded(&b_headers);
+            let same_key = check.cache_key(&a_headers) == check.cache_key(&b_headers);
+            assert_eq!(same_key, same_call, "{a:?} and {b:?}");
+        }
+    }
 }
 
 #[test]
