@@ -4,7 +4,9 @@
 //! `id_token` mutator).
 //!
 //! Signing stays off the hot path: a token is reused for the same identity and audience while
-//! more than half of its lifetime remains, from a bounded in-memory cache.
+//! more than half of its lifetime remains, from a bounded in-memory cache. Each thread also
+//! keeps the tokens it answered with last, found by the identity's digest, so the requests of
+//! one credential hash no reuse key and ask no shared cache.
 //!
 //! Which answers carry the header: a 200 of a rule with `identity_token:` carries the token (or
 //! the header empty when the request has no identity, on an `allow` rule). With any header but
@@ -13,7 +15,9 @@
 //! `identity_token:`: blanking it there would strip the client's own bearer token from
 //! upstreams that verify it themselves (bearer pass-through).
 
+use std::cell::RefCell;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
@@ -23,7 +27,7 @@ use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::authn::Identity;
+use crate::authn::{Identity, IdentityMemo};
 use crate::config::IdentityTokenConfig;
 use crate::rules::IdentityTokenRule;
 use crate::session::unix_now;
@@ -33,10 +37,21 @@ const CACHE_MEMORY: u64 = 32 * 1024 * 1024;
 /// What one entry costs besides its token: the key, the times and moka's bookkeeping.
 const ENTRY_OVERHEAD: u32 = 160;
 
+/// The last signer's number: each has its own, so a thread's kept tokens of one signer are
+/// never answered by another (a reloaded key).
+static SIGNERS: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// The tokens this thread answered with last, by signer number and identity digest.
+    static LAST_MINTED: RefCell<IdentityMemo<u64, Arc<Minted>, 16>> = const { RefCell::new(IdentityMemo::new()) };
+}
+
 /// The identity token signer of the running service: the key, the published key set and the
 /// tokens kept for reuse.
 pub struct IdentityTokens {
     config: IdentityTokenConfig,
+    /// This signer's number among the threads' kept tokens.
+    number: u64,
     /// `{"keys": [...]}` of the signing key and the previous keys, serialised once.
     jwks: String,
     /// Tokens by the SHA-256 of what they say (see [`reuse_key`]), until half their lifetime.
@@ -52,10 +67,11 @@ impl std::fmt::Debug for IdentityTokens {
     }
 }
 
-/// A signed token ready to send, and when to stop reusing it.
+/// A signed token ready to send, its audience, and when to stop reusing it.
 #[derive(Debug)]
 struct Minted {
     value: HeaderValue,
+    audience: Option<Box<str>>,
     /// Unix time after which fewer than half of the token's lifetime remains.
     reuse_until: u64,
 }
@@ -80,7 +96,8 @@ impl IdentityTokens {
         let cache = moka::sync::Cache::builder()
             .max_capacity(CACHE_MEMORY)
             .weigher(|_key: &[u8; 32], minted: &Arc<Minted>| {
-                u32::try_from(minted.value.len())
+                let audience = minted.audience.as_ref().map_or(0, |audience| audience.len());
+                u32::try_from(minted.value.len() + audience)
                     .unwrap_or(u32::MAX)
                     .saturating_add(ENTRY_OVERHEAD)
             })
@@ -89,6 +106,7 @@ impl IdentityTokens {
         IdentityTokens {
             jwks: key_set(config).to_string(),
             config: config.clone(),
+            number: SIGNERS.fetch_add(1, Ordering::Relaxed) + 1,
             cache,
         }
     }
@@ -135,8 +153,15 @@ impl IdentityTokens {
     /// answer while more than half its lifetime remains, else a freshly signed one.
     pub fn value(&self, identity: &Identity, audience: Option<&str>) -> Result<HeaderValue, String> {
         let now = unix_now();
+        let usable = |minted: &Arc<Minted>| minted.reuse_until > now && minted.audience.as_deref() == audience;
+        let digest = identity.digest();
+        let last = LAST_MINTED.with(|kept| kept.try_borrow().ok()?.get(self.number, digest));
+        if let Some(minted) = last.filter(usable) {
+            return Ok(minted.value.clone());
+        }
         let key = reuse_key(identity, audience);
-        if let Some(minted) = self.cache.get(&key).filter(|minted| minted.reuse_until > now) {
+        if let Some(minted) = self.cache.get(&key).filter(usable) {
+            self.keep(digest, &minted);
             return Ok(minted.value.clone());
         }
         let claims = self.claims(identity, audience, now);
@@ -150,15 +175,24 @@ impl IdentityTokens {
         let expires = claims["exp"].as_u64().unwrap_or(now);
         let reuse_until = now + expires.saturating_sub(now) / 2;
         if reuse_until > now {
-            self.cache.insert(
-                key,
-                Arc::new(Minted {
-                    value: value.clone(),
-                    reuse_until,
-                }),
-            );
+            let minted = Arc::new(Minted {
+                value: value.clone(),
+                audience: audience.map(Box::from),
+                reuse_until,
+            });
+            self.keep(digest, &minted);
+            self.cache.insert(key, minted);
         }
         Ok(value)
+    }
+
+    /// Keeps `minted` as this thread's last token for the identity of `digest`.
+    fn keep(&self, digest: &[u8; 32], minted: &Arc<Minted>) {
+        LAST_MINTED.with(|kept| {
+            if let Ok(mut kept) = kept.try_borrow_mut() {
+                kept.put(self.number, digest, minted.clone());
+            }
+        });
     }
 
     /// How many tokens are kept for reuse (after pending evictions).

@@ -7,20 +7,26 @@
 //! not read: variables are resolved on first use, and the claims (kept as JSON text in the
 //! identity) are parsed only when the expression reads them, and only the members it names when
 //! it names them as `claims.<name>`.
+//!
+//! An expression that does not read `request` is a function of the identity alone: its verdict
+//! is kept per thread by the identity's digest ([`IdentityMemo`]), so the requests of one
+//! credential evaluate it once per thread rather than each time.
 
 #[cfg(test)]
 mod tests;
 mod variables;
 
+use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use cel::{Context, Env, Program, Value};
 use serde::Deserialize;
 
-use crate::authn::Identity;
+use crate::authn::{Identity, IdentityMemo};
 use crate::origin::OriginalRequest;
 use variables::Variables;
 
@@ -34,6 +40,15 @@ const MAX_CLAIM_MEMBERS: usize = 4;
 /// The standard environment, built once: functions and types every evaluation shares.
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
 
+/// The last compiled expression's number: each compiled expression has its own, so a verdict
+/// kept for one is never read for another (even one compiled later at the same address).
+static COMPILED: AtomicU64 = AtomicU64::new(0);
+
+thread_local! {
+    /// Verdicts of expressions that read only the identity, by expression number and digest.
+    static VERDICTS: RefCell<IdentityMemo<u64, bool, 16>> = const { RefCell::new(IdentityMemo::new()) };
+}
+
 /// A compiled `require.expression`. Cloning shares the compiled program.
 #[derive(Clone, Deserialize)]
 #[serde(try_from = "String")]
@@ -41,6 +56,10 @@ pub struct Expression {
     source: Arc<str>,
     program: Arc<Program>,
     claims: ClaimsUse,
+    /// This compiled expression's number (its clones share it, and the program).
+    number: u64,
+    /// Whether it reads no `request`: its verdict then depends on the identity only.
+    identity_only: bool,
 }
 
 /// How an expression reads the claims, found when it is compiled.
@@ -102,6 +121,8 @@ impl Expression {
             source: source.into(),
             program: Arc::new(program),
             claims: names.claims_use(),
+            number: COMPILED.fetch_add(1, Ordering::Relaxed) + 1,
+            identity_only: !names.request,
         })
     }
 
@@ -120,8 +141,34 @@ impl Expression {
         &self.source
     }
 
-    /// Evaluates the expression for `identity` on `request`.
+    /// Evaluates the expression for `identity` on `request` (for one that reads only the
+    /// identity, the verdict this thread kept for it, if any).
     pub fn evaluate(&self, identity: &Identity, request: &OriginalRequest) -> Evaluation {
+        if !self.identity_only {
+            return self.run(identity, request);
+        }
+        let digest = identity.digest();
+        let kept = VERDICTS.with(|verdicts| verdicts.try_borrow().ok()?.get(self.number, digest));
+        match kept {
+            Some(true) => return Evaluation::True,
+            Some(false) => return Evaluation::False,
+            None => {}
+        }
+        let evaluation = self.run(identity, request);
+        // Errors are not kept: each is logged where it happens.
+        if let Evaluation::True | Evaluation::False = evaluation {
+            let holds = evaluation == Evaluation::True;
+            VERDICTS.with(|verdicts| {
+                if let Ok(mut verdicts) = verdicts.try_borrow_mut() {
+                    verdicts.put(self.number, digest, holds);
+                }
+            });
+        }
+        evaluation
+    }
+
+    /// Runs the program for `identity` on `request`.
+    fn run(&self, identity: &Identity, request: &OriginalRequest) -> Evaluation {
         let variables = Variables::new(identity, request, &self.claims);
         let mut context = Context::with_env(ENV.clone());
         context.set_variable_resolver(&variables);
@@ -194,6 +241,8 @@ struct Names {
     unknown: BTreeSet<String>,
     claim_members: BTreeSet<String>,
     claims_whole: bool,
+    /// Whether `request` is read.
+    request: bool,
 }
 
 impl Names {
@@ -260,6 +309,8 @@ impl Names {
         }
         if name == "claims" {
             self.claims_whole = true;
+        } else if name == "request" {
+            self.request = true;
         } else if !VARIABLES.contains(&name) && ENV.types().find_type(name).is_none() {
             self.unknown.insert(name.to_string());
         }

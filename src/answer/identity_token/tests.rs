@@ -121,6 +121,31 @@ fn a_token_is_reused_per_identity_and_audience() {
     assert_eq!(tokens.kept(), 5);
 }
 
+/// One identity asking for two audiences in turn (one slot of the thread's kept tokens): each
+/// answer carries its own audience and is reused for it; another signer never answers with
+/// this one's token.
+#[test]
+fn a_kept_token_is_answered_only_for_its_audience_and_signer() {
+    let tokens = IdentityTokens::new(&config("ec1", "X-Identity-Token"));
+    let identity = alice(unix_now() + 3600);
+    let orders = tokens.value(&identity, Some("orders-api")).expect("signs");
+    let billing = tokens.value(&identity, Some("billing")).expect("signs");
+    for _ in 0..3 {
+        assert_eq!(tokens.value(&identity, Some("orders-api")).expect("signs"), orders);
+        assert_eq!(tokens.value(&identity, Some("billing")).expect("signs"), billing);
+    }
+    assert_eq!(
+        verified(&tokens, orders.to_str().expect("ascii"), "orders-api")["aud"],
+        "orders-api"
+    );
+    assert_eq!(
+        verified(&tokens, billing.to_str().expect("ascii"), "billing")["aud"],
+        "billing"
+    );
+    let reloaded = IdentityTokens::new(&config("ec1", "X-Identity-Token"));
+    assert_ne!(reloaded.value(&identity, Some("billing")).expect("signs"), billing);
+}
+
 #[test]
 fn a_token_too_short_to_halve_is_not_kept() {
     let tokens = IdentityTokens::new(&config("ec1", "X-Identity-Token"));

@@ -242,3 +242,62 @@ fn explain_shows_the_expression_and_its_value() {
         "expression `claims.email_verified`: not evaluated (no identity)"
     );
 }
+
+#[test]
+fn an_expression_reads_the_request_or_only_the_identity() {
+    for (source, identity_only) in [
+        ("'admins' in groups", true),
+        ("claims.email_verified && user == 'alice'", true),
+        ("issuer == 'corp' && email.endsWith('@example.com')", true),
+        ("request.method == 'GET'", false),
+        ("'admins' in groups || request.path.startsWith('/public/')", false),
+        ("has(request.query)", false),
+        ("[request].size() == 1", false),
+        // A comprehension variable named `request` is not the request.
+        ("groups.exists(request, request == 'admins')", true),
+    ] {
+        let expression = Expression::compile(source).expect(source);
+        assert_eq!(expression.identity_only, identity_only, "{source}");
+    }
+}
+
+/// A kept verdict is never served for another identity, another expression or (for one that
+/// reads the request) another request.
+#[test]
+fn a_kept_verdict_answers_only_for_the_same_expression_and_identity() {
+    let admins = Expression::compile("'admins' in groups").expect("compiles");
+    let verified = Expression::compile("claims.email_verified == true").expect("compiles");
+    let alice = identity(&["admins"], r#"{"email_verified":false}"#);
+    let bob = Identity {
+        user: "bob".into(),
+        ..identity(&["dev"], r#"{"email_verified":true}"#)
+    };
+    for _ in 0..3 {
+        assert_eq!(admins.evaluate(&alice, &get()), Evaluation::True);
+        assert_eq!(verified.evaluate(&alice, &get()), Evaluation::False);
+        assert_eq!(admins.evaluate(&bob, &get()), Evaluation::False);
+        assert_eq!(verified.evaluate(&bob, &get()), Evaluation::True);
+    }
+    // The same groups with a claim changed: a new identity, evaluated anew.
+    let alice_verified = identity(&["admins"], r#"{"email_verified":true}"#);
+    assert_eq!(verified.evaluate(&alice_verified, &get()), Evaluation::True);
+    // The same source compiled again is another expression; it agrees.
+    let again = Expression::compile("'admins' in groups").expect("compiles");
+    assert_eq!(again.evaluate(&bob, &get()), Evaluation::False);
+    // One that reads the request answers per request.
+    let gets = Expression::compile("'admins' in groups && request.method == 'GET'").expect("compiles");
+    assert_eq!(gets.evaluate(&alice, &get()), Evaluation::True);
+    assert_eq!(gets.evaluate(&alice, &request(Method::POST, "/x")), Evaluation::False);
+    assert_eq!(gets.evaluate(&alice, &get()), Evaluation::True);
+}
+
+/// An evaluation error is not kept: it is evaluated (and logged) each time.
+#[test]
+fn an_evaluation_error_is_never_kept() {
+    let missing = Expression::compile("claims.tenant == 'acme'").expect("compiles");
+    let alice = identity(&[], "{}");
+    for _ in 0..2 {
+        assert!(matches!(missing.evaluate(&alice, &get()), Evaluation::Error(_)));
+    }
+    VERDICTS.with(|verdicts| assert_eq!(verdicts.borrow().get(missing.number, alice.digest()), None));
+}
