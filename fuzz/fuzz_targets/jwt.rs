@@ -1,11 +1,15 @@
 //! The unverified structure of a signed token, for every use (bearer, ID, logout): never panics
 //! on any text, and what it accepts has three base64url parts, names a key, and carries as its
 //! claims exactly the JSON object its payload holds. Telling a JWT from an opaque token (with
-//! introspection configured) answers as decoding its header into a JSON map does.
+//! introspection configured) answers as decoding its header into a JSON map does. The same text
+//! as an `Authorization` header: a token is presented only from a header `to_str` reads, and it
+//! is a trimmed part of that header.
 #![no_main]
 
+use axum::http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
 use base64::Engine;
 use libfuzzer_sys::fuzz_target;
+use portcullis::authn::bearer::presented;
 use portcullis::authn::introspection::looks_like_jwt;
 use portcullis::authn::jws::{MAX_TOKEN_BYTES, TokenUse, parse};
 
@@ -20,6 +24,15 @@ fuzz_target!(|token: &str| {
         }
     }
     assert_eq!(looks_like_jwt(token), by_map(token), "{token:?}");
+    if let Ok(value) = HeaderValue::from_bytes(token.as_bytes()) {
+        let mut headers = HeaderMap::new();
+        headers.insert(AUTHORIZATION, value.clone());
+        if let Some(found) = presented(&headers) {
+            let text = value.to_str().expect("a token is presented only from a text header");
+            assert!(text.contains(found), "{token:?}");
+            assert_eq!(found, found.trim(), "{token:?}");
+        }
+    }
 });
 
 /// The plain reading: three parts, the first decoded and parsed into a map that has `alg`.

@@ -7,13 +7,13 @@
 //! 0.4 µs for a 700-byte token) and the shared cache's hit path (a lookup, and a read record
 //! sent to a channel every thread writes to).
 //!
-//! - A token is kept only after the shared cache held it (it was verified), and served only
-//!   while the cache still holds its entry ([`Entry::is_held`]): the cache's budget, expiry
-//!   and clearing decide for the tokens kept here too. It is found again
-//!   only by the whole token: its last eight bytes pick one of [`SLOTS`] slots, and the kept
-//!   token must then equal the presented one byte for byte, compared in time that does not
-//!   depend on where they differ (no timing tells a caller how much of someone's token it
-//!   guessed).
+//! - A token is kept when the shared cache answers for it (so it was verified and admitted),
+//!   and served only while the cache still holds its entry ([`Entry::is_held`]): the cache's
+//!   budget, expiry and clearing decide for the tokens kept here too.
+//! - It is found again only by the whole token: its last eight bytes pick one of [`SLOTS`]
+//!   slots, and the kept token must then equal the presented one byte for byte, compared in
+//!   time that does not depend on where they differ (no timing tells a caller how much of
+//!   someone's token it guessed).
 //! - Each entry belongs to one generation of one cache ([`next_generation`]): a new cache
 //!   (config reload) or a cleared one takes a new number, and entries of the old one are
 //!   never served again.
