@@ -17,7 +17,6 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::http::{HeaderName, HeaderValue};
@@ -27,7 +26,7 @@ use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::authn::{Identity, IdentityMemo};
+use crate::authn::{Identity, IdentityMemo, next_owner};
 use crate::config::IdentityTokenConfig;
 use crate::rules::IdentityTokenRule;
 use crate::session::unix_now;
@@ -36,10 +35,6 @@ use crate::session::unix_now;
 const CACHE_MEMORY: u64 = 32 * 1024 * 1024;
 /// What one entry costs besides its token: the key, the times and moka's bookkeeping.
 const ENTRY_OVERHEAD: u32 = 160;
-
-/// The last signer's number: each has its own, so a thread's kept tokens of one signer are
-/// never answered by another (a reloaded key).
-static SIGNERS: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// The tokens this thread answered with last, by signer number and identity digest.
@@ -50,7 +45,8 @@ thread_local! {
 /// tokens kept for reuse.
 pub struct IdentityTokens {
     config: IdentityTokenConfig,
-    /// This signer's number among the threads' kept tokens.
+    /// This signer's number among the threads' kept tokens ([`next_owner`]): a reloaded key's
+    /// signer never answers with the old one's tokens.
     number: u64,
     /// `{"keys": [...]}` of the signing key and the previous keys, serialised once.
     jwks: String,
@@ -106,7 +102,7 @@ impl IdentityTokens {
         IdentityTokens {
             jwks: key_set(config).to_string(),
             config: config.clone(),
-            number: SIGNERS.fetch_add(1, Ordering::Relaxed) + 1,
+            number: next_owner(),
             cache,
         }
     }

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -69,6 +70,17 @@ impl Identity {
             hash.finalize().into()
         })
     }
+}
+
+/// The last number [`next_owner`] gave.
+static OWNERS: AtomicU64 = AtomicU64::new(0);
+
+/// A number no other owner of per-thread kept values had in this process, never 0 (what an
+/// empty slot has): a compiled expression, an identity-token signer, a generation of the JWT
+/// token cache. What one owner kept is then never read for another, even for one made later at
+/// the same address.
+pub fn next_owner() -> u64 {
+    OWNERS.fetch_add(1, Ordering::Relaxed) + 1
 }
 
 /// What was last worked out for a few identities, each under an `owner` (what worked it out,

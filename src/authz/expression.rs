@@ -19,14 +19,13 @@ mod variables;
 use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, LazyLock};
 
 use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use cel::{Context, Env, Program, Value};
 use serde::Deserialize;
 
-use crate::authn::{Identity, IdentityMemo};
+use crate::authn::{Identity, IdentityMemo, next_owner};
 use crate::origin::OriginalRequest;
 use variables::Variables;
 
@@ -39,10 +38,6 @@ const MAX_CLAIM_MEMBERS: usize = 4;
 
 /// The standard environment, built once: functions and types every evaluation shares.
 static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
-
-/// The last compiled expression's number: each compiled expression has its own, so a verdict
-/// kept for one is never read for another (even one compiled later at the same address).
-static COMPILED: AtomicU64 = AtomicU64::new(0);
 
 thread_local! {
     /// Verdicts of expressions that read only the identity, by expression number and digest.
@@ -121,7 +116,7 @@ impl Expression {
             source: source.into(),
             program: Arc::new(program),
             claims: names.claims_use(),
-            number: COMPILED.fetch_add(1, Ordering::Relaxed) + 1,
+            number: next_owner(),
             identity_only: !names.request,
         })
     }

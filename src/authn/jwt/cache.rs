@@ -23,7 +23,7 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use super::recent;
-use crate::authn::Identity;
+use crate::authn::{Identity, next_owner};
 
 /// The default memory budget of the cache: 64 MiB.
 pub const DEFAULT_CACHE_MEMORY: u64 = 64 * 1024 * 1024;
@@ -181,7 +181,7 @@ impl TokenCache {
                 .expire_after(UntilExp)
                 .eviction_listener(|_, entry: Arc<Entry>, _| entry.let_go())
                 .build_with_hasher(DigestBits),
-            generation: AtomicU64::new(recent::next_generation()),
+            generation: AtomicU64::new(next_owner()),
         }
     }
 
@@ -220,15 +220,13 @@ impl TokenCache {
         }
     }
 
-    async fn insert_key(&self, key: TokenKey, identity: Arc<Identity>) -> Arc<Entry> {
-        let entry = Entry::new(identity);
-        self.cache.insert(key, entry.clone()).await;
-        entry
+    async fn insert_key(&self, key: TokenKey, identity: Arc<Identity>) {
+        self.cache.insert(key, Entry::new(identity)).await;
     }
 
     /// Forgets every cached identity, here and among the threads' recent tokens.
     pub fn clear(&self) {
-        self.generation.store(recent::next_generation(), Ordering::Release);
+        self.generation.store(next_owner(), Ordering::Release);
         self.cache.invalidate_all();
     }
 

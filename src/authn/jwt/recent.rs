@@ -14,7 +14,7 @@
 //!   slots, and the kept token must then equal the presented one byte for byte, compared in
 //!   time that does not depend on where they differ (no timing tells a caller how much of
 //!   someone's token it guessed).
-//! - Each entry belongs to one generation of one cache ([`next_generation`]): a new cache
+//! - Each entry belongs to one generation of one cache (a [`next_owner`](crate::authn::next_owner) number): a new cache
 //!   (config reload) or a cleared one takes a new number, and entries of the old one are
 //!   never served again.
 //! - Memory: [`SLOTS`] tokens (16 KiB at most each) per worker thread, beside the cache's
@@ -22,21 +22,12 @@
 
 use std::cell::RefCell;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::cache::Entry;
 use crate::authn::Identity;
 
 /// Tokens kept per thread.
 pub const SLOTS: usize = 16;
-
-/// The last generation handed out; 0 is never one (an empty slot has it).
-static GENERATIONS: AtomicU64 = AtomicU64::new(0);
-
-/// A number no cache in this process had before.
-pub fn next_generation() -> u64 {
-    GENERATIONS.fetch_add(1, Ordering::Relaxed) + 1
-}
 
 struct Slot {
     generation: u64,
@@ -115,8 +106,8 @@ pub fn keep(generation: u64, token: &str, entry: &Arc<Entry>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::authn::Claims;
     use crate::authn::jwt::unix_now;
+    use crate::authn::{Claims, next_owner};
 
     fn entry(user: &str, expires_at: u64) -> Arc<Entry> {
         Entry::new(Arc::new(Identity {
@@ -135,7 +126,7 @@ mod tests {
     #[test]
     fn a_kept_token_is_found_only_by_the_whole_token_and_its_generation() {
         let now = unix_now();
-        let generation = next_generation();
+        let generation = next_owner();
         let alice = entry("alice", now + 60);
         let token = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJhbGljZSJ9.c2lnbmF0dXJlLW9mLWFsaWNl";
         keep(generation, token, &alice);
@@ -147,17 +138,14 @@ mod tests {
         assert!(find(generation, forged, now).is_none(), "another payload");
         assert!(find(generation, &token[1..], now).is_none(), "a shorter token");
         assert!(find(generation, &format!("{token}x"), now).is_none(), "a longer token");
-        assert!(
-            find(next_generation(), token, now).is_none(),
-            "another cache's generation"
-        );
+        assert!(find(next_owner(), token, now).is_none(), "another cache's generation");
         assert!(find(generation, "", now).is_none());
     }
 
     #[test]
     fn a_kept_identity_is_never_served_at_or_after_its_expiry() {
         let now = unix_now();
-        let generation = next_generation();
+        let generation = next_owner();
         keep(generation, "a.b.c", &entry("alice", now + 10));
         assert!(find(generation, "a.b.c", now + 9).is_some());
         assert!(find(generation, "a.b.c", now + 10).is_none());
@@ -166,7 +154,7 @@ mod tests {
     #[test]
     fn an_entry_the_cache_let_go_is_not_served_and_not_kept_alive() {
         let now = unix_now();
-        let generation = next_generation();
+        let generation = next_owner();
         let alice = entry("alice", now + 60);
         keep(generation, "x.y.z", &alice);
         assert!(find(generation, "x.y.z", now).is_some());
@@ -178,7 +166,7 @@ mod tests {
     #[test]
     fn a_slot_keeps_the_last_token_that_picked_it() {
         let now = unix_now();
-        let generation = next_generation();
+        let generation = next_owner();
         let first = "header.payload.signature-00000001";
         // Find a second token for the same slot, with another tag.
         let second = (0..10_000)
@@ -194,7 +182,7 @@ mod tests {
     #[test]
     fn threads_keep_their_own_tokens() {
         let now = unix_now();
-        let generation = next_generation();
+        let generation = next_owner();
         keep(generation, "t.o.k", &entry("alice", now + 60));
         let elsewhere = std::thread::spawn(move || find(generation, "t.o.k", now).is_some())
             .join()
