@@ -15,6 +15,7 @@ pub mod cli;
 pub mod config;
 pub mod decision;
 pub mod login;
+pub mod memo;
 pub mod metrics;
 pub mod origin;
 pub mod remote;

@@ -3,15 +3,98 @@
 //! shared by concurrent askers. A body is read only up to a bound, and a failed call
 //! is put in words that say whether it timed out, could not connect or failed later, with the
 //! causes (a TLS reason such as an unknown issuer is a cause) and never the headers sent.
+//!
+//! Checks asked again and again by the same credential (a session check, an authorizer) put a
+//! per-thread memo of their latest answers in front of their cache ([`recent_cached_or_call`]):
+//! the shared cache's lookup and bookkeeping cost more than the rest of such a decision. Each
+//! answer carries the instant it lapses ([`Kept`]), and neither the memo nor the cache serves
+//! it after that.
+
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::thread::LocalKey;
+use std::time::{Duration, Instant};
+
+use moka::future::Cache;
+
+use crate::memo::Memo;
+
+/// How many answers of one kind each worker thread keeps.
+const RECENT_ANSWERS: usize = 16;
+
+/// A remote check's answer as its cache holds it, with the instant it lapses: caches built
+/// with [`UntilLapse`] drop it then, and no memo serves it after.
+#[derive(Debug, Clone)]
+pub struct Kept<V> {
+    /// The answer.
+    pub answer: V,
+    /// When it stops being used.
+    pub until: Instant,
+}
+
+impl<V> Kept<V> {
+    /// `answer`, used for `ttl` from now.
+    pub fn lasting(answer: V, ttl: Duration) -> Kept<V> {
+        let now = Instant::now();
+        Kept {
+            answer,
+            until: now
+                .checked_add(ttl)
+                .unwrap_or(now + Duration::from_secs(365 * 24 * 3600)),
+        }
+    }
+}
+
+/// The expiry of a cache of [`Kept`] answers: each entry lapses at its answer's `until`.
+pub struct UntilLapse;
+
+impl<K, V> moka::Expiry<K, Kept<V>> for UntilLapse {
+    fn expire_after_create(&self, _: &K, kept: &Kept<V>, created_at: Instant) -> Option<Duration> {
+        Some(kept.until.saturating_duration_since(created_at))
+    }
+}
+
+/// One kind of answer's per-thread memo, for a `thread_local` (one per answer type).
+pub type Recent<V> = RefCell<Memo<Kept<V>, RECENT_ANSWERS>>;
+
+/// An empty [`Recent`] memo (a `const` initialiser for `thread_local`).
+pub const fn no_recent<V: Clone>() -> Recent<V> {
+    RefCell::new(Memo::new())
+}
+
+/// [`cached_or_call`] behind this thread's memo of `owner`'s latest answers: an answer kept for
+/// `key` and not lapsed is served without the cache; any other answer the cache or the call
+/// gives is kept for the next request on this thread. `owner` is the check's
+/// [`next_owner`](crate::memo::next_owner) number, so no other check reads its answers.
+pub async fn recent_cached_or_call<V, E, F>(
+    recent: &'static LocalKey<Recent<V>>,
+    owner: u64,
+    cache: &Cache<[u8; 32], Kept<V>>,
+    key: [u8; 32],
+    call: impl FnOnce() -> F,
+) -> Result<V, Arc<E>>
+where
+    V: Clone + Send + Sync + 'static,
+    E: Send + Sync + 'static,
+    F: Future<Output = Result<Kept<V>, E>>,
+{
+    let kept = recent.with(|memo| memo.try_borrow().ok()?.get(owner, &key));
+    if let Some(kept) = kept.filter(|kept| Instant::now() < kept.until) {
+        return Ok(kept.answer);
+    }
+    let kept = cached_or_call(cache, key, call).await?;
+    recent.with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            memo.put(owner, &key, kept.clone());
+        }
+    });
+    Ok(kept.answer)
+}
 
 /// The cached answer for `key`, else the one `call` makes (single flight: concurrent misses share
 /// one call; errors are not cached). A hit does not even build the call's future (large: it holds
 /// the HTTP client's), and a miss boxes it, so the caller's future stays small on the hot path.
-pub async fn cached_or_call<K, V, E, F>(
-    cache: &moka::future::Cache<K, V>,
-    key: K,
-    call: impl FnOnce() -> F,
-) -> Result<V, std::sync::Arc<E>>
+pub async fn cached_or_call<K, V, E, F>(cache: &Cache<K, V>, key: K, call: impl FnOnce() -> F) -> Result<V, Arc<E>>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
@@ -56,3 +139,6 @@ pub fn describe(error: &reqwest::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests;

@@ -26,8 +26,9 @@ use rand::RngCore;
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::authn::{Identity, IdentityMemo, next_owner};
+use crate::authn::Identity;
 use crate::config::IdentityTokenConfig;
+use crate::memo::{Memo, next_owner};
 use crate::rules::IdentityTokenRule;
 use crate::session::unix_now;
 
@@ -38,7 +39,7 @@ const ENTRY_OVERHEAD: u32 = 160;
 
 thread_local! {
     /// The tokens this thread answered with last, by signer number and identity digest.
-    static LAST_MINTED: RefCell<IdentityMemo<u64, Arc<Minted>, 16>> = const { RefCell::new(IdentityMemo::new()) };
+    static LAST_MINTED: RefCell<Memo<Arc<Minted>, 16>> = const { RefCell::new(Memo::new()) };
 }
 
 /// The identity token signer of the running service: the key, the published key set and the

@@ -3,12 +3,11 @@
 //! Caches keyed by who asked (the `http` authorizer's answers, the reused identity tokens)
 //! hash this digest instead of the identity's parts: an identity is shared by every request
 //! with its credential (the caches hold it behind an `Arc`), so its claims text, often hundreds
-//! of bytes, is hashed once instead of on every request. [`IdentityMemo`] keeps, per thread,
-//! what was last worked out for a few identities (an expression's verdict), found by digest.
+//! of bytes, is hashed once instead of on every request. Per-thread memos
+//! ([`crate::memo::Memo`]) find what was last worked out for an identity by this digest.
 
 use std::fmt;
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -72,60 +71,8 @@ impl Identity {
     }
 }
 
-/// The last number [`next_owner`] gave.
-static OWNERS: AtomicU64 = AtomicU64::new(0);
-
-/// A number no other owner of per-thread kept values had in this process, never 0 (what an
-/// empty slot has): a compiled expression, an identity-token signer, a generation of the JWT
-/// token cache. What one owner kept is then never read for another, even for one made later at
-/// the same address.
-pub fn next_owner() -> u64 {
-    OWNERS.fetch_add(1, Ordering::Relaxed) + 1
-}
-
-/// What was last worked out for a few identities, each under an `owner` (what worked it out,
-/// such as one compiled expression) and the identity's [`Identity::digest`]: a small array
-/// meant to live in a `thread_local`, so it takes no lock and is shared by no other thread.
-/// A digest picks one of `N` slots; a new value replaces the slot's old one.
-pub struct IdentityMemo<O, V, const N: usize> {
-    slots: [Option<(O, [u8; 32], V)>; N],
-}
-
-impl<O: Copy + Eq, V: Clone, const N: usize> IdentityMemo<O, V, N> {
-    /// An empty memo.
-    pub const fn new() -> Self {
-        IdentityMemo {
-            slots: [const { None }; N],
-        }
-    }
-
-    fn slot(digest: &[u8; 32]) -> usize {
-        usize::from(digest[0]) % N
-    }
-
-    /// The value kept for `owner` and `digest`.
-    pub fn get(&self, owner: O, digest: &[u8; 32]) -> Option<V> {
-        match &self.slots[Self::slot(digest)] {
-            Some((kept_owner, kept, value)) if *kept_owner == owner && kept == digest => Some(value.clone()),
-            _ => None,
-        }
-    }
-
-    /// Keeps `value` for `owner` and `digest`.
-    pub fn put(&mut self, owner: O, digest: &[u8; 32], value: V) {
-        self.slots[Self::slot(digest)] = Some((owner, *digest, value));
-    }
-}
-
-impl<O: Copy + Eq, V: Clone, const N: usize> Default for IdentityMemo<O, V, N> {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::IdentityMemo;
     use crate::authn::{Claims, Identity};
 
     fn alice() -> Identity {
@@ -197,27 +144,6 @@ mod tests {
             seen.push(*identity.digest());
         }
         assert_eq!(alice().digest(), base.digest(), "the same parts, the same digest");
-    }
-
-    #[test]
-    fn a_memo_answers_only_for_the_same_owner_and_digest() {
-        let mut memo: IdentityMemo<u64, bool, 4> = IdentityMemo::new();
-        let first = *alice().digest();
-        let bob = *Identity {
-            user: "bob".into(),
-            ..alice()
-        }
-        .digest();
-        memo.put(1, &first, true);
-        assert_eq!(memo.get(1, &first), Some(true));
-        assert_eq!(memo.get(2, &first), None, "another owner");
-        assert_eq!(memo.get(1, &bob), None, "another identity");
-        // A digest sharing the slot replaces the value there.
-        let mut shares_slot = first;
-        shares_slot[31] ^= 1;
-        memo.put(1, &shares_slot, false);
-        assert_eq!(memo.get(1, &shares_slot), Some(false));
-        assert_eq!(memo.get(1, &first), None);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub mod strict_json;
 
 pub use claims_text::{Claims, keep_claims};
 pub use credential::{Authenticated, Authenticator, CredentialKind, Outcome, Upstream};
-pub use digest::{IdentityDigest, IdentityMemo, next_owner};
+pub use digest::IdentityDigest;
 pub use session_check::{SessionCheckId, SessionChecks};
 
 use axum::http::HeaderMap;

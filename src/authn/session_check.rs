@@ -11,16 +11,17 @@
 //!   connection, another status, a body that is not a JSON object) is no verdict: 503;
 //! - answers are cached per check by a keyed SHA-256 of the forwarded values (valid ones for
 //!   `cache_ttl`, never past the session's own `expires_at`; invalid ones for at most
-//!   [`INVALID_TTL`]); errors never; concurrent misses of one key make one call.
+//!   [`INVALID_TTL`]); errors never; concurrent misses of one key make one call. Each worker
+//!   thread also keeps its latest answers by that key, for no longer
+//!   ([`crate::remote::recent_cached_or_call`]).
 //!
 //! Cookie and header values are never logged: logs name the check, its URL and the reason.
 
 use std::sync::{Arc, Mutex, OnceLock};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::http::header::{ACCEPT, COOKIE};
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
-use moka::Expiry;
 use moka::future::Cache;
 use rand::RngCore;
 use serde_json::{Map, Value};
@@ -30,8 +31,10 @@ use super::claims::ClaimMapper;
 use super::credential::{Authenticated, CredentialKind, Outcome};
 use super::jwt::entry_weight;
 use crate::config::SessionCheckConfig;
+use crate::memo::next_owner;
 use crate::metrics::Metrics;
 use crate::origin::OriginalRequest;
+use crate::remote::{Kept, Recent, UntilLapse, no_recent};
 use crate::session::codec::MAX_REQUEST_COOKIES;
 
 /// How long an invalid answer (401, 403, no user) is reused at most: long enough that a flood
@@ -41,6 +44,11 @@ pub const INVALID_TTL: Duration = Duration::from_secs(5);
 
 /// The largest answer read; a longer one is no verdict (503).
 const MAX_ANSWER_BYTES: usize = 1024 * 1024;
+
+thread_local! {
+    /// Each worker thread's latest answers, by check number and cache key.
+    static RECENT_ANSWERS: Recent<Answer> = const { no_recent() };
+}
 
 /// A `[[session_checks]]` block as a credential kind: its place in the config and its name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -114,39 +122,25 @@ pub struct SessionCheck {
     config: SessionCheckConfig,
     mapper: ClaimMapper,
     client: reqwest::Client,
-    cache: Cache<[u8; 32], Answer>,
+    cache: Cache<[u8; 32], Kept<Answer>>,
     /// Random per process: the cache keys say nothing about the values outside it.
     key: [u8; 32],
+    /// This check's number among the threads' kept answers.
+    number: u64,
     metrics: Metrics,
 }
 
 /// A cached verdict.
 #[derive(Clone)]
 enum Answer {
-    Valid {
-        identity: Arc<super::Identity>,
-        ttl: Duration,
-    },
-    Invalid {
-        reason: Arc<str>,
-        ttl: Duration,
-    },
+    Valid(Arc<super::Identity>),
+    Invalid(Arc<str>),
 }
 
-struct ByAnswer;
-
-impl Expiry<[u8; 32], Answer> for ByAnswer {
-    fn expire_after_create(&self, _: &[u8; 32], answer: &Answer, _: Instant) -> Option<Duration> {
-        Some(match answer {
-            Answer::Valid { ttl, .. } | Answer::Invalid { ttl, .. } => *ttl,
-        })
-    }
-}
-
-fn weight(answer: &Answer) -> u32 {
-    match answer {
-        Answer::Valid { identity, .. } => entry_weight(identity),
-        Answer::Invalid { reason, .. } => 400 + u32::try_from(reason.len()).unwrap_or(u32::MAX / 2),
+fn weight(kept: &Kept<Answer>) -> u32 {
+    match &kept.answer {
+        Answer::Valid(identity) => entry_weight(identity),
+        Answer::Invalid(reason) => 400 + u32::try_from(reason.len()).unwrap_or(u32::MAX / 2),
     }
 }
 
@@ -167,10 +161,11 @@ impl SessionCheck {
             client,
             cache: Cache::builder()
                 .max_capacity(memory)
-                .weigher(|_, answer: &Answer| weight(answer))
-                .expire_after(ByAnswer)
+                .weigher(|_, kept: &Kept<Answer>| weight(kept))
+                .expire_after(UntilLapse)
                 .build(),
             key,
+            number: next_owner(),
             metrics,
         }
     }
@@ -262,10 +257,11 @@ impl SessionCheck {
         }
         let kind = CredentialKind::SessionCheck(self.id);
         let key = self.cache_key(headers);
-        let answer = crate::remote::cached_or_call(&self.cache, key, || self.call(headers, request)).await;
+        let call = || self.call(headers, request);
+        let answer = crate::remote::recent_cached_or_call(&RECENT_ANSWERS, self.number, &self.cache, key, call).await;
         Some(Authenticated::from(match answer {
-            Ok(Answer::Valid { identity, .. }) => Outcome::Valid(identity),
-            Ok(Answer::Invalid { reason, .. }) => Outcome::Invalid {
+            Ok(Answer::Valid(identity)) => Outcome::Valid(identity),
+            Ok(Answer::Invalid(reason)) => Outcome::Invalid {
                 kind,
                 reason: reason.to_string(),
             },
@@ -278,7 +274,7 @@ impl SessionCheck {
 
     /// One call to the check's URL, carrying what [`SessionCheck::forwarded`] picks from
     /// `headers`; `Err` when it gave no verdict.
-    async fn call(&self, headers: &HeaderMap, request: &OriginalRequest) -> Result<Answer, String> {
+    async fn call(&self, headers: &HeaderMap, request: &OriginalRequest) -> Result<Kept<Answer>, String> {
         let mut call = self
             .client
             .get(self.config.url.clone())
@@ -301,9 +297,9 @@ impl SessionCheck {
             Ok(response) => self.read(response).await,
             Err(error) => Err(crate::remote::describe(&error)),
         };
-        let (label, reason) = match &result {
-            Ok(Answer::Valid { .. }) => ("valid", None),
-            Ok(Answer::Invalid { reason, .. }) => ("invalid", Some(reason.to_string())),
+        let (label, reason) = match result.as_ref().map(|kept| &kept.answer) {
+            Ok(Answer::Valid(_)) => ("valid", None),
+            Ok(Answer::Invalid(reason)) => ("invalid", Some(reason.to_string())),
             Err(reason) => ("error", Some(reason.clone())),
         };
         self.metrics
@@ -323,14 +319,12 @@ impl SessionCheck {
         result.map_err(|reason| format!("session check `{}` ({url}) cannot answer: {reason}", self.config.name))
     }
 
-    /// The verdict of an answer.
-    async fn read(&self, response: reqwest::Response) -> Result<Answer, String> {
+    /// The verdict of an answer, with how long it is used: a valid one `cache_ttl` but never
+    /// past the session's end, an invalid one at most [`INVALID_TTL`].
+    async fn read(&self, response: reqwest::Response) -> Result<Kept<Answer>, String> {
         let status = response.status();
         let invalid_ttl = self.config.cache_ttl.min(INVALID_TTL);
-        let invalid = |reason: String| Answer::Invalid {
-            reason: reason.into(),
-            ttl: invalid_ttl,
-        };
+        let invalid = |reason: String| Kept::lasting(Answer::Invalid(reason.into()), invalid_ttl);
         match status.as_u16() {
             200 => {}
             401 | 403 => {
@@ -368,10 +362,10 @@ impl SessionCheck {
         let expires_at = expires.unwrap_or_else(|| now.saturating_add(ttl.as_secs().max(1)));
         let text = String::from_utf8_lossy(&body);
         match self.mapper.identity(&object, text.trim(), expires_at) {
-            Ok(identity) => Ok(Answer::Valid {
-                identity: Arc::new(identity),
-                ttl: ttl.min(Duration::from_secs(expires_at.saturating_sub(now))),
-            }),
+            Ok(identity) => Ok(Kept::lasting(
+                Answer::Valid(Arc::new(identity)),
+                ttl.min(Duration::from_secs(expires_at.saturating_sub(now))),
+            )),
             Err(_) => Ok(invalid(format!(
                 "session check `{}`: the answer has no user at `{}`",
                 self.config.name, self.config.user_field

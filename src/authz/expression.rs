@@ -9,7 +9,7 @@
 //! it names them as `claims.<name>`.
 //!
 //! An expression that does not read `request` is a function of the identity alone: its verdict
-//! is kept per thread by the identity's digest ([`IdentityMemo`]), so the requests of one
+//! is kept per thread by the identity's digest ([`Memo`]), so the requests of one
 //! credential evaluate it once per thread rather than each time.
 
 #[cfg(test)]
@@ -25,7 +25,8 @@ use cel::common::ast::{EntryExpr, Expr, IdedExpr};
 use cel::{Context, Env, Program, Value};
 use serde::Deserialize;
 
-use crate::authn::{Identity, IdentityMemo, next_owner};
+use crate::authn::Identity;
+use crate::memo::{Memo, next_owner};
 use crate::origin::OriginalRequest;
 use variables::Variables;
 
@@ -41,7 +42,7 @@ static ENV: LazyLock<Arc<Env>> = LazyLock::new(|| Arc::new(Env::stdlib()));
 
 thread_local! {
     /// Verdicts of expressions that read only the identity, by expression number and digest.
-    static VERDICTS: RefCell<IdentityMemo<u64, bool, 16>> = const { RefCell::new(IdentityMemo::new()) };
+    static VERDICTS: RefCell<Memo<bool, 16>> = const { RefCell::new(Memo::new()) };
 }
 
 /// A compiled `require.expression`. Cloning shares the compiled program.

@@ -253,3 +253,41 @@ async fn a_mia_platform_manager_reads_a_forwarded_authorization_header_or_cookie
     let response = ask(&portcullis, "/orders/1", &[("Authorization", "Bearer nobody")]).await;
     assert_eq!(response.status(), 401);
 }
+
+#[tokio::test]
+async fn a_signed_out_session_is_refused_on_every_worker_once_its_answer_lapses() {
+    let kratos = Kratos::start().await;
+    let config = format!(
+        "{}{}cache_ttl = \"4s\"\n",
+        file_issuer_config("rsa1"),
+        kratos.check_config("kratos", "2s")
+    );
+    let portcullis = std::sync::Arc::new(Portcullis::start(Setup::new(&config, RULES)).await);
+    let token = kratos.sign_in(&KratosUser::named("ivy", &[]));
+    // A wave of concurrent requests reaches every worker thread, and each keeps the answer.
+    let wave = |expected: u16, when: &'static str| {
+        let (portcullis, header) = (portcullis.clone(), kratos_cookie(&token));
+        async move {
+            let asks: Vec<_> = (0..24)
+                .map(|_| {
+                    let (portcullis, header) = (portcullis.clone(), header.clone());
+                    tokio::spawn(
+                        async move { ask(&portcullis, "/app", &[("Cookie", &header)]).await.status().as_u16() },
+                    )
+                })
+                .collect();
+            for asked in asks {
+                assert_eq!(asked.await.expect("task"), expected, "{when}");
+            }
+        }
+    };
+    wave(200, "signed in").await;
+    let calls = kratos.calls();
+    kratos.sign_out(&token);
+    let cached = ask(&portcullis, "/app", &[("Cookie", &kratos_cookie(&token))]).await;
+    assert_eq!(cached.status(), 200, "the answer is cached for cache_ttl");
+    assert_eq!(kratos.calls(), calls);
+    tokio::time::sleep(std::time::Duration::from_millis(4200)).await;
+    wave(401, "signed out, the answer lapsed").await;
+    wave(401, "signed out, again").await;
+}

@@ -23,7 +23,8 @@ use moka::future::Cache;
 use sha2::{Digest, Sha256};
 
 use super::recent;
-use crate::authn::{Identity, next_owner};
+use crate::authn::Identity;
+use crate::memo::next_owner;
 
 /// The default memory budget of the cache: 64 MiB.
 pub const DEFAULT_CACHE_MEMORY: u64 = 64 * 1024 * 1024;

@@ -14,7 +14,7 @@
 //!   slots, and the kept token must then equal the presented one byte for byte, compared in
 //!   time that does not depend on where they differ (no timing tells a caller how much of
 //!   someone's token it guessed).
-//! - Each entry belongs to one generation of one cache (a [`next_owner`](crate::authn::next_owner) number): a new cache
+//! - Each entry belongs to one generation of one cache (a [`next_owner`](crate::memo::next_owner) number): a new cache
 //!   (config reload) or a cleared one takes a new number, and entries of the old one are
 //!   never served again.
 //! - Memory: [`SLOTS`] tokens (16 KiB at most each) per worker thread, beside the cache's
@@ -106,8 +106,9 @@ pub fn keep(generation: u64, token: &str, entry: &Arc<Entry>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::authn::Claims;
     use crate::authn::jwt::unix_now;
-    use crate::authn::{Claims, next_owner};
+    use crate::memo::next_owner;
 
     fn entry(user: &str, expires_at: u64) -> Arc<Entry> {
         Entry::new(Arc::new(Identity {

@@ -27,8 +27,10 @@ pub use sar::verb_of;
 use crate::authn::Identity;
 use crate::config::{AuthorizerConfig, AuthorizerKind, read_ca};
 use crate::decision::Decision;
+use crate::memo::next_owner;
 use crate::metrics::Metrics;
 use crate::origin::OriginalRequest;
+use crate::remote::{Kept, Recent, UntilLapse, no_recent};
 use crate::rules::{Known, Rule};
 use token::TokenFile;
 
@@ -39,6 +41,11 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// How many answers one authorizer keeps at most.
 const CACHE_ENTRIES: u64 = 100_000;
+
+thread_local! {
+    /// Each worker thread's latest verdicts, by authorizer number and cache key.
+    static RECENT_VERDICTS: Recent<Verdict> = const { no_recent() };
+}
 
 /// A rule's `require.resource`: what a subject access review asks about (Kubernetes'
 /// `resourceAttributes`). Empty fields are left out; a missing `verb` comes from the method.
@@ -112,7 +119,11 @@ pub struct Authorizer {
     endpoint: String,
     client: reqwest::Client,
     token: Option<TokenFile>,
-    cache: Cache<[u8; 32], Verdict>,
+    cache: Cache<[u8; 32], Kept<Verdict>>,
+    /// How long a verdict is used.
+    cache_ttl: std::time::Duration,
+    /// This authorizer's number among the threads' kept verdicts.
+    number: u64,
     metrics: Metrics,
 }
 
@@ -141,14 +152,17 @@ impl Authorizer {
             token: config.token_file.as_deref().map(TokenFile::open).transpose()?,
             cache: Cache::builder()
                 .max_capacity(CACHE_ENTRIES)
-                .time_to_live(config.cache_ttl)
+                .expire_after(UntilLapse)
                 .build(),
+            cache_ttl: config.cache_ttl,
+            number: next_owner(),
             metrics,
         })
     }
 
-    /// The verdict on `identity` making `request` under `rule`: from the cache, else from one
-    /// call shared by every concurrent asker of the same question.
+    /// The verdict on `identity` making `request` under `rule`: from this thread's latest
+    /// verdicts or the cache, else from one call shared by every concurrent asker of the same
+    /// question.
     pub async fn ask(
         &self,
         rule: &Rule,
@@ -169,11 +183,12 @@ impl Authorizer {
             let body = body.unwrap_or_else(|| {
                 serde_json::to_vec(&request_body(self.kind, rule, identity, request)).unwrap_or_default()
             });
-            self.call(body).await
+            let verdict = self.call(body).await?;
+            Ok(Kept::lasting(verdict, self.cache_ttl))
         };
-        crate::remote::cached_or_call(&self.cache, key, call)
+        crate::remote::recent_cached_or_call(&RECENT_VERDICTS, self.number, &self.cache, key, call)
             .await
-            .map_err(|e| (*e).clone())
+            .map_err(|e: Arc<CannotAnswer>| (*e).clone())
     }
 
     /// One call to the remote, counted and, when it cannot answer, logged with the URL.

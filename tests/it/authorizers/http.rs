@@ -30,12 +30,20 @@ const RULES: &str = r#"
 
 type Seen = Arc<Mutex<Vec<(HeaderMap, Value)>>>;
 
-/// The policy service: decides by the `user` it is sent.
+/// The policy service: decides by the `user` it is sent (`turns` is allowed the first time it
+/// is asked about, denied after).
 async fn policy(State(seen): State<Seen>, headers: HeaderMap, body: String) -> Response {
     let body: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
-    seen.lock().expect("lock").push((headers, body.clone()));
+    let asked_before = {
+        let mut seen = seen.lock().expect("lock");
+        let asked = seen.iter().filter(|(_, sent)| sent["user"] == body["user"]).count();
+        seen.push((headers, body.clone()));
+        asked
+    };
     match body["user"].as_str().unwrap_or_default() {
         "alice" => StatusCode::OK.into_response(),
+        "turns" if asked_before == 0 => StatusCode::OK.into_response(),
+        "turns" => (StatusCode::FORBIDDEN, "not any more").into_response(),
         "bob" => (StatusCode::FORBIDDEN, "no").into_response(),
         "slow" => {
             tokio::time::sleep(Duration::from_secs(30)).await;
@@ -62,6 +70,11 @@ async fn garbage_server() -> String {
 }
 
 async fn start() -> (Seen, Portcullis) {
+    start_caching_for("10s").await
+}
+
+/// [`start`] with the `policy` authorizer's `cache_ttl`.
+async fn start_caching_for(cache_ttl: &str) -> (Seen, Portcullis) {
     let seen: Seen = Arc::default();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let url = format!("http://{}/check", listener.local_addr().expect("addr"));
@@ -73,7 +86,7 @@ async fn start() -> (Seen, Portcullis) {
     let token_file = dir.path().join("policy-token");
     std::fs::write(&token_file, "policy-secret\n").expect("token");
     let config = format!(
-        "{}\n[[authorizers]]\nname = \"policy\"\nkind = \"http\"\nurl = \"{url}\"\ntoken_file = \"{}\"\ncache_ttl = \"10s\"\ntimeout = \"1s\"\n\n[[authorizers]]\nname = \"garbage\"\nkind = \"http\"\nurl = \"{}\"\n",
+        "{}\n[[authorizers]]\nname = \"policy\"\nkind = \"http\"\nurl = \"{url}\"\ntoken_file = \"{}\"\ncache_ttl = \"{cache_ttl}\"\ntimeout = \"1s\"\n\n[[authorizers]]\nname = \"garbage\"\nkind = \"http\"\nurl = \"{}\"\n",
         file_issuer_config("rsa1"),
         token_file.display(),
         garbage_server().await
@@ -147,4 +160,32 @@ async fn a_timeout_a_500_a_redirect_and_a_reply_that_is_not_http_are_503() {
         assert!(log.contains(reason), "no `{reason}` in the log:\n{log}");
     }
     assert!(!log.contains("policy-secret"), "the authorizer's token was logged");
+}
+
+#[tokio::test]
+async fn a_verdict_is_used_on_every_worker_for_cache_ttl_and_not_after() {
+    let (seen, p) = start_caching_for("3s").await;
+    let p = Arc::new(p);
+    let turns = token("turns");
+    // A wave of concurrent requests reaches every worker thread, and each keeps the verdict.
+    let wave = |expected: u16, when: &'static str| {
+        let (p, turns) = (p.clone(), turns.clone());
+        async move {
+            let asks: Vec<_> = (0..24)
+                .map(|_| {
+                    let (p, turns) = (p.clone(), turns.clone());
+                    tokio::spawn(async move { status(&p, "GET", "/p/x", Some(&turns)).await })
+                })
+                .collect();
+            for asked in asks {
+                assert_eq!(asked.await.expect("task"), expected, "{when}");
+            }
+        }
+    };
+    wave(200, "the first verdict").await;
+    assert_eq!(seen.lock().expect("lock").len(), 1, "one call for the wave");
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    wave(403, "the verdict lapsed: asked again").await;
+    wave(403, "the new verdict").await;
+    assert_eq!(seen.lock().expect("lock").len(), 2);
 }
