@@ -66,6 +66,9 @@ pub const fn no_recent<V: Clone>() -> Recent<V> {
 /// `key` and not lapsed is served without the cache; any other answer the cache or the call
 /// gives is kept for the next request on this thread. `owner` is the check's
 /// [`next_owner`](crate::memo::next_owner) number, so no other check reads its answers.
+///
+/// The way past the memo is boxed: this future stays small (the cache's and the call's futures
+/// are large), so a caller that awaits it moves and keeps little on the hot path.
 pub async fn recent_cached_or_call<V, E, F>(
     recent: &'static LocalKey<Recent<V>>,
     owner: u64,
@@ -82,13 +85,16 @@ where
     if let Some(kept) = kept.filter(|kept| Instant::now() < kept.until) {
         return Ok(kept.answer);
     }
-    let kept = cached_or_call(cache, key, call).await?;
-    recent.with(|memo| {
-        if let Ok(mut memo) = memo.try_borrow_mut() {
-            memo.put(owner, &key, kept.clone());
-        }
-    });
-    Ok(kept.answer)
+    Box::pin(async move {
+        let kept = cached_or_call(cache, key, call).await?;
+        recent.with(|memo| {
+            if let Ok(mut memo) = memo.try_borrow_mut() {
+                memo.put(owner, &key, kept.clone());
+            }
+        });
+        Ok(kept.answer)
+    })
+    .await
 }
 
 /// The cached answer for `key`, else the one `call` makes (single flight: concurrent misses share

@@ -291,3 +291,23 @@ async fn a_signed_out_session_is_refused_on_every_worker_once_its_answer_lapses(
     wave(401, "signed out, the answer lapsed").await;
     wave(401, "signed out, again").await;
 }
+
+#[tokio::test]
+async fn with_cache_ttl_0s_every_request_is_checked() {
+    let kratos = Kratos::start().await;
+    let config = format!(
+        "{}{}cache_ttl = \"0s\"\n",
+        file_issuer_config("rsa1"),
+        kratos.check_config("kratos", "2s")
+    );
+    let portcullis = Portcullis::start(Setup::new(&config, RULES)).await;
+    let token = kratos.sign_in(&KratosUser::named("jon", &[]));
+    for _ in 0..3 {
+        let response = ask(&portcullis, "/app", &[("Cookie", &kratos_cookie(&token))]).await;
+        assert_eq!(response.status(), 200);
+    }
+    assert_eq!(kratos.calls(), 3);
+    kratos.sign_out(&token);
+    let response = ask(&portcullis, "/app", &[("Cookie", &kratos_cookie(&token))]).await;
+    assert_eq!(response.status(), 401, "signed out: seen at once");
+}

@@ -280,8 +280,7 @@ pub async fn confirm<'r>(
             reason: format!("authorizer `{name}` is not configured"),
         };
     };
-    // Boxed: the call's future is large, and every decision awaits `confirm`.
-    match Box::pin(authorizer.ask(rule, &identity, request)).await {
+    match authorizer.ask(rule, &identity, request).await {
         Ok(Verdict::Allow) => decision,
         Ok(Verdict::Deny(reason)) => Decision::Forbidden {
             rule: rule_id,
