@@ -237,7 +237,7 @@ mod tests {
             scopes: vec![],
             claims: Claims::default(),
             expires_at: u64::MAX,
-            digest: Default::default(),
+            derived: Default::default(),
         }))
     }
 

@@ -5,6 +5,7 @@ use std::borrow::Cow;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
+use super::safe_header_value;
 use crate::authn::Identity;
 use crate::config::HeadersConfig;
 
@@ -60,6 +61,42 @@ impl IdentityHeaders {
         self.each(identity, access_token)
             .map(|(name, value)| (name.clone(), value.into_owned()))
             .collect()
+    }
+
+    /// Every identity header with its value for `identity` (empty when unknown), in
+    /// [`IdentityHeaders::each`]'s order, as header values. The identity's own are made once
+    /// per identity and kept with it ([`Identity::header_values`]): a value that cannot be
+    /// sent is logged once, naming the rule it was first answered under.
+    pub(super) fn header_values<'a>(
+        &'a self,
+        identity: Option<&Identity>,
+        access_token: Option<&str>,
+        rule: &str,
+    ) -> impl Iterator<Item = (&'a HeaderName, HeaderValue)> {
+        let values = match identity {
+            Some(identity) => identity.header_values(|identity| self.make(identity, rule)).clone(),
+            None => [const { HeaderValue::from_static("") }; 4],
+        };
+        let names = [&self.user, &self.email, &self.groups, &self.preferred_username];
+        let token = self.access_token.as_ref().map(|name| {
+            let token = identity.and(access_token).unwrap_or_default();
+            (name, safe_header_value(name, token, rule))
+        });
+        names.into_iter().zip(values).chain(token)
+    }
+
+    /// The values of the identity's own headers, in [`IdentityHeaders::header_values`]' order.
+    fn make(&self, identity: &Identity, rule: &str) -> [HeaderValue; 4] {
+        [
+            safe_header_value(&self.user, &identity.user, rule),
+            safe_header_value(&self.email, identity.email.as_deref().unwrap_or_default(), rule),
+            safe_header_value(&self.groups, &joined_groups(identity), rule),
+            safe_header_value(
+                &self.preferred_username,
+                identity.preferred_username.as_deref().unwrap_or_default(),
+                rule,
+            ),
+        ]
     }
 
     /// Every identity header with its value, borrowed from the identity where it can be.

@@ -143,21 +143,21 @@ fn allow(
     rule: &str,
     context: &Context<'_>,
 ) -> Answer {
-    let mut identity_values = context
+    let identity_values = context
         .identity_headers
-        .each(identity, upstream.access_token.as_deref());
+        .header_values(identity, upstream.access_token.as_deref(), rule);
     let mut headers = match context.identity_headers.blank() {
         Some(blank) => {
             let mut headers = blank.clone();
-            for ((name, slot), (_, value)) in headers.iter_mut().zip(identity_values.by_ref()) {
-                *slot = safe_header_value(name, &value, rule);
+            for ((_, slot), (_, value)) in headers.iter_mut().zip(identity_values) {
+                *slot = value;
             }
             headers
         }
         None => {
             let mut headers = HeaderMap::with_capacity(5);
             for (name, value) in identity_values {
-                headers.insert(name.clone(), safe_header_value(name, &value, rule));
+                headers.insert(name.clone(), value);
             }
             headers
         }
@@ -326,7 +326,7 @@ mod tests {
             scopes: Vec::new(),
             claims: crate::authn::Claims::default(),
             expires_at: 0,
-            digest: Default::default(),
+            derived: Default::default(),
         };
         let values = names.values(Some(&identity), None);
         let groups = values
@@ -386,7 +386,7 @@ mod tests {
             scopes: Vec::new(),
             claims: crate::authn::Claims::default(),
             expires_at: 0,
-            digest: Default::default(),
+            derived: Default::default(),
         }
     }
 

@@ -268,7 +268,7 @@ mod tests {
             scopes: Vec::new(),
             claims: Claims::from_json(&format!(r#"{{"pad":"{padding}"}}"#)),
             expires_at: unix_now() + 3600,
-            digest: Default::default(),
+            derived: Default::default(),
         }
     }
 

@@ -15,7 +15,7 @@ fn identity(groups: &[&str], claims: &str) -> Identity {
         scopes: vec![],
         claims: Claims::from_json(claims),
         expires_at: u64::MAX,
-        digest: Default::default(),
+        derived: Default::default(),
     }
 }
 

@@ -1,40 +1,48 @@
-//! One SHA-256 over every part of an [`Identity`], made at its first use and kept with it.
+//! What is worked out from an [`Identity`]'s parts at its first use and kept with it: an
+//! identity is shared by every request with its credential (the caches hold it behind an
+//! `Arc`), so this is done once per identity instead of on every request.
 //!
-//! Caches keyed by who asked (the `http` authorizer's answers, the reused identity tokens)
-//! hash this digest instead of the identity's parts: an identity is shared by every request
-//! with its credential (the caches hold it behind an `Arc`), so its claims text, often hundreds
-//! of bytes, is hashed once instead of on every request. Per-thread memos
-//! ([`crate::memo::Memo`]) find what was last worked out for an identity by this digest.
+//! - Its digest, one SHA-256 over every part. Caches keyed by who asked (the `http`
+//!   authorizer's answers, the reused identity tokens) hash it instead of the identity's parts
+//!   (the claims text is often hundreds of bytes), and per-thread memos
+//!   ([`crate::memo::Memo`]) find what was last worked out for an identity by it.
+//! - Its identity header values (user, email, groups, preferred username), made by the answer
+//!   step (`answer::identity_headers`): each 200 copies them instead of building them.
 
 use std::fmt;
 use std::sync::OnceLock;
 
+use axum::http::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use super::Identity;
 
-/// The digest slot of an [`Identity`]: empty until [`Identity::digest`] first fills it.
+/// The slots of an [`Identity`]'s derived data, each empty until first used.
 ///
-/// It is derived data: it compares equal to any other (two identities are equal by their
-/// parts), and a clone starts empty, so a copy whose parts are then changed is hashed anew.
+/// It compares equal to any other (two identities are equal by their parts), and a clone
+/// starts empty, so a copy whose parts are then changed is worked out anew.
 #[derive(Default)]
-pub struct IdentityDigest(OnceLock<[u8; 32]>);
+pub struct Derived {
+    digest: OnceLock<[u8; 32]>,
+    /// Boxed: only identities that are answered with a 200 fill it.
+    header_values: OnceLock<Box<[HeaderValue; 4]>>,
+}
 
-impl Clone for IdentityDigest {
-    fn clone(&self) -> IdentityDigest {
-        IdentityDigest::default()
+impl Clone for Derived {
+    fn clone(&self) -> Derived {
+        Derived::default()
     }
 }
 
-impl PartialEq for IdentityDigest {
-    fn eq(&self, _: &IdentityDigest) -> bool {
+impl PartialEq for Derived {
+    fn eq(&self, _: &Derived) -> bool {
         true
     }
 }
 
-impl fmt::Debug for IdentityDigest {
+impl fmt::Debug for Derived {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("IdentityDigest")
+        f.write_str("Derived")
     }
 }
 
@@ -43,7 +51,7 @@ impl Identity {
     /// absent parts marked), so two identities that differ in any part have different digests.
     /// Made at the first call; an identity is not changed once it is used.
     pub fn digest(&self) -> &[u8; 32] {
-        self.digest.0.get_or_init(|| {
+        self.derived.digest.get_or_init(|| {
             let mut hash = Sha256::new();
             let mut part = |bytes: &[u8]| {
                 hash.update((bytes.len() as u64).to_le_bytes());
@@ -69,6 +77,12 @@ impl Identity {
             hash.finalize().into()
         })
     }
+
+    /// The identity's header values, in the order user, email, groups, preferred username:
+    /// made by `make` at the first call and kept.
+    pub fn header_values(&self, make: impl FnOnce(&Identity) -> [HeaderValue; 4]) -> &[HeaderValue; 4] {
+        self.derived.header_values.get_or_init(|| Box::new(make(self)))
+    }
 }
 
 #[cfg(test)]
@@ -85,7 +99,7 @@ mod tests {
             scopes: vec!["read".into()],
             claims: Claims::from_json(r#"{"sub":"alice","tenant":"acme"}"#),
             expires_at: 2_000_000_000,
-            digest: Default::default(),
+            derived: Default::default(),
         }
     }
 
@@ -154,5 +168,29 @@ mod tests {
         copy.user = "bob".into();
         assert_ne!(copy.digest(), &first);
         assert_eq!(base.digest(), &first);
+    }
+
+    #[test]
+    fn header_values_are_made_once_per_identity_and_anew_for_a_clone() {
+        use axum::http::HeaderValue;
+        let made = std::cell::Cell::new(0);
+        let make = |identity: &Identity| {
+            made.set(made.get() + 1);
+            let user = HeaderValue::from_str(&identity.user).expect("value");
+            [
+                user,
+                HeaderValue::from_static(""),
+                HeaderValue::from_static(""),
+                HeaderValue::from_static(""),
+            ]
+        };
+        let base = alice();
+        assert_eq!(base.header_values(make)[0], "alice");
+        assert_eq!(base.header_values(make)[0], "alice");
+        assert_eq!(made.get(), 1);
+        let mut copy = base.clone();
+        copy.user = "bob".into();
+        assert_eq!(copy.header_values(make)[0], "bob");
+        assert_eq!(made.get(), 2);
     }
 }
