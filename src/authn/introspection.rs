@@ -8,7 +8,8 @@
 //! for the issuer's `cache_ttl`, never past the token's `exp`; inactive answers for
 //! [`INACTIVE_TTL`]; errors never. Concurrent misses for one token share one round of calls
 //! (moka's `try_get_with` is the single flight), and cached verdicts keep serving while an
-//! endpoint is down.
+//! endpoint is down. Each worker thread also keeps its latest verdicts, for no longer
+//! ([`crate::remote::recent_cached_or_call`]).
 
 mod answer;
 mod endpoint;
@@ -16,10 +17,10 @@ mod endpoint;
 mod tests;
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use base64::Engine;
-use moka::Expiry;
 use moka::future::Cache;
 use rand::RngCore;
 use serde_json::{Map, Value};
@@ -31,7 +32,9 @@ use super::Identity;
 use super::claims::ClaimMapper;
 use super::jwt::{DEFAULT_CACHE_MEMORY, MAX_TOKEN_BYTES, TokenKey, entry_weight, unix_now};
 use crate::config::IssuerConfig;
+use crate::memo::next_owner;
 use crate::metrics::Metrics;
+use crate::remote::{Kept, Recent, UntilLapse, no_recent};
 use answer::Expected;
 use endpoint::{Endpoint, Said};
 
@@ -52,25 +55,19 @@ pub enum Checked {
     Unavailable(String),
 }
 
-/// A cached verdict.
+/// A cached verdict (kept until it lapses: an active one `cache_ttl` but never past `exp`, a
+/// refused one [`INACTIVE_TTL`]).
 #[derive(Clone)]
 enum Verdict {
-    /// Valid, cached for `keep`.
-    Active { identity: Arc<Identity>, keep: Duration },
-    /// Refused, for this reason, cached for [`INACTIVE_TTL`].
+    /// Valid.
+    Active(Arc<Identity>),
+    /// Refused, for this reason.
     Refused(Arc<str>),
 }
 
-/// Expires each verdict after its own lifetime.
-struct Lifetime;
-
-impl Expiry<TokenKey, Verdict> for Lifetime {
-    fn expire_after_create(&self, _: &TokenKey, verdict: &Verdict, _: Instant) -> Option<Duration> {
-        Some(match verdict {
-            Verdict::Active { keep, .. } => *keep,
-            Verdict::Refused(_) => INACTIVE_TTL,
-        })
-    }
+thread_local! {
+    /// Each worker thread's latest verdicts, by cache number and token hash.
+    static RECENT_VERDICTS: Recent<Verdict> = const { no_recent() };
 }
 
 /// One issuer with introspection.
@@ -87,7 +84,9 @@ struct Introspecting {
 /// Checks opaque tokens at every issuer with introspection.
 pub struct Introspector {
     issuers: Vec<Introspecting>,
-    cache: Cache<TokenKey, Verdict>,
+    cache: Cache<TokenKey, Kept<Verdict>>,
+    /// The cache's number among the threads' latest verdicts: a new one when it is cleared.
+    number: AtomicU64,
     /// The per-process key of the cache's token hashes.
     hash_key: [u8; 32],
     metrics: Metrics,
@@ -119,6 +118,7 @@ impl Introspector {
         Some(Introspector {
             issuers,
             cache: cache(DEFAULT_CACHE_MEMORY),
+            number: AtomicU64::new(next_owner()),
             hash_key,
             metrics,
         })
@@ -128,18 +128,21 @@ impl Introspector {
     /// beside the JWT cache's).
     pub fn with_cache_memory(mut self, bytes: u64) -> Introspector {
         self.cache = cache(bytes);
+        self.number = AtomicU64::new(next_owner());
         self
     }
 
-    /// Checks `token`: from the cache, else at each issuer in turn (one round of calls for all
-    /// concurrent requests with this token).
+    /// Checks `token`: from this thread's latest verdicts or the cache, else at each issuer in
+    /// turn (one round of calls for all concurrent requests with this token).
     pub async fn check(&self, token: &str) -> Checked {
         if token.len() > MAX_TOKEN_BYTES {
             return Checked::Invalid("token longer than 16 KiB".into());
         }
         let key = self.key(token);
-        match crate::remote::cached_or_call(&self.cache, key, || self.introspect(token)).await {
-            Ok(Verdict::Active { identity, .. }) => Checked::Valid(identity),
+        let number = self.number.load(Ordering::Acquire);
+        let call = || self.introspect(token);
+        match crate::remote::recent_cached_or_call(&RECENT_VERDICTS, number, &self.cache, key, call).await {
+            Ok(Verdict::Active(identity)) => Checked::Valid(identity),
             Ok(Verdict::Refused(reason)) => Checked::Invalid(reason.to_string()),
             Err(reason) => Checked::Unavailable(reason.to_string()),
         }
@@ -147,6 +150,7 @@ impl Introspector {
 
     /// Forgets every cached verdict (benchmarks of the uncached path).
     pub fn clear_cache(&self) {
+        self.number.store(next_owner(), Ordering::Release);
         self.cache.invalidate_all();
     }
 
@@ -160,7 +164,7 @@ impl Introspector {
 
     /// One round of calls: the first active answer decides; with none, any error makes the
     /// round an error (not cached), else the token is inactive.
-    async fn introspect(&self, token: &str) -> Result<Verdict, String> {
+    async fn introspect(&self, token: &str) -> Result<Kept<Verdict>, String> {
         let mut failed: Vec<&str> = Vec::new();
         for issuer in &self.issuers {
             match issuer.endpoint.introspect(token).await {
@@ -182,7 +186,8 @@ impl Introspector {
             }
         }
         if failed.is_empty() {
-            Ok(Verdict::Refused("no issuer knows the token as active".into()))
+            let reason = "no issuer knows the token as active";
+            Ok(Kept::lasting(Verdict::Refused(reason.into()), INACTIVE_TTL))
         } else {
             Err(format!(
                 "token introspection cannot answer (issuer {})",
@@ -202,7 +207,7 @@ impl Introspector {
 impl Introspecting {
     /// The verdict on an active answer: its identity, kept for the cache TTL but never past
     /// `exp`, or why it is refused.
-    fn verdict(&self, answer: Map<String, Value>) -> Verdict {
+    fn verdict(&self, answer: Map<String, Value>) -> Kept<Verdict> {
         let expected = Expected {
             issuer: &self.issuer,
             audiences: &self.audiences,
@@ -214,27 +219,25 @@ impl Introspecting {
         match answer::identity(answer, &expected, now) {
             Ok(identity) => {
                 let left = Duration::from_secs(identity.expires_at.saturating_sub(now));
-                Verdict::Active {
-                    keep: self.cache_ttl.min(left),
-                    identity: Arc::new(identity),
-                }
+                Kept::lasting(Verdict::Active(Arc::new(identity)), self.cache_ttl.min(left))
             }
             Err(reason) => {
                 tracing::info!(issuer = %self.name, reason, "active introspection answer refused");
-                Verdict::Refused(format!("issuer {}: {reason}", self.name).into())
+                let reason = format!("issuer {}: {reason}", self.name);
+                Kept::lasting(Verdict::Refused(reason.into()), INACTIVE_TTL)
             }
         }
     }
 }
 
-fn cache(budget: u64) -> Cache<TokenKey, Verdict> {
+fn cache(budget: u64) -> Cache<TokenKey, Kept<Verdict>> {
     Cache::builder()
         .max_capacity(budget)
-        .weigher(|_: &TokenKey, verdict: &Verdict| match verdict {
-            Verdict::Active { identity, .. } => entry_weight(identity),
+        .weigher(|_: &TokenKey, kept: &Kept<Verdict>| match &kept.answer {
+            Verdict::Active(identity) => entry_weight(identity),
             Verdict::Refused(reason) => u32::try_from(400 + reason.len()).unwrap_or(u32::MAX),
         })
-        .expire_after(Lifetime)
+        .expire_after(UntilLapse)
         .build()
 }
 

@@ -138,8 +138,9 @@ impl Expiry<TokenKey, Arc<Entry>> for UntilExp {
 }
 
 /// The bytes one cached entry holds: the key, the identity (in its `Arc`) and everything it
-/// owns on the heap, plus [`ENTRY_OVERHEAD`]. The issuer name is shared by all identities of an
-/// issuer and is not counted.
+/// owns on the heap, its header values included (made when it is first answered, so counted
+/// ahead), plus [`ENTRY_OVERHEAD`]. The issuer name is shared by all identities of an issuer
+/// and is not counted.
 pub fn entry_weight(identity: &Identity) -> u32 {
     let arc = 2 * size_of::<usize>() + size_of::<Identity>() + PER_ALLOCATION;
     let bytes = ENTRY_OVERHEAD
@@ -150,8 +151,27 @@ pub fn entry_weight(identity: &Identity) -> u32 {
         + list(&identity.groups)
         + identity.preferred_username.as_ref().map_or(0, string)
         + list(&identity.scopes)
-        + identity.claims.heap_bytes(PER_ALLOCATION);
+        + identity.claims.heap_bytes(PER_ALLOCATION)
+        + header_values(identity);
     u32::try_from(bytes).unwrap_or(u32::MAX)
+}
+
+/// The heap bytes of an identity's header values ([`Identity::header_values`]): their box,
+/// and per value its bytes and the shared block the first copy of it makes.
+fn header_values(identity: &Identity) -> usize {
+    let groups = identity.groups.iter().map(|group| group.len() + 1).sum::<usize>();
+    let texts = [
+        identity.user.len(),
+        identity.email.as_ref().map_or(0, String::len),
+        groups,
+        identity.preferred_username.as_ref().map_or(0, String::len),
+    ];
+    let shared = 4 * size_of::<usize>() + PER_ALLOCATION;
+    block(4 * size_of::<axum::http::HeaderValue>())
+        + texts
+            .iter()
+            .map(|&len| if len == 0 { 0 } else { block(len) + shared })
+            .sum::<usize>()
 }
 
 /// The weight of a cached [`Entry`]: its identity's and its own block.
@@ -326,13 +346,16 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_weighs_its_claims_text_strings_and_lists() {
+    fn an_entry_weighs_its_claims_text_strings_lists_and_header_values() {
         let small = identity(100, 0);
         let base = ENTRY_OVERHEAD + 32 + 16 + size_of::<Identity>() + PER_ALLOCATION;
         let strings = (5 + 16) + (17 + 16);
+        // The header values' box, then each non-empty value's bytes and shared block.
+        let value = |len: usize| len + 16 + 32 + 16;
+        let header_values = 4 * size_of::<axum::http::HeaderValue>() + 16 + value(5) + value(17);
         assert_eq!(
             entry_weight(&small) as usize,
-            base + strings + small.claims.json_len() + 16
+            base + strings + small.claims.json_len() + 16 + header_values
         );
 
         let large = identity(8 * 1024, 0);
@@ -342,7 +365,11 @@ mod tests {
         let grouped = identity(100, 10);
         let texts: usize = grouped.groups.iter().map(|g| g.capacity() + PER_ALLOCATION).sum();
         let vec = 10 * size_of::<String>() + PER_ALLOCATION;
-        assert_eq!((entry_weight(&grouped) - entry_weight(&small)) as usize, vec + texts);
+        let joined: usize = grouped.groups.iter().map(|g| g.len() + 1).sum();
+        assert_eq!(
+            (entry_weight(&grouped) - entry_weight(&small)) as usize,
+            vec + texts + value(joined)
+        );
     }
 
     #[tokio::test]
