@@ -4,11 +4,12 @@
 //! is put in words that say whether it timed out, could not connect or failed later, with the
 //! causes (a TLS reason such as an unknown issuer is a cause) and never the headers sent.
 //!
-//! Checks asked again and again by the same credential (a session check, an authorizer) put a
-//! per-thread memo of their latest answers in front of their cache ([`recent_cached_or_call`]):
-//! the shared cache's lookup and bookkeeping cost more than the rest of such a decision. Each
-//! answer carries the instant it lapses ([`Kept`]), and neither the memo nor the cache serves
-//! it after that.
+//! Checks asked again and again with the same credential (introspection, a session check, an
+//! authorizer) put a per-thread memo of their latest answers in front of their cache
+//! ([`recent_cached_or_call`]): the shared cache's lookup and bookkeeping cost more than the
+//! rest of such a decision. Each answer carries the instant it lapses ([`Kept`]), and neither
+//! the memo nor the cache serves it after that. The memo's keys are the cache's: keyed hashes,
+//! never a token or cookie.
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -99,8 +100,8 @@ where
 
 /// The cached answer for `key`, else the one `call` makes (single flight: concurrent misses share
 /// one call; errors are not cached). A hit does not even build the call's future (large: it holds
-/// the HTTP client's), and a miss boxes it, so the caller's future stays small on the hot path.
-pub async fn cached_or_call<K, V, E, F>(cache: &Cache<K, V>, key: K, call: impl FnOnce() -> F) -> Result<V, Arc<E>>
+/// the HTTP client's), and a miss boxes it.
+async fn cached_or_call<K, V, E, F>(cache: &Cache<K, V>, key: K, call: impl FnOnce() -> F) -> Result<V, Arc<E>>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,
