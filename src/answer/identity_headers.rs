@@ -2,12 +2,19 @@
 //! an identity (borrowed from it where they can be).
 
 use std::borrow::Cow;
+use std::cell::RefCell;
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::safe_header_value;
 use crate::authn::Identity;
 use crate::config::HeadersConfig;
+use crate::memo::{Memo, next_owner};
+
+thread_local! {
+    /// The identity header values of the last identities answered on this thread, by digest.
+    static VALUES: RefCell<Memo<[HeaderValue; 4], 16>> = const { RefCell::new(Memo::new()) };
+}
 
 /// The identity header names of `[headers]` (parsed when the config was loaded), and the
 /// access-token header with `pass_access_token`.
@@ -22,6 +29,8 @@ pub struct IdentityHeaders {
     /// them: a 200's headers start as a copy of it and get their values by position, with no
     /// hashing per request. `None` when two names are the same header.
     blank: Option<HeaderMap>,
+    /// Its number among the threads' kept values ([`next_owner`]).
+    number: u64,
 }
 
 impl IdentityHeaders {
@@ -36,6 +45,7 @@ impl IdentityHeaders {
                 .pass_access_token
                 .then(|| HeaderName::from_static("x-auth-request-access-token")),
             blank: None,
+            number: next_owner(),
         };
         let names: Vec<&HeaderName> = headers.each(None, None).map(|(name, _)| name).collect();
         // Room for what the answer and the HTTP rendering add (rule headers, the identity token,
@@ -64,9 +74,10 @@ impl IdentityHeaders {
     }
 
     /// Every identity header with its value for `identity` (empty when unknown), in
-    /// [`IdentityHeaders::each`]'s order, as header values. The identity's own are made once
-    /// per identity and kept with it ([`Identity::header_values`]): a value that cannot be
-    /// sent is logged once, naming the rule it was first answered under.
+    /// [`IdentityHeaders::each`]'s order, as header values. Each thread keeps the identity's
+    /// own for the last few identities shared by requests (those with a digest made, see
+    /// [`Identity::digest_if_made`]), so a credential sent again copies them instead of
+    /// building them; a value that cannot be sent is then logged once per thread.
     pub(super) fn header_values<'a>(
         &'a self,
         identity: Option<&Identity>,
@@ -74,8 +85,20 @@ impl IdentityHeaders {
         rule: &str,
     ) -> impl Iterator<Item = (&'a HeaderName, HeaderValue)> {
         let values = match identity {
-            Some(identity) => identity.header_values(|identity| self.make(identity, rule)).clone(),
             None => [const { HeaderValue::from_static("") }; 4],
+            Some(identity) => match identity.digest_if_made() {
+                None => self.make(identity, rule),
+                Some(digest) => VALUES.with(|kept| {
+                    let found = kept.try_borrow().ok().and_then(|kept| kept.get(self.number, digest));
+                    found.unwrap_or_else(|| {
+                        let values = self.make(identity, rule);
+                        if let Ok(mut kept) = kept.try_borrow_mut() {
+                            kept.put(self.number, digest, values.clone());
+                        }
+                        values
+                    })
+                }),
+            },
         };
         let names = [&self.user, &self.email, &self.groups, &self.preferred_username];
         let token = self.access_token.as_ref().map(|name| {

@@ -2,30 +2,27 @@
 //! identity is shared by every request with its credential (the caches hold it behind an
 //! `Arc`), so this is done once per identity instead of on every request.
 //!
-//! - Its digest, one SHA-256 over every part. Caches keyed by who asked (the `http`
-//!   authorizer's answers, the reused identity tokens) hash it instead of the identity's parts
-//!   (the claims text is often hundreds of bytes), and per-thread memos
-//!   ([`crate::memo::Memo`]) find what was last worked out for an identity by it.
-//! - Its identity header values (user, email, groups, preferred username), made by the answer
-//!   step (`answer::identity_headers`): each 200 copies them instead of building them.
+//! Its digest is one SHA-256 over every part. Caches keyed by who asked (the `http`
+//! authorizer's answers, the reused identity tokens) hash it instead of the identity's parts
+//! (the claims text is often hundreds of bytes), and per-thread memos ([`crate::memo::Memo`])
+//! find what was last worked out for an identity by it (an expression's verdict, its header
+//! values). The credential caches make it when they take an identity in, so every identity
+//! that requests share has one.
 
 use std::fmt;
 use std::sync::OnceLock;
 
-use axum::http::HeaderValue;
 use sha2::{Digest, Sha256};
 
 use super::Identity;
 
-/// The slots of an [`Identity`]'s derived data, each empty until first used.
+/// The slot of an [`Identity`]'s derived data, empty until first used.
 ///
 /// It compares equal to any other (two identities are equal by their parts), and a clone
 /// starts empty, so a copy whose parts are then changed is worked out anew.
 #[derive(Default)]
 pub struct Derived {
     digest: OnceLock<[u8; 32]>,
-    /// Boxed: only identities that are answered with a 200 fill it.
-    header_values: OnceLock<Box<[HeaderValue; 4]>>,
 }
 
 impl Clone for Derived {
@@ -78,10 +75,10 @@ impl Identity {
         })
     }
 
-    /// The identity's header values, in the order user, email, groups, preferred username:
-    /// made by `make` at the first call and kept.
-    pub fn header_values(&self, make: impl FnOnce(&Identity) -> [HeaderValue; 4]) -> &[HeaderValue; 4] {
-        self.derived.header_values.get_or_init(|| Box::new(make(self)))
+    /// [`Identity::digest`] if it was made: an identity without one is not shared by requests
+    /// (the credential caches make it), so a memo by digest would not pay for its hashing.
+    pub fn digest_if_made(&self) -> Option<&[u8; 32]> {
+        self.derived.digest.get()
     }
 }
 
@@ -171,26 +168,11 @@ mod tests {
     }
 
     #[test]
-    fn header_values_are_made_once_per_identity_and_anew_for_a_clone() {
-        use axum::http::HeaderValue;
-        let made = std::cell::Cell::new(0);
-        let make = |identity: &Identity| {
-            made.set(made.get() + 1);
-            let user = HeaderValue::from_str(&identity.user).expect("value");
-            [
-                user,
-                HeaderValue::from_static(""),
-                HeaderValue::from_static(""),
-                HeaderValue::from_static(""),
-            ]
-        };
-        let base = alice();
-        assert_eq!(base.header_values(make)[0], "alice");
-        assert_eq!(base.header_values(make)[0], "alice");
-        assert_eq!(made.get(), 1);
-        let mut copy = base.clone();
-        copy.user = "bob".into();
-        assert_eq!(copy.header_values(make)[0], "bob");
-        assert_eq!(made.get(), 2);
+    fn a_digest_is_there_once_made() {
+        let identity = alice();
+        assert!(identity.digest_if_made().is_none());
+        let digest = *identity.digest();
+        assert_eq!(identity.digest_if_made(), Some(&digest));
+        assert!(identity.clone().digest_if_made().is_none(), "a clone starts empty");
     }
 }

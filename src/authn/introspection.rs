@@ -219,6 +219,8 @@ impl Introspecting {
         match answer::identity(answer, &expected, now) {
             Ok(identity) => {
                 let left = Duration::from_secs(identity.expires_at.saturating_sub(now));
+                // Made once here for every request that shares the identity.
+                identity.digest();
                 Kept::lasting(Verdict::Active(Arc::new(identity)), self.cache_ttl.min(left))
             }
             Err(reason) => {

@@ -48,8 +48,8 @@ pub struct Identity {
     pub claims: Claims,
     /// Unix time (seconds) after which the identity is no longer valid.
     pub expires_at: u64,
-    /// What is worked out from the parts above at first use ([`Identity::digest`],
-    /// [`Identity::header_values`]); `Default::default()` when building an identity.
+    /// What is worked out from the parts above at first use ([`Identity::digest`]);
+    /// `Default::default()` when building an identity.
     pub derived: Derived,
 }
 

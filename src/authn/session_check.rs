@@ -362,10 +362,14 @@ impl SessionCheck {
         let expires_at = expires.unwrap_or_else(|| now.saturating_add(ttl.as_secs().max(1)));
         let text = String::from_utf8_lossy(&body);
         match self.mapper.identity(&object, text.trim(), expires_at) {
-            Ok(identity) => Ok(Kept::lasting(
-                Answer::Valid(Arc::new(identity)),
-                ttl.min(Duration::from_secs(expires_at.saturating_sub(now))),
-            )),
+            Ok(identity) => {
+                // Made once here for every request that shares the identity.
+                identity.digest();
+                Ok(Kept::lasting(
+                    Answer::Valid(Arc::new(identity)),
+                    ttl.min(Duration::from_secs(expires_at.saturating_sub(now))),
+                ))
+            }
             Err(_) => Ok(invalid(format!(
                 "session check `{}`: the answer has no user at `{}`",
                 self.config.name, self.config.user_field

@@ -138,9 +138,8 @@ impl Expiry<TokenKey, Arc<Entry>> for UntilExp {
 }
 
 /// The bytes one cached entry holds: the key, the identity (in its `Arc`) and everything it
-/// owns on the heap, its header values included (made when it is first answered, so counted
-/// ahead), plus [`ENTRY_OVERHEAD`]. The issuer name is shared by all identities of an issuer
-/// and is not counted.
+/// owns on the heap, plus [`ENTRY_OVERHEAD`]. The issuer name is shared by all identities of an
+/// issuer and is not counted.
 pub fn entry_weight(identity: &Identity) -> u32 {
     let arc = 2 * size_of::<usize>() + size_of::<Identity>() + PER_ALLOCATION;
     let bytes = ENTRY_OVERHEAD
@@ -151,27 +150,8 @@ pub fn entry_weight(identity: &Identity) -> u32 {
         + list(&identity.groups)
         + identity.preferred_username.as_ref().map_or(0, string)
         + list(&identity.scopes)
-        + identity.claims.heap_bytes(PER_ALLOCATION)
-        + header_values(identity);
+        + identity.claims.heap_bytes(PER_ALLOCATION);
     u32::try_from(bytes).unwrap_or(u32::MAX)
-}
-
-/// The heap bytes of an identity's header values ([`Identity::header_values`]): their box,
-/// and per value its bytes and the shared block the first copy of it makes.
-fn header_values(identity: &Identity) -> usize {
-    let groups = identity.groups.iter().map(|group| group.len() + 1).sum::<usize>();
-    let texts = [
-        identity.user.len(),
-        identity.email.as_ref().map_or(0, String::len),
-        groups,
-        identity.preferred_username.as_ref().map_or(0, String::len),
-    ];
-    let shared = 4 * size_of::<usize>() + PER_ALLOCATION;
-    block(4 * size_of::<axum::http::HeaderValue>())
-        + texts
-            .iter()
-            .map(|&len| if len == 0 { 0 } else { block(len) + shared })
-            .sum::<usize>()
 }
 
 /// The weight of a cached [`Entry`]: its identity's and its own block.
@@ -242,6 +222,9 @@ impl TokenCache {
     }
 
     async fn insert_key(&self, key: TokenKey, identity: Arc<Identity>) {
+        // Made once here for every request that shares the identity (per-thread memos look
+        // it up).
+        identity.digest();
         self.cache.insert(key, Entry::new(identity)).await;
     }
 
@@ -346,16 +329,13 @@ mod tests {
     }
 
     #[test]
-    fn an_entry_weighs_its_claims_text_strings_lists_and_header_values() {
+    fn an_entry_weighs_its_claims_text_strings_and_lists() {
         let small = identity(100, 0);
         let base = ENTRY_OVERHEAD + 32 + 16 + size_of::<Identity>() + PER_ALLOCATION;
         let strings = (5 + 16) + (17 + 16);
-        // The header values' box, then each non-empty value's bytes and shared block.
-        let value = |len: usize| len + 16 + 32 + 16;
-        let header_values = 4 * size_of::<axum::http::HeaderValue>() + 16 + value(5) + value(17);
         assert_eq!(
             entry_weight(&small) as usize,
-            base + strings + small.claims.json_len() + 16 + header_values
+            base + strings + small.claims.json_len() + 16
         );
 
         let large = identity(8 * 1024, 0);
@@ -365,11 +345,7 @@ mod tests {
         let grouped = identity(100, 10);
         let texts: usize = grouped.groups.iter().map(|g| g.capacity() + PER_ALLOCATION).sum();
         let vec = 10 * size_of::<String>() + PER_ALLOCATION;
-        let joined: usize = grouped.groups.iter().map(|g| g.len() + 1).sum();
-        assert_eq!(
-            (entry_weight(&grouped) - entry_weight(&small)) as usize,
-            vec + texts + value(joined)
-        );
+        assert_eq!((entry_weight(&grouped) - entry_weight(&small)) as usize, vec + texts);
     }
 
     #[tokio::test]

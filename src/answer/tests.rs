@@ -1,0 +1,240 @@
+use super::*;
+use crate::config::HeadersConfig;
+
+#[test]
+fn login_url_percent_encodes_the_whole_original_url() {
+    let start = url::Url::parse("https://auth.example.com/oauth2/start").expect("url");
+    let url = login_url(&start, "https://app.example.com/a b?x=1&y=é#f");
+    assert_eq!(
+        url,
+        "https://auth.example.com/oauth2/start?rd=https%3A%2F%2Fapp.example.com%2Fa%20b%3Fx%3D1%26y%3D%C3%A9%23f"
+    );
+}
+
+#[test]
+fn identity_headers_are_all_present_and_empty_without_identity() {
+    let names = IdentityHeaders::new(&HeadersConfig {
+        pass_access_token: true,
+        ..HeadersConfig::default()
+    });
+    let values = names.values(None, Some("token"));
+    assert_eq!(values.len(), 5);
+    assert!(values.iter().all(|(_, value)| value.is_empty()), "{values:?}");
+}
+
+#[test]
+fn control_characters_never_reach_a_header() {
+    let name = HeaderName::from_static("x-test");
+    assert_eq!(safe_header_value(&name, "a\u{7}b", "r"), "");
+    assert_eq!(safe_header_value(&name, "a\nb", "r"), "");
+    assert_eq!(safe_header_value(&name, "plain value", "r"), "plain value");
+    assert_eq!(safe_header_value(&name, "José", "r").as_bytes(), "José".as_bytes());
+}
+
+#[test]
+fn a_group_with_a_comma_is_left_out_of_the_groups_header() {
+    let names = IdentityHeaders::new(&HeadersConfig::default());
+    let identity = Identity {
+        issuer: "main".into(),
+        user: "u".into(),
+        email: None,
+        groups: vec!["admins,ops".into(), "dev".into(), "a b".into(), "x,".into()],
+        preferred_username: None,
+        scopes: Vec::new(),
+        claims: crate::authn::Claims::default(),
+        expires_at: 0,
+        derived: Default::default(),
+    };
+    let values = names.values(Some(&identity), None);
+    let groups = values
+        .iter()
+        .find(|(name, _)| name.as_str() == "x-auth-request-groups")
+        .map(|(_, value)| value.as_str());
+    assert_eq!(groups, Some("dev,a b"));
+}
+
+fn context<'a>(request: &'a OriginalRequest, names: &'a IdentityHeaders) -> Context<'a> {
+    Context {
+        endpoint: Endpoint::ForwardAuth,
+        client: ClientKind::Api,
+        request,
+        login_start: None,
+        identity_headers: names,
+        template_headers: &[],
+        identity_token: TokenContext::default(),
+    }
+}
+
+fn request() -> OriginalRequest {
+    OriginalRequest {
+        method: Method::GET,
+        scheme: "https".into(),
+        host: "app.example.com".into(),
+        authority: "app.example.com".into(),
+        path: "/x".into(),
+        uri: "/x".into(),
+    }
+}
+
+#[test]
+fn a_check_that_cannot_answer_is_503_never_an_allow() {
+    let names = IdentityHeaders::new(&HeadersConfig::default());
+    let request = request();
+    let decision = Decision::Unavailable {
+        rule: "r",
+        reason: "introspection timed out".into(),
+    };
+    let answer = plan(decision, &context(&request, &names));
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(answer.headers.get("x-auth-request-user").is_none());
+    assert_eq!(
+        answer.body,
+        Body::Json(serde_json::json!({"error": "unavailable", "reason": "introspection timed out"}))
+    );
+}
+
+fn alice() -> Identity {
+    Identity {
+        issuer: "main".into(),
+        user: "alice".into(),
+        email: Some("alice@example.com".into()),
+        groups: vec!["admins".into(), "dev".into()],
+        preferred_username: Some("Alice".into()),
+        scopes: Vec::new(),
+        claims: crate::authn::Claims::default(),
+        expires_at: 0,
+        derived: Default::default(),
+    }
+}
+
+fn allowed(identity: Option<std::sync::Arc<Identity>>, headers: Vec<(HeaderName, String)>) -> Decision<'static> {
+    Decision::Allow {
+        rule: "r",
+        identity,
+        headers,
+        upstream: Upstream {
+            access_token: None,
+            set_cookies: Vec::new(),
+        },
+    }
+}
+
+/// The answer's headers as (name, value) text pairs, sorted.
+fn pairs(answer: &Answer) -> Vec<(String, String)> {
+    let mut pairs: Vec<(String, String)> = answer
+        .headers
+        .iter()
+        .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+        .collect();
+    pairs.sort();
+    pairs
+}
+
+#[test]
+fn identities_shared_by_requests_get_their_own_kept_header_values() {
+    let names = IdentityHeaders::new(&HeadersConfig::default());
+    let request = request();
+    let answer_for = |identity: &std::sync::Arc<Identity>| {
+        pairs(&plan(
+            allowed(Some(identity.clone()), Vec::new()),
+            &context(&request, &names),
+        ))
+    };
+    let made_each_time = answer_for(&std::sync::Arc::new(alice()));
+    let shared = std::sync::Arc::new(alice());
+    shared.digest();
+    assert_eq!(answer_for(&shared), made_each_time);
+    assert_eq!(answer_for(&shared), made_each_time, "the kept values");
+    // Another identity, even one whose digest picks the same slot, gets its own.
+    for user in ["bob", "carol", "dave", "erin", "frank"] {
+        let other = std::sync::Arc::new(Identity {
+            user: user.into(),
+            ..alice()
+        });
+        other.digest();
+        let user_header = ("x-auth-request-user".to_string(), user.to_string());
+        assert!(answer_for(&other).contains(&user_header), "{user}");
+        assert!(answer_for(&other).contains(&user_header), "{user}, kept");
+    }
+    assert_eq!(answer_for(&shared), made_each_time);
+}
+
+#[test]
+fn an_allow_fills_the_blank_identity_headers_by_position_then_adds_rule_and_template_headers() {
+    let names = IdentityHeaders::new(&HeadersConfig::default());
+    assert!(names.blank().is_some());
+    let request = request();
+    let tenant = HeaderName::from_static("x-tenant");
+    let unused = HeaderName::from_static("x-unused");
+    let templates = [tenant.clone(), unused];
+    let mut context = context(&request, &names);
+    context.template_headers = &templates;
+    let identity = Some(std::sync::Arc::new(alice()));
+    let answer = plan(allowed(identity, vec![(tenant, "acme".into())]), &context);
+    let expected = [
+        ("x-auth-request-email", "alice@example.com"),
+        ("x-auth-request-groups", "admins,dev"),
+        ("x-auth-request-preferred-username", "Alice"),
+        ("x-auth-request-user", "alice"),
+        ("x-tenant", "acme"),
+        ("x-unused", ""),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()));
+    assert_eq!(pairs(&answer), expected);
+}
+
+#[test]
+fn identity_header_names_that_repeat_still_answer_as_one_header_each() {
+    // `user` and `email` configured as the same header: no blank to copy, and the later
+    // value (email) wins, as inserting one after the other does.
+    let config = HeadersConfig {
+        email: HeaderName::from_static("x-auth-request-user"),
+        ..HeadersConfig::default()
+    };
+    let names = IdentityHeaders::new(&config);
+    assert!(names.blank().is_none());
+    let request = request();
+    let answer = plan(
+        allowed(Some(std::sync::Arc::new(alice())), Vec::new()),
+        &context(&request, &names),
+    );
+    let users: Vec<_> = answer.headers.get_all("x-auth-request-user").iter().collect();
+    assert_eq!(users, ["alice@example.com"]);
+    assert_eq!(answer.headers.len(), 3);
+}
+
+#[test]
+fn control_characters_are_found_in_ascii_and_beyond() {
+    assert!(!has_control("plain value ~"));
+    assert!(!has_control("José zoë"));
+    assert!(has_control("a\u{1f}b"));
+    assert!(has_control("a\u{7f}b"));
+    assert!(has_control("é\u{85}"));
+    assert!(has_control("\t"));
+}
+
+#[test]
+fn an_allow_plans_the_identity_headers_and_the_refreshed_cookies() {
+    let names = IdentityHeaders::new(&HeadersConfig::default());
+    let request = request();
+    let cookie = HeaderValue::from_static("_portcullis=new; Path=/");
+    let decision = Decision::Allow {
+        rule: "r",
+        identity: None,
+        headers: Vec::new(),
+        upstream: Upstream {
+            access_token: None,
+            set_cookies: vec![cookie.clone()],
+        },
+    };
+    let answer = plan(decision, &context(&request, &names));
+    assert_eq!(answer.status, StatusCode::OK);
+    assert_eq!(
+        answer.headers.get("x-auth-request-user").map(HeaderValue::as_bytes),
+        Some(&b""[..])
+    );
+    assert_eq!(
+        answer.headers.get_all(header::SET_COOKIE).iter().collect::<Vec<_>>(),
+        [&cookie]
+    );
+}
