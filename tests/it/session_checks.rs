@@ -46,6 +46,13 @@ pub async fn with_kratos(kratos: &Kratos, timeout: &str) -> Portcullis {
     Portcullis::start(Setup::new(&config, RULES)).await
 }
 
+/// [`with_kratos`] (timeout 2 s) with the check's `cache_ttl`.
+async fn with_kratos_caching(kratos: &Kratos, cache_ttl: &str) -> Portcullis {
+    let check = kratos.check_config("kratos", "2s");
+    let config = format!("{}{check}cache_ttl = \"{cache_ttl}\"\n", file_issuer_config("rsa1"));
+    Portcullis::start(Setup::new(&config, RULES)).await
+}
+
 fn kratos_cookie(token: &str) -> String {
     format!("theme=dark; {}={token}; _ga=GA1.1", kratos::COOKIE)
 }
@@ -257,12 +264,7 @@ async fn a_mia_platform_manager_reads_a_forwarded_authorization_header_or_cookie
 #[tokio::test]
 async fn a_signed_out_session_is_refused_on_every_worker_once_its_answer_lapses() {
     let kratos = Kratos::start().await;
-    let config = format!(
-        "{}{}cache_ttl = \"4s\"\n",
-        file_issuer_config("rsa1"),
-        kratos.check_config("kratos", "2s")
-    );
-    let portcullis = std::sync::Arc::new(Portcullis::start(Setup::new(&config, RULES)).await);
+    let portcullis = std::sync::Arc::new(with_kratos_caching(&kratos, "4s").await);
     let token = kratos.sign_in(&KratosUser::named("ivy", &[]));
     // A wave of concurrent requests reaches every worker thread, and each keeps the answer.
     let wave = |expected: u16, when: &'static str| {
@@ -295,12 +297,7 @@ async fn a_signed_out_session_is_refused_on_every_worker_once_its_answer_lapses(
 #[tokio::test]
 async fn with_cache_ttl_0s_every_request_is_checked() {
     let kratos = Kratos::start().await;
-    let config = format!(
-        "{}{}cache_ttl = \"0s\"\n",
-        file_issuer_config("rsa1"),
-        kratos.check_config("kratos", "2s")
-    );
-    let portcullis = Portcullis::start(Setup::new(&config, RULES)).await;
+    let portcullis = with_kratos_caching(&kratos, "0s").await;
     let token = kratos.sign_in(&KratosUser::named("jon", &[]));
     for _ in 0..3 {
         let response = ask(&portcullis, "/app", &[("Cookie", &kratos_cookie(&token))]).await;
