@@ -8,7 +8,9 @@
 //! are numbered by [`next_owner`], so what one owner kept is never read for another, even for
 //! one made later at the same address (a reloaded rule, a new key).
 
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::LocalKey;
 
 /// The last number [`next_owner`] gave.
 static OWNERS: AtomicU64 = AtomicU64::new(0);
@@ -52,6 +54,31 @@ impl<V: Clone, const N: usize> Memo<V, N> {
     pub fn put(&mut self, owner: u64, key: &[u8; 32], value: V) {
         self.slots[Self::slot(key)] = Some((owner, *key, value));
     }
+}
+
+/// The value this thread's `memo` keeps for `owner` and `key` (none while the memo is in use
+/// further up this thread's stack).
+pub fn kept<V: Clone, const N: usize>(
+    memo: &'static LocalKey<RefCell<Memo<V, N>>>,
+    owner: u64,
+    key: &[u8; 32],
+) -> Option<V> {
+    memo.with(|memo| memo.try_borrow().ok()?.get(owner, key))
+}
+
+/// Keeps `value` in this thread's `memo` for `owner` and `key` (not while the memo is in use
+/// further up this thread's stack).
+pub fn keep<V: Clone, const N: usize>(
+    memo: &'static LocalKey<RefCell<Memo<V, N>>>,
+    owner: u64,
+    key: &[u8; 32],
+    value: V,
+) {
+    memo.with(|memo| {
+        if let Ok(mut memo) = memo.try_borrow_mut() {
+            memo.put(owner, key, value);
+        }
+    });
 }
 
 impl<V: Clone, const N: usize> Default for Memo<V, N> {

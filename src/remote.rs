@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use moka::future::Cache;
 
-use crate::memo::Memo;
+use crate::memo::{self, Memo};
 
 /// How many answers of one kind each worker thread keeps.
 const RECENT_ANSWERS: usize = 16;
@@ -82,17 +82,12 @@ where
     E: Send + Sync + 'static,
     F: Future<Output = Result<Kept<V>, E>>,
 {
-    let kept = recent.with(|memo| memo.try_borrow().ok()?.get(owner, &key));
-    if let Some(kept) = kept.filter(|kept| Instant::now() < kept.until) {
+    if let Some(kept) = memo::kept(recent, owner, &key).filter(|kept| Instant::now() < kept.until) {
         return Ok(kept.answer);
     }
     Box::pin(async move {
         let kept = cached_or_call(cache, key, call).await?;
-        recent.with(|memo| {
-            if let Ok(mut memo) = memo.try_borrow_mut() {
-                memo.put(owner, &key, kept.clone());
-            }
-        });
+        memo::keep(recent, owner, &key, kept.clone());
         Ok(kept.answer)
     })
     .await

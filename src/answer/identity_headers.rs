@@ -9,7 +9,7 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 use super::safe_header_value;
 use crate::authn::Identity;
 use crate::config::HeadersConfig;
-use crate::memo::{Memo, next_owner};
+use crate::memo::{self, Memo, next_owner};
 
 thread_local! {
     /// The identity header values of the last identities answered on this thread, by digest.
@@ -88,15 +88,10 @@ impl IdentityHeaders {
             None => [const { HeaderValue::from_static("") }; 4],
             Some(identity) => match identity.digest_if_made() {
                 None => self.make(identity, rule),
-                Some(digest) => VALUES.with(|kept| {
-                    let found = kept.try_borrow().ok().and_then(|kept| kept.get(self.number, digest));
-                    found.unwrap_or_else(|| {
-                        let values = self.make(identity, rule);
-                        if let Ok(mut kept) = kept.try_borrow_mut() {
-                            kept.put(self.number, digest, values.clone());
-                        }
-                        values
-                    })
+                Some(digest) => memo::kept(&VALUES, self.number, digest).unwrap_or_else(|| {
+                    let values = self.make(identity, rule);
+                    memo::keep(&VALUES, self.number, digest, values.clone());
+                    values
                 }),
             },
         };

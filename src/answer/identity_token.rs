@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 
 use crate::authn::Identity;
 use crate::config::IdentityTokenConfig;
-use crate::memo::{Memo, next_owner};
+use crate::memo::{self, Memo, next_owner};
 use crate::rules::IdentityTokenRule;
 use crate::session::unix_now;
 
@@ -152,8 +152,7 @@ impl IdentityTokens {
         let now = unix_now();
         let usable = |minted: &Arc<Minted>| minted.reuse_until > now && minted.audience.as_deref() == audience;
         let digest = identity.digest();
-        let last = LAST_MINTED.with(|kept| kept.try_borrow().ok()?.get(self.number, digest));
-        if let Some(minted) = last.filter(usable) {
+        if let Some(minted) = memo::kept(&LAST_MINTED, self.number, digest).filter(usable) {
             return Ok(minted.value.clone());
         }
         let key = reuse_key(identity, audience);
@@ -185,11 +184,7 @@ impl IdentityTokens {
 
     /// Keeps `minted` as this thread's last token for the identity of `digest`.
     fn keep(&self, digest: &[u8; 32], minted: &Arc<Minted>) {
-        LAST_MINTED.with(|kept| {
-            if let Ok(mut kept) = kept.try_borrow_mut() {
-                kept.put(self.number, digest, minted.clone());
-            }
-        });
+        memo::keep(&LAST_MINTED, self.number, digest, minted.clone());
     }
 
     /// How many tokens are kept for reuse (after pending evictions).

@@ -26,7 +26,7 @@ use cel::{Context, Env, Program, Value};
 use serde::Deserialize;
 
 use crate::authn::Identity;
-use crate::memo::{Memo, next_owner};
+use crate::memo::{self, Memo, next_owner};
 use crate::origin::OriginalRequest;
 use variables::Variables;
 
@@ -144,8 +144,7 @@ impl Expression {
             return self.run(identity, request);
         }
         let digest = identity.digest();
-        let kept = VERDICTS.with(|verdicts| verdicts.try_borrow().ok()?.get(self.number, digest));
-        match kept {
+        match memo::kept(&VERDICTS, self.number, digest) {
             Some(true) => return Evaluation::True,
             Some(false) => return Evaluation::False,
             None => {}
@@ -154,11 +153,7 @@ impl Expression {
         // Errors are not kept: each is logged where it happens.
         if let Evaluation::True | Evaluation::False = evaluation {
             let holds = evaluation == Evaluation::True;
-            VERDICTS.with(|verdicts| {
-                if let Ok(mut verdicts) = verdicts.try_borrow_mut() {
-                    verdicts.put(self.number, digest, holds);
-                }
-            });
+            memo::keep(&VERDICTS, self.number, digest, holds);
         }
         evaluation
     }
