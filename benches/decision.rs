@@ -148,7 +148,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
         scopes: Vec::new(),
         claims: Claims::from_json(r#"{"sub":"alice","tenant":"acme"}"#),
         expires_at: u64::MAX,
-        derived: Default::default(),
+        digest: Default::default(),
     });
     let names = IdentityHeaders::new(&HeadersConfig::default());
     let context = Context {
@@ -214,7 +214,7 @@ fn bench_identity_token(c: &mut Criterion) {
         scopes: Vec::new(),
         claims: Claims::from_json(r#"{"sub":"alice","tenant":"acme"}"#),
         expires_at: u64::MAX,
-        derived: Default::default(),
+        digest: Default::default(),
     });
     let names = IdentityHeaders::new(&HeadersConfig::default());
     let mut group = c.benchmark_group("decide_and_plan_identity_token");
@@ -300,7 +300,7 @@ fn bench_expression(c: &mut Criterion) {
             scopes: Vec::new(),
             claims: Claims::new(claims, &parsed),
             expires_at: u64::MAX,
-            derived: Default::default(),
+            digest: Default::default(),
         })
     };
     let admin = identity(&["admins", "dev"]);

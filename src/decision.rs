@@ -237,7 +237,7 @@ mod tests {
             scopes: vec![],
             claims: Claims::default(),
             expires_at: u64::MAX,
-            derived: Default::default(),
+            digest: Default::default(),
         }))
     }
 

@@ -43,7 +43,7 @@ fn a_group_with_a_comma_is_left_out_of_the_groups_header() {
         scopes: Vec::new(),
         claims: crate::authn::Claims::default(),
         expires_at: 0,
-        derived: Default::default(),
+        digest: Default::default(),
     };
     let values = names.values(Some(&identity), None);
     let groups = values
@@ -103,7 +103,7 @@ fn alice() -> Identity {
         scopes: Vec::new(),
         claims: crate::authn::Claims::default(),
         expires_at: 0,
-        derived: Default::default(),
+        digest: Default::default(),
     }
 }
 

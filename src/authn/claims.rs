@@ -67,7 +67,7 @@ impl ClaimMapper {
             scopes: scopes(claims),
             claims: Claims::new(claims_text, claims),
             expires_at,
-            derived: Default::default(),
+            digest: Default::default(),
         })
     }
 

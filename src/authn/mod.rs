@@ -8,7 +8,7 @@ pub mod bearer;
 pub mod claims;
 mod claims_text;
 pub mod credential;
-mod derived;
+mod digest;
 pub mod introspection;
 pub mod jwks;
 pub mod jws;
@@ -19,7 +19,7 @@ pub mod strict_json;
 
 pub use claims_text::{Claims, keep_claims};
 pub use credential::{Authenticated, Authenticator, CredentialKind, Outcome, Upstream};
-pub use derived::Derived;
+pub use digest::IdentityDigest;
 pub use session_check::{SessionCheckId, SessionChecks};
 
 use axum::http::HeaderMap;
@@ -48,9 +48,8 @@ pub struct Identity {
     pub claims: Claims,
     /// Unix time (seconds) after which the identity is no longer valid.
     pub expires_at: u64,
-    /// What is worked out from the parts above at first use ([`Identity::digest`]);
-    /// `Default::default()` when building an identity.
-    pub derived: Derived,
+    /// [`Identity::digest`], once made; `Default::default()` when building an identity.
+    pub digest: IdentityDigest,
 }
 
 /// Finds `path` in a claims object: the exact name first, then a dotted path.

@@ -132,7 +132,7 @@ mod tests {
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
             claims: Claims::from_json(claims),
             expires_at: 0,
-            derived: Default::default(),
+            digest: Default::default(),
         }
     }
 

@@ -31,7 +31,7 @@ pub(super) fn mint(args: &TokenArgs) -> Result<String, String> {
         scopes: Vec::new(),
         claims: Claims::default(),
         expires_at: u64::try_from(args.exp.unwrap_or((now as i64).saturating_add(args.ttl))).unwrap_or(0),
-        derived: Default::default(),
+        digest: Default::default(),
     };
     let claims = IdentityTokens::new(section).claims(&identity, args.aud.as_deref(), now);
     section.signer.sign(&claims)

@@ -39,7 +39,7 @@ fn alice(expires_at: u64) -> Identity {
         scopes: Vec::new(),
         claims: Claims::from_json(r#"{"sub":"alice"}"#),
         expires_at,
-        derived: Default::default(),
+        digest: Default::default(),
     }
 }
 

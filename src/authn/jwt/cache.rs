@@ -271,7 +271,7 @@ mod tests {
             scopes: Vec::new(),
             claims: Claims::from_json(&format!(r#"{{"pad":"{padding}"}}"#)),
             expires_at: unix_now() + 3600,
-            derived: Default::default(),
+            digest: Default::default(),
         }
     }
 

@@ -120,7 +120,7 @@ mod tests {
             scopes: Vec::new(),
             claims: Claims::from_json("{}"),
             expires_at,
-            derived: Default::default(),
+            digest: Default::default(),
         }))
     }
 

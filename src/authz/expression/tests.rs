@@ -15,7 +15,7 @@ fn identity(groups: &[&str], claims: &str) -> Identity {
         scopes: vec![],
         claims: Claims::from_json(claims),
         expires_at: u64::MAX,
-        derived: Default::default(),
+        digest: Default::default(),
     }
 }
 

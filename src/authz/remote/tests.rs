@@ -19,7 +19,7 @@ fn identity() -> Identity {
         scopes: Vec::new(),
         claims: Claims::from_json(r#"{"sub":"jane","email_verified":true}"#),
         expires_at: 0,
-        derived: Default::default(),
+        digest: Default::default(),
     }
 }
 

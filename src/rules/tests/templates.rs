@@ -15,7 +15,7 @@ fn identity() -> Identity {
             r#"{"tenant":"acme","n":42,"ok":true,"roles":["a","b"],"org":{"id":7},"a.b":"dotted","nothing":null}"#,
         ),
         expires_at: 0,
-        derived: Default::default(),
+        digest: Default::default(),
     }
 }
 

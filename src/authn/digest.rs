@@ -1,13 +1,12 @@
-//! What is worked out from an [`Identity`]'s parts at its first use and kept with it: an
+//! One SHA-256 over every part of an [`Identity`], made at its first use and kept with it: an
 //! identity is shared by every request with its credential (the caches hold it behind an
 //! `Arc`), so this is done once per identity instead of on every request.
 //!
-//! Its digest is one SHA-256 over every part. Caches keyed by who asked (the `http`
-//! authorizer's answers, the reused identity tokens) hash it instead of the identity's parts
-//! (the claims text is often hundreds of bytes), and per-thread memos ([`crate::memo::Memo`])
-//! find what was last worked out for an identity by it (an expression's verdict, its header
-//! values). The credential caches make it when they take an identity in, so every identity
-//! that requests share has one.
+//! Caches keyed by who asked (the `http` authorizer's answers, the reused identity tokens)
+//! hash the digest instead of the identity's parts (the claims text is often hundreds of
+//! bytes), and per-thread memos ([`crate::memo::Memo`]) find what was last worked out for an
+//! identity by it (an expression's verdict, its header values). The credential caches make it
+//! when they take an identity in, so every identity that requests share has one.
 
 use std::fmt;
 use std::sync::OnceLock;
@@ -16,30 +15,28 @@ use sha2::{Digest, Sha256};
 
 use super::Identity;
 
-/// The slot of an [`Identity`]'s derived data, empty until first used.
+/// The digest slot of an [`Identity`]: empty until [`Identity::digest`] first fills it.
 ///
-/// It compares equal to any other (two identities are equal by their parts), and a clone
-/// starts empty, so a copy whose parts are then changed is worked out anew.
+/// It is derived data: it compares equal to any other (two identities are equal by their
+/// parts), and a clone starts empty, so a copy whose parts are then changed is hashed anew.
 #[derive(Default)]
-pub struct Derived {
-    digest: OnceLock<[u8; 32]>,
-}
+pub struct IdentityDigest(OnceLock<[u8; 32]>);
 
-impl Clone for Derived {
-    fn clone(&self) -> Derived {
-        Derived::default()
+impl Clone for IdentityDigest {
+    fn clone(&self) -> IdentityDigest {
+        IdentityDigest::default()
     }
 }
 
-impl PartialEq for Derived {
-    fn eq(&self, _: &Derived) -> bool {
+impl PartialEq for IdentityDigest {
+    fn eq(&self, _: &IdentityDigest) -> bool {
         true
     }
 }
 
-impl fmt::Debug for Derived {
+impl fmt::Debug for IdentityDigest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Derived")
+        f.write_str("IdentityDigest")
     }
 }
 
@@ -48,7 +45,7 @@ impl Identity {
     /// absent parts marked), so two identities that differ in any part have different digests.
     /// Made at the first call; an identity is not changed once it is used.
     pub fn digest(&self) -> &[u8; 32] {
-        self.derived.digest.get_or_init(|| {
+        self.digest.0.get_or_init(|| {
             let mut hash = Sha256::new();
             let mut part = |bytes: &[u8]| {
                 hash.update((bytes.len() as u64).to_le_bytes());
@@ -78,7 +75,7 @@ impl Identity {
     /// [`Identity::digest`] if it was made: an identity without one is not shared by requests
     /// (the credential caches make it), so a memo by digest would not pay for its hashing.
     pub fn digest_if_made(&self) -> Option<&[u8; 32]> {
-        self.derived.digest.get()
+        self.digest.0.get()
     }
 }
 
@@ -96,7 +93,7 @@ mod tests {
             scopes: vec!["read".into()],
             claims: Claims::from_json(r#"{"sub":"alice","tenant":"acme"}"#),
             expires_at: 2_000_000_000,
-            derived: Default::default(),
+            digest: Default::default(),
         }
     }
 
