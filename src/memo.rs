@@ -44,8 +44,14 @@ impl<V: Clone, const N: usize> Memo<V, N> {
 
     /// The value kept for `owner` and `key`.
     pub fn get(&self, owner: u64, key: &[u8; 32]) -> Option<V> {
+        self.find(owner, key, |value| Some(value.clone()))
+    }
+
+    /// What `read` makes of the value kept for `owner` and `key` (a part of it, or nothing when
+    /// it does not serve), without a copy of the whole value.
+    pub fn find<R>(&self, owner: u64, key: &[u8; 32], read: impl FnOnce(&V) -> Option<R>) -> Option<R> {
         match &self.slots[Self::slot(key)] {
-            Some((kept_owner, kept, value)) if *kept_owner == owner && kept == key => Some(value.clone()),
+            Some((kept_owner, kept, value)) if *kept_owner == owner && kept == key => read(value),
             _ => None,
         }
     }
@@ -63,7 +69,18 @@ pub fn kept<V: Clone, const N: usize>(
     owner: u64,
     key: &[u8; 32],
 ) -> Option<V> {
-    memo.with(|memo| memo.try_borrow().ok()?.get(owner, key))
+    read(memo, owner, key, |value| Some(value.clone()))
+}
+
+/// What `read` makes of the value this thread's `memo` keeps for `owner` and `key` (none while
+/// the memo is in use further up this thread's stack).
+pub fn read<V: Clone, R, const N: usize>(
+    memo: &'static LocalKey<RefCell<Memo<V, N>>>,
+    owner: u64,
+    key: &[u8; 32],
+    read: impl FnOnce(&V) -> Option<R>,
+) -> Option<R> {
+    memo.with(|memo| memo.try_borrow().ok()?.find(owner, key, read))
 }
 
 /// Keeps `value` in this thread's `memo` for `owner` and `key` (not while the memo is in use

@@ -4,12 +4,13 @@
 //! is put in words that say whether it timed out, could not connect or failed later, with the
 //! causes (a TLS reason such as an unknown issuer is a cause) and never the headers sent.
 //!
-//! Checks asked again and again with the same credential (introspection, a session check, an
-//! authorizer) put a per-thread memo of their latest answers in front of their cache
+//! Checks asked again and again with the same credential (introspection, a session check) put a
+//! per-thread memo of their latest answers in front of their cache
 //! ([`recent_cached_or_call`]): the shared cache's lookup and bookkeeping cost more than the
 //! rest of such a decision. Each answer carries the instant it lapses ([`Kept`]), and neither
 //! the memo nor the cache serves it after that. The memo's keys are the cache's: keyed hashes,
-//! never a token or cookie.
+//! never a token or cookie. (An authorizer keeps its last question per identity instead, which
+//! it compares without hashing: `authz::remote`.)
 
 use std::cell::RefCell;
 use std::sync::Arc;
@@ -96,7 +97,7 @@ where
 /// The cached answer for `key`, else the one `call` makes (single flight: concurrent misses share
 /// one call; errors are not cached). A hit does not even build the call's future (large: it holds
 /// the HTTP client's), and a miss boxes it.
-async fn cached_or_call<K, V, E, F>(cache: &Cache<K, V>, key: K, call: impl FnOnce() -> F) -> Result<V, Arc<E>>
+pub async fn cached_or_call<K, V, E, F>(cache: &Cache<K, V>, key: K, call: impl FnOnce() -> F) -> Result<V, Arc<E>>
 where
     K: std::hash::Hash + Eq + Send + Sync + 'static,
     V: Clone + Send + Sync + 'static,

@@ -11,7 +11,7 @@ use crate::origin::OriginalRequest;
 /// `{user, email, groups, claims, issuer, rule, request: {method, host, path, query}}`; the path
 /// is the normalised one rules match, the query as the client sent it (empty when none).
 pub(super) fn body(rule: &str, identity: &Identity, request: &OriginalRequest) -> Value {
-    let query = request.uri.split_once('?').map_or("", |(_, query)| query);
+    let query = super::question::query(request);
     json!({
         "user": identity.user,
         "email": identity.email,
@@ -33,7 +33,7 @@ pub(super) fn body(rule: &str, identity: &Identity, request: &OriginalRequest) -
 /// written two ways only miss the cache), made once per identity rather than per request. Each
 /// field is length-prefixed, so no two field lists hash alike.
 pub(super) fn cache_key(rule: &str, identity: &Identity, request: &OriginalRequest) -> [u8; 32] {
-    let query = request.uri.split_once('?').map_or("", |(_, query)| query);
+    let query = super::question::query(request);
     let mut hasher = Sha256::new();
     let mut field = |bytes: &[u8]| {
         hasher.update((bytes.len() as u64).to_le_bytes());

@@ -8,9 +8,12 @@
 //! flight (moka's `try_get_with`: concurrent misses for one key make one call), and a typed
 //! [`CannotAnswer`]. Allowed and denied answers are cached for `cache_ttl`, keyed by a hash of
 //! exactly what is sent (so per user, groups and attributes); errors never are, so cached
-//! answers keep serving while the remote is down and the next miss asks again.
+//! answers keep serving while the remote is down and the next miss asks again. In front of the
+//! cache, each worker thread keeps the last question it put for an identity with its verdict
+//! ([`question`]), so asking it again compares strings instead of hashing them.
 
 mod http;
+mod question;
 mod sar;
 mod token;
 
@@ -30,7 +33,7 @@ use crate::decision::Decision;
 use crate::memo::next_owner;
 use crate::metrics::Metrics;
 use crate::origin::OriginalRequest;
-use crate::remote::{Kept, Recent, UntilLapse, no_recent};
+use crate::remote::{Kept, UntilLapse};
 use crate::rules::{Known, Rule};
 use token::TokenFile;
 
@@ -41,11 +44,6 @@ const MAX_ANSWER_BYTES: usize = 1024 * 1024;
 
 /// How many answers one authorizer keeps at most.
 const CACHE_ENTRIES: u64 = 100_000;
-
-thread_local! {
-    /// Each worker thread's latest verdicts, by authorizer number and cache key.
-    static RECENT_VERDICTS: Recent<Verdict> = const { no_recent() };
-}
 
 /// A rule's `require.resource`: what a subject access review asks about (Kubernetes'
 /// `resourceAttributes`). Empty fields are left out; a missing `verb` comes from the method.
@@ -160,15 +158,36 @@ impl Authorizer {
         })
     }
 
-    /// The verdict on `identity` making `request` under `rule`: from this thread's latest
-    /// verdicts or the cache, else from one call shared by every concurrent asker of the same
-    /// question.
+    /// The verdict on `identity` making `request` under `rule`: from this thread's last
+    /// verdict on the same question or the cache, else from one call shared by every
+    /// concurrent asker of the same question.
     pub async fn ask(
         &self,
         rule: &Rule,
         identity: &Identity,
         request: &OriginalRequest,
     ) -> Result<Verdict, CannotAnswer> {
+        let digest = identity.digest();
+        if let Some(verdict) = question::answered(self.number, digest, rule, request) {
+            return Ok(verdict);
+        }
+        // Boxed: the cache's and the call's futures are large, and a kept verdict needs neither.
+        Box::pin(async move {
+            let kept = self.cached_or_called(rule, identity, request).await?;
+            question::keep(self.number, digest, rule, request, kept.clone());
+            Ok(kept.answer)
+        })
+        .await
+    }
+
+    /// The cached verdict on the question, else the one a call gets (shared by concurrent
+    /// askers), with the instant it lapses.
+    async fn cached_or_called(
+        &self,
+        rule: &Rule,
+        identity: &Identity,
+        request: &OriginalRequest,
+    ) -> Result<Kept<Verdict>, CannotAnswer> {
         // The key stands for the body sent: an `http` body is built from the identity's claims
         // (parsed whole) and serialised, so its key is hashed from the same inputs instead, and
         // the body is made only on a miss. A review's body is small: it is its own key.
@@ -186,7 +205,7 @@ impl Authorizer {
             let verdict = self.call(body).await?;
             Ok(Kept::lasting(verdict, self.cache_ttl))
         };
-        crate::remote::recent_cached_or_call(&RECENT_VERDICTS, self.number, &self.cache, key, call)
+        crate::remote::cached_or_call(&self.cache, key, call)
             .await
             .map_err(|e: Arc<CannotAnswer>| (*e).clone())
     }

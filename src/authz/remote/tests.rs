@@ -270,3 +270,111 @@ fn the_http_cache_key_changes_with_every_part_of_the_body_and_only_then() {
     let distinct: std::collections::HashSet<_> = variants.iter().collect();
     assert_eq!(distinct.len(), variants.len(), "two variants hashed alike");
 }
+
+#[test]
+fn a_kept_verdict_answers_only_the_same_question_and_only_before_it_lapses() {
+    let rules = load(
+        r#"
+- id: orders
+  paths: ["/orders/**"]
+  policy: authenticated
+  require: { authorizer: policy }
+- id: other
+  paths: ["/other/**"]
+  policy: authenticated
+  require: { authorizer: policy }
+- id: pods
+  paths: ["/api/**"]
+  policy: authenticated
+  require: { authorizer: kubernetes, resource: { resource: pods } }
+"#,
+    )
+    .expect("loads");
+    let rule = |id: &str| rules.rules().find(|rule| rule.id == id).expect("rule").clone();
+    let (orders, other, pods) = (rule("orders"), rule("other"), rule("pods"));
+    let number = crate::memo::next_owner();
+    let jane = identity();
+    let digest = *jane.digest();
+    let asked = request("GET", "/orders/42", "/orders/42?x=1");
+    let hour = std::time::Duration::from_secs(3600);
+    question::keep(number, &digest, &orders, &asked, Kept::lasting(Verdict::Allow, hour));
+    assert_eq!(
+        question::answered(number, &digest, &orders, &asked),
+        Some(Verdict::Allow)
+    );
+    assert_eq!(
+        question::answered(number, &digest, &orders, &asked.clone()),
+        Some(Verdict::Allow),
+        "the same parts in another request"
+    );
+
+    let mut elsewhere = asked.clone();
+    elsewhere.host = "other.example.com".into();
+    let mut bob = identity();
+    bob.user = "bob".into();
+    let unasked = [
+        ("another rule", number, *jane.digest(), &other, asked.clone()),
+        (
+            "another method",
+            number,
+            digest,
+            &orders,
+            request("POST", "/orders/42", "/orders/42?x=1"),
+        ),
+        (
+            "another path",
+            number,
+            digest,
+            &orders,
+            request("GET", "/orders/43", "/orders/43?x=1"),
+        ),
+        (
+            "another query",
+            number,
+            digest,
+            &orders,
+            request("GET", "/orders/42", "/orders/42?x=2"),
+        ),
+        (
+            "no query",
+            number,
+            digest,
+            &orders,
+            request("GET", "/orders/42", "/orders/42"),
+        ),
+        ("another host", number, digest, &orders, elsewhere),
+        (
+            "another authorizer",
+            crate::memo::next_owner(),
+            digest,
+            &orders,
+            asked.clone(),
+        ),
+        ("another identity", number, *bob.digest(), &orders, asked.clone()),
+    ];
+    for (what, number, digest, rule, request) in &unasked {
+        assert_eq!(question::answered(*number, digest, rule, request), None, "{what}");
+    }
+
+    // A reloaded rule with the same id but another resource asks another question.
+    let reloaded = load(
+        "- id: pods\n  paths: [\"/api/**\"]\n  policy: authenticated\n  require: { authorizer: kubernetes, resource: { resource: secrets } }\n",
+    )
+    .expect("loads");
+    let reloaded = reloaded.rules().next().expect("rule");
+    let review = request("GET", "/api/v1/pods", "/api/v1/pods");
+    let denied = Verdict::Deny("no".into());
+    question::keep(number, &digest, &pods, &review, Kept::lasting(denied.clone(), hour));
+    assert_eq!(question::answered(number, &digest, &pods, &review), Some(denied));
+    assert_eq!(question::answered(number, &digest, reloaded, &review), None);
+
+    // A verdict whose cache_ttl has passed is not served.
+    question::keep(
+        number,
+        &digest,
+        &orders,
+        &asked,
+        Kept::lasting(Verdict::Allow, Default::default()),
+    );
+    assert_eq!(question::answered(number, &digest, &orders, &asked), None);
+}
