@@ -1,5 +1,7 @@
 //! The identity headers of an allowed answer: the names `[headers]` gives, and their values for
-//! an identity (borrowed from it where they can be).
+//! an identity (borrowed from it where they can be). A 200 starts from its *head*: these
+//! headers, then every header some rule can emit, empty; each worker thread keeps the heads of
+//! the identities it answered last.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -8,13 +10,23 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue};
 
 use super::safe_header_value;
 use crate::authn::Identity;
-use crate::config::HeadersConfig;
+use crate::config::{DEFAULT_HEADER_NAMES, HeadersConfig};
 use crate::memo::{self, Memo, next_owner};
+use crate::rules::TemplateHeaders;
 
 thread_local! {
-    /// The identity header values of the last identities answered on this thread, by digest.
-    static VALUES: RefCell<Memo<[HeaderValue; 4], 16>> = const { RefCell::new(Memo::new()) };
+    /// The heads of the last 200s answered on this thread, by rule set number (their template
+    /// headers) and identity digest, each with the number of the [`IdentityHeaders`] that
+    /// made it.
+    static HEADS: RefCell<Memo<(u64, HeaderMap), 16>> = const { RefCell::new(Memo::new()) };
 }
+
+/// The access-token header's name (`pass_access_token`).
+const ACCESS_TOKEN: &str = "x-auth-request-access-token";
+
+/// The key of the head of a 200 without an identity: no identity's SHA-256 digest is all
+/// zeros (finding one would take a preimage of SHA-256).
+const NO_IDENTITY: [u8; 32] = [0; 32];
 
 /// The identity header names of `[headers]` (parsed when the config was loaded), and the
 /// access-token header with `pass_access_token`.
@@ -25,45 +37,21 @@ pub struct IdentityHeaders {
     groups: HeaderName,
     preferred_username: HeaderName,
     access_token: Option<HeaderName>,
-    /// Every name above with an empty value, in the order [`IdentityHeaders::each`] yields
-    /// them: a 200's headers start as a copy of it and get their values by position, with no
-    /// hashing per request. `None` when two names are the same header.
-    blank: Option<HeaderMap>,
-    /// Its number among the threads' kept values ([`next_owner`]).
+    /// Its number among the threads' kept heads ([`next_owner`]).
     number: u64,
 }
 
 impl IdentityHeaders {
     /// Takes the names `[headers]` gives (parsed when the config was loaded).
     pub fn new(config: &HeadersConfig) -> IdentityHeaders {
-        let mut headers = IdentityHeaders {
+        IdentityHeaders {
             user: config.user.clone(),
             email: config.email.clone(),
             groups: config.groups.clone(),
             preferred_username: config.preferred_username.clone(),
-            access_token: config
-                .pass_access_token
-                .then(|| HeaderName::from_static("x-auth-request-access-token")),
-            blank: None,
+            access_token: config.pass_access_token.then(|| HeaderName::from_static(ACCESS_TOKEN)),
             number: next_owner(),
-        };
-        let names: Vec<&HeaderName> = headers.each(None, None).map(|(name, _)| name).collect();
-        // Room for what the answer and the HTTP rendering add (rule headers, the identity token,
-        // Content-Type, Content-Length): a copy keeps the index size, so none of those inserts
-        // rebuilds the index.
-        let mut blank = HeaderMap::with_capacity(names.len() + 8);
-        for name in &names {
-            blank.insert(*name, HeaderValue::from_static(""));
         }
-        let distinct = blank.len() == names.len();
-        headers.blank = distinct.then_some(blank);
-        headers
-    }
-
-    /// The identity header names with empty values, in [`IdentityHeaders::each`]'s order;
-    /// `None` when two of them are the same header.
-    pub(super) fn blank(&self) -> Option<&HeaderMap> {
-        self.blank.as_ref()
     }
 
     /// Every identity header with its value for `identity` (empty when unknown).
@@ -73,37 +61,69 @@ impl IdentityHeaders {
             .collect()
     }
 
-    /// Every identity header with its value for `identity` (empty when unknown), in
-    /// [`IdentityHeaders::each`]'s order, as header values. Each thread keeps the identity's
-    /// own for the last few identities shared by requests (those with a digest made, see
-    /// [`Identity::digest_if_made`]), so a credential sent again copies them instead of
-    /// building them; a value that cannot be sent is then logged once per thread.
-    pub(super) fn header_values<'a>(
-        &'a self,
+    /// The headers a 200 starts with: every identity header with its value for `identity`
+    /// (the access-token header empty: [`IdentityHeaders::access_token`] gives its value),
+    /// then every name of `templates` empty (the rule's own values replace them).
+    ///
+    /// Each thread keeps the heads of the last few identities shared by requests (those with a
+    /// digest made, see [`Identity::digest_if_made`]) and of none, per rule set, so a
+    /// credential sent again copies its head instead of building it; a value that cannot be
+    /// sent is then logged once per thread.
+    pub(super) fn head(&self, identity: Option<&Identity>, rule: &str, templates: &TemplateHeaders) -> HeaderMap {
+        let key = match identity {
+            None => &NO_IDENTITY,
+            Some(identity) => match identity.digest_if_made() {
+                Some(digest) => digest,
+                None => return self.make_head(Some(identity), rule, templates),
+            },
+        };
+        let kept = memo::read(&HEADS, templates.number(), key, |(number, head)| {
+            (*number == self.number).then(|| head.clone())
+        });
+        kept.unwrap_or_else(|| {
+            let head = self.make_head(identity, rule, templates);
+            memo::keep(&HEADS, templates.number(), key, (self.number, own_copy(&head)));
+            head
+        })
+    }
+
+    /// The access-token header and the identity's token, with `pass_access_token` and both.
+    pub(super) fn access_token(
+        &self,
         identity: Option<&Identity>,
         access_token: Option<&str>,
         rule: &str,
-    ) -> impl Iterator<Item = (&'a HeaderName, HeaderValue)> {
-        let values = match identity {
-            None => [const { HeaderValue::from_static("") }; 4],
-            Some(identity) => match identity.digest_if_made() {
-                None => self.make(identity, rule),
-                Some(digest) => memo::kept(&VALUES, self.number, digest).unwrap_or_else(|| {
-                    let values = self.make(identity, rule);
-                    memo::keep(&VALUES, self.number, digest, values.clone());
-                    values
-                }),
-            },
-        };
-        let names = [&self.user, &self.email, &self.groups, &self.preferred_username];
-        let token = self.access_token.as_ref().map(|name| {
-            let token = identity.and(access_token).unwrap_or_default();
-            (name, safe_header_value(name, token, rule))
-        });
-        names.into_iter().zip(values).chain(token)
+    ) -> Option<(&HeaderName, HeaderValue)> {
+        let name = self.access_token.as_ref()?;
+        let token = identity.and(access_token)?;
+        Some((name, safe_header_value(name, token, rule)))
     }
 
-    /// The values of the identity's own headers, in [`IdentityHeaders::header_values`]' order.
+    /// A head built (see [`IdentityHeaders::head`]). Names inserted twice (two identity
+    /// headers configured alike) are one header, with the later value.
+    fn make_head(&self, identity: Option<&Identity>, rule: &str, templates: &TemplateHeaders) -> HeaderMap {
+        let values = match identity {
+            None => [const { HeaderValue::from_static("") }; 4],
+            Some(identity) => self.make(identity, rule),
+        };
+        let names = [&self.user, &self.email, &self.groups, &self.preferred_username];
+        // Room for what the answer and the HTTP rendering add (rule headers, the identity token,
+        // Content-Type, Content-Length): a copy keeps the index size, so none of those inserts
+        // rebuilds the index.
+        let mut head = HeaderMap::with_capacity(5 + templates.names().len() + 8);
+        for (name, value) in names.into_iter().zip(values) {
+            head.insert(name.clone(), value);
+        }
+        if let Some(name) = &self.access_token {
+            head.insert(name.clone(), HeaderValue::from_static(""));
+        }
+        for name in templates.names() {
+            head.entry(name).or_insert_with(|| HeaderValue::from_static(""));
+        }
+        head
+    }
+
+    /// The values of the identity's own headers: user, email, groups, preferred username.
     fn make(&self, identity: &Identity, rule: &str) -> [HeaderValue; 4] {
         [
             safe_header_value(&self.user, &identity.user, rule),
@@ -160,4 +180,25 @@ fn joined_groups(identity: &Identity) -> String {
         joined.push_str(group);
     }
     joined
+}
+
+/// `head` with header names of this thread's own: a name parsed at load (from `[headers]` or a
+/// rule's `headers:`) is shared by every thread, and each copy of it counts on one counter that
+/// the threads' cores then pass around; a kept head's copies count on this thread's. The
+/// default names are static and count nothing. Values are the thread's own already.
+fn own_copy(head: &HeaderMap) -> HeaderMap {
+    let mut own = HeaderMap::with_capacity(head.capacity());
+    for (name, value) in head {
+        let text = name.as_str();
+        let name = match DEFAULT_HEADER_NAMES
+            .into_iter()
+            .chain([ACCESS_TOKEN])
+            .find(|known| *known == text)
+        {
+            Some(known) => HeaderName::from_static(known),
+            None => HeaderName::from_bytes(text.as_bytes()).unwrap_or_else(|_| name.clone()),
+        };
+        own.append(name, value.clone());
+    }
+    own
 }

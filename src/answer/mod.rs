@@ -13,6 +13,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::authn::{Identity, Upstream};
 use crate::decision::Decision;
 use crate::origin::{ClientKind, OriginalRequest};
+use crate::rules::TemplateHeaders;
 pub use identity_headers::IdentityHeaders;
 use identity_token::TokenContext;
 
@@ -58,7 +59,7 @@ pub struct Context<'a> {
     /// Identity header names.
     pub identity_headers: &'a IdentityHeaders,
     /// Every header name the rules' `headers:` can emit: sent empty when the rule does not.
-    pub template_headers: &'a [HeaderName],
+    pub template_headers: &'a TemplateHeaders,
     /// The identity token's signer and the matched rule's `identity_token:`.
     pub identity_token: TokenContext<'a>,
 }
@@ -143,25 +144,13 @@ fn allow(
     rule: &str,
     context: &Context<'_>,
 ) -> Answer {
-    let identity_values = context
+    let mut headers = context.identity_headers.head(identity, rule, context.template_headers);
+    if let Some((name, value)) = context
         .identity_headers
-        .header_values(identity, upstream.access_token.as_deref(), rule);
-    let mut headers = match context.identity_headers.blank() {
-        Some(blank) => {
-            let mut headers = blank.clone();
-            for ((_, slot), (_, value)) in headers.iter_mut().zip(identity_values) {
-                *slot = value;
-            }
-            headers
-        }
-        None => {
-            let mut headers = HeaderMap::with_capacity(5);
-            for (name, value) in identity_values {
-                headers.insert(name.clone(), value);
-            }
-            headers
-        }
-    };
+        .access_token(identity, upstream.access_token.as_deref(), rule)
+    {
+        headers.insert(name, value);
+    }
     for (name, value) in extra {
         headers.insert(name.clone(), safe_header_value(name, value, rule));
     }
@@ -176,9 +165,6 @@ fn allow(
             let reason = "cannot sign the identity token";
             return refusal(StatusCode::SERVICE_UNAVAILABLE, "unavailable", reason, context.client);
         }
-    }
-    for name in context.template_headers {
-        headers.entry(name).or_insert_with(|| HeaderValue::from_static(""));
     }
     for cookie in upstream.set_cookies {
         headers.append(header::SET_COOKIE, cookie);

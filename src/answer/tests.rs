@@ -1,5 +1,10 @@
+use std::sync::{Arc, LazyLock};
+
 use super::*;
 use crate::config::HeadersConfig;
+
+/// A rule set's template headers when no rule has any.
+static NO_TEMPLATES: LazyLock<TemplateHeaders> = LazyLock::new(TemplateHeaders::default);
 
 #[test]
 fn login_url_percent_encodes_the_whole_original_url() {
@@ -60,7 +65,7 @@ fn context<'a>(request: &'a OriginalRequest, names: &'a IdentityHeaders) -> Cont
         request,
         login_start: None,
         identity_headers: names,
-        template_headers: &[],
+        template_headers: &NO_TEMPLATES,
         identity_token: TokenContext::default(),
     }
 }
@@ -160,13 +165,12 @@ fn identities_shared_by_requests_get_their_own_kept_header_values() {
 }
 
 #[test]
-fn an_allow_fills_the_blank_identity_headers_by_position_then_adds_rule_and_template_headers() {
+fn an_allow_starts_from_the_identity_headers_then_adds_rule_and_template_headers() {
     let names = IdentityHeaders::new(&HeadersConfig::default());
-    assert!(names.blank().is_some());
     let request = request();
     let tenant = HeaderName::from_static("x-tenant");
     let unused = HeaderName::from_static("x-unused");
-    let templates = [tenant.clone(), unused];
+    let templates = TemplateHeaders::new(vec![tenant.clone(), unused]);
     let mut context = context(&request, &names);
     context.template_headers = &templates;
     let identity = Some(std::sync::Arc::new(alice()));
@@ -185,14 +189,13 @@ fn an_allow_fills_the_blank_identity_headers_by_position_then_adds_rule_and_temp
 
 #[test]
 fn identity_header_names_that_repeat_still_answer_as_one_header_each() {
-    // `user` and `email` configured as the same header: no blank to copy, and the later
-    // value (email) wins, as inserting one after the other does.
+    // `user` and `email` configured as the same header: the later value (email) wins, as
+    // inserting one after the other does.
     let config = HeadersConfig {
         email: HeaderName::from_static("x-auth-request-user"),
         ..HeadersConfig::default()
     };
     let names = IdentityHeaders::new(&config);
-    assert!(names.blank().is_none());
     let request = request();
     let answer = plan(
         allowed(Some(std::sync::Arc::new(alice())), Vec::new()),
@@ -237,4 +240,80 @@ fn an_allow_plans_the_identity_headers_and_the_refreshed_cookies() {
         answer.headers.get_all(header::SET_COOKIE).iter().collect::<Vec<_>>(),
         [&cookie]
     );
+}
+
+#[test]
+fn a_kept_head_serves_only_its_rule_set_and_its_header_names() {
+    let request = request();
+    let shared = Arc::new(alice());
+    shared.digest();
+    let defaults = IdentityHeaders::new(&HeadersConfig::default());
+    let renamed = IdentityHeaders::new(&HeadersConfig {
+        user: HeaderName::from_static("x-user"),
+        ..HeadersConfig::default()
+    });
+    let first = TemplateHeaders::new(vec![HeaderName::from_static("x-first")]);
+    let second = TemplateHeaders::new(vec![HeaderName::from_static("x-second")]);
+    let names_of = |identity: Option<&Arc<Identity>>, names: &IdentityHeaders, templates: &TemplateHeaders| {
+        let mut context = context(&request, names);
+        context.template_headers = templates;
+        let answer = plan(allowed(identity.cloned(), Vec::new()), &context);
+        let mut names: Vec<String> = answer.headers.keys().map(|name| name.to_string()).collect();
+        names.sort();
+        names
+    };
+    // The memo keeps one head per identity (a slot by its digest), so each answer below is
+    // asked right after one that kept another head for the same identity.
+    for identity in [Some(&shared), None] {
+        for _ in 0..2 {
+            let with_first = names_of(identity, &defaults, &first);
+            assert!(with_first.contains(&"x-first".to_string()), "{with_first:?}");
+            assert_eq!(names_of(identity, &defaults, &first), with_first, "kept");
+            let other_names = names_of(identity, &renamed, &first);
+            assert!(other_names.contains(&"x-user".to_string()), "{other_names:?}");
+            assert!(
+                !other_names.contains(&"x-auth-request-user".to_string()),
+                "{other_names:?}"
+            );
+            let with_second = names_of(identity, &defaults, &second);
+            assert!(with_second.contains(&"x-second".to_string()), "{with_second:?}");
+            assert!(!with_second.contains(&"x-first".to_string()), "{with_second:?}");
+        }
+    }
+}
+
+#[test]
+fn the_access_token_is_never_kept_with_a_head() {
+    let names = IdentityHeaders::new(&HeadersConfig {
+        pass_access_token: true,
+        ..HeadersConfig::default()
+    });
+    let request = request();
+    let shared = Arc::new(alice());
+    shared.digest();
+    let token_of = |identity: Option<Arc<Identity>>, token: Option<&str>| {
+        let decision = Decision::Allow {
+            rule: "r",
+            identity,
+            headers: Vec::new(),
+            upstream: Upstream {
+                access_token: token.map(str::to_string),
+                set_cookies: Vec::new(),
+            },
+        };
+        let answer = plan(decision, &context(&request, &names));
+        let values: Vec<_> = answer
+            .headers
+            .get_all("x-auth-request-access-token")
+            .iter()
+            .cloned()
+            .collect();
+        values
+    };
+    for _ in 0..2 {
+        assert_eq!(token_of(Some(shared.clone()), Some("one")), ["one"]);
+        assert_eq!(token_of(Some(shared.clone()), Some("two")), ["two"]);
+        assert_eq!(token_of(Some(shared.clone()), None), [""]);
+        assert_eq!(token_of(None, Some("stray")), [""], "no identity, no token");
+    }
 }

@@ -24,13 +24,22 @@ pub struct HeadersConfig {
     pub pass_access_token: bool,
 }
 
+/// The default names of the user, email, groups and preferred username headers.
+pub const DEFAULT_HEADER_NAMES: [&str; 4] = [
+    "x-auth-request-user",
+    "x-auth-request-email",
+    "x-auth-request-groups",
+    "x-auth-request-preferred-username",
+];
+
 impl Default for HeadersConfig {
     fn default() -> Self {
+        let [user, email, groups, preferred_username] = DEFAULT_HEADER_NAMES.map(HeaderName::from_static);
         HeadersConfig {
-            user: HeaderName::from_static("x-auth-request-user"),
-            email: HeaderName::from_static("x-auth-request-email"),
-            groups: HeaderName::from_static("x-auth-request-groups"),
-            preferred_username: HeaderName::from_static("x-auth-request-preferred-username"),
+            user,
+            email,
+            groups,
+            preferred_username,
             pass_access_token: false,
         }
     }

@@ -29,7 +29,7 @@ use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
 pub use authorizers::{AuthorizerConfig, AuthorizerKind, read_ca, read_token};
-pub use headers::HeadersConfig;
+pub use headers::{DEFAULT_HEADER_NAMES, HeadersConfig};
 pub use identity_token::IdentityTokenConfig;
 pub use introspection::IntrospectionConfig;
 pub use issuers::{Algorithm, IssuerConfig};

@@ -171,7 +171,42 @@ pub struct RuleSet {
     rules: Vec<CompiledRule>,
     index: RuleIndex,
     /// Every header name some rule's `headers:` emits, once each.
-    template_headers: Vec<HeaderName>,
+    template_headers: TemplateHeaders,
+}
+
+/// Every header name some rule of one set emits (`headers:`), once each, in rule order, with
+/// the set's number among per-thread memos ([`next_owner`](crate::memo::next_owner)): the
+/// answer keeps a 200's headers per set, and a set compiled again is another.
+#[derive(Debug)]
+pub struct TemplateHeaders {
+    names: Vec<HeaderName>,
+    number: u64,
+}
+
+impl TemplateHeaders {
+    /// `names`, under a new number.
+    pub fn new(names: Vec<HeaderName>) -> TemplateHeaders {
+        TemplateHeaders {
+            names,
+            number: crate::memo::next_owner(),
+        }
+    }
+
+    /// The names.
+    pub fn names(&self) -> &[HeaderName] {
+        &self.names
+    }
+
+    /// The set's number: no other set of names had it.
+    pub fn number(&self) -> u64 {
+        self.number
+    }
+}
+
+impl Default for TemplateHeaders {
+    fn default() -> TemplateHeaders {
+        TemplateHeaders::new(Vec::new())
+    }
 }
 
 impl RuleSet {
@@ -217,7 +252,7 @@ impl RuleSet {
         Ok(RuleSet {
             rules,
             index,
-            template_headers,
+            template_headers: TemplateHeaders::new(template_headers),
         })
     }
 
@@ -264,7 +299,7 @@ impl RuleSet {
     /// Every header name that some rule's `headers:` can emit. A 200 carries all of them (empty
     /// where its rule does not emit one), so a proxy that copies them upstream overwrites a
     /// client's copy on every request, and Caddy 2.6 never sends its placeholder text.
-    pub fn template_headers(&self) -> &[HeaderName] {
+    pub fn template_headers(&self) -> &TemplateHeaders {
         &self.template_headers
     }
 
