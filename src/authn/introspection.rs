@@ -250,12 +250,12 @@ fn cache(budget: u64) -> Cache<TokenKey, Kept<Verdict>> {
 /// found with `memchr`, a usual header decodes on the stack, and its JSON is
 /// checked for an `alg` member without building a map.
 pub fn looks_like_jwt(token: &str) -> bool {
-    first_of_three_parts(token).is_some_and(is_jwt_header)
+    first_of_three_parts(token.as_bytes()).is_some_and(is_jwt_header)
 }
 
 /// Whether `header`, the first of a token's three parts, is a JWT header: base64url of a JSON
 /// object with `alg`.
-pub fn is_jwt_header(header: &str) -> bool {
+pub fn is_jwt_header(header: &[u8]) -> bool {
     let engine = &base64::engine::general_purpose::URL_SAFE_NO_PAD;
     let mut on_stack = [0u8; 512];
     match engine.decode_slice(header, &mut on_stack) {
@@ -267,12 +267,11 @@ pub fn is_jwt_header(header: &str) -> bool {
 }
 
 /// The first part of `token` when it has three parts separated by dots, as a JWT has.
-pub fn first_of_three_parts(token: &str) -> Option<&str> {
-    let (header, rest) = token.split_once('.')?;
-    let second = memchr::memchr(b'.', rest.as_bytes())?;
-    memchr::memchr(b'.', &rest.as_bytes()[second + 1..])
-        .is_none()
-        .then_some(header)
+pub fn first_of_three_parts(token: &[u8]) -> Option<&[u8]> {
+    let first = memchr::memchr(b'.', token)?;
+    let (header, rest) = (&token[..first], &token[first + 1..]);
+    let second = memchr::memchr(b'.', rest)?;
+    memchr::memchr(b'.', &rest[second + 1..]).is_none().then_some(header)
 }
 
 /// Whether `json` is one JSON object (and nothing after it but white space) with an `alg` member.

@@ -127,7 +127,7 @@ impl Verifier {
 
     /// The identity of `token` if it was verified before and is still cached; no check runs,
     /// and a token not cached is not counted as a miss ([`Verifier::verify`] does that).
-    pub async fn cached(&self, token: &str) -> Option<Arc<Identity>> {
+    pub async fn cached(&self, token: &[u8]) -> Option<Arc<Identity>> {
         if token.len() > MAX_TOKEN_BYTES {
             return None;
         }
@@ -135,7 +135,7 @@ impl Verifier {
     }
 
     /// The cached identity of `token`, counted as a hit.
-    async fn cache_hit(&self, token: &str) -> Option<Arc<Identity>> {
+    async fn cache_hit(&self, token: &[u8]) -> Option<Arc<Identity>> {
         let identity = self.cache.get(token, unix_now()).await?;
         self.metrics.token_cache_hits_total.inc();
         Some(identity)
@@ -146,7 +146,7 @@ impl Verifier {
         if token.len() > MAX_TOKEN_BYTES {
             return Err(TokenError::Malformed("token longer than 16 KiB".into()));
         }
-        if let Some(identity) = self.cache_hit(token).await {
+        if let Some(identity) = self.cache_hit(token.as_bytes()).await {
             return Ok(identity);
         }
         self.metrics.token_cache_misses_total.inc();

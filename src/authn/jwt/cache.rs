@@ -187,13 +187,14 @@ impl TokenCache {
     }
 
     /// The key of `token`.
-    pub fn key(token: &str) -> TokenKey {
-        Sha256::digest(token.as_bytes()).into()
+    pub fn key(token: impl AsRef<[u8]>) -> TokenKey {
+        Sha256::digest(token.as_ref()).into()
     }
 
     /// The cached identity of `token`, unless it expired at or before `now`: this thread's
     /// recent tokens first, then the cache by the token's key.
-    pub async fn get(&self, token: &str, now: u64) -> Option<Arc<Identity>> {
+    pub async fn get(&self, token: impl AsRef<[u8]>, now: u64) -> Option<Arc<Identity>> {
+        let token = token.as_ref();
         let generation = self.generation.load(Ordering::Acquire);
         if let Some(identity) = recent::find(generation, token, now) {
             return Some(identity);

@@ -32,7 +32,7 @@ pub const SLOTS: usize = 16;
 struct Slot {
     generation: u64,
     tag: u64,
-    token: String,
+    token: Vec<u8>,
     entry: Option<Arc<Entry>>,
 }
 
@@ -40,7 +40,7 @@ impl Slot {
     const EMPTY: Slot = Slot {
         generation: 0,
         tag: 0,
-        token: String::new(),
+        token: Vec::new(),
         entry: None,
     };
 }
@@ -65,15 +65,16 @@ fn slot_of(tag: u64) -> usize {
 
 /// The identity this thread kept for `token` under `generation`, while the cache holds its
 /// entry and unless it expired at or before `now`.
-pub fn find(generation: u64, token: &str, now: u64) -> Option<Arc<Identity>> {
-    let tag = tag(token.as_bytes());
+pub fn find(generation: u64, token: impl AsRef<[u8]>, now: u64) -> Option<Arc<Identity>> {
+    let token = token.as_ref();
+    let tag = tag(token);
     RECENT.with(|recent| {
         let mut recent = recent.try_borrow_mut().ok()?;
         let slot = &mut recent[slot_of(tag)];
         if slot.generation != generation || slot.tag != tag {
             return None;
         }
-        if !crate::authn::constant_time_eq(slot.token.as_bytes(), token.as_bytes()) {
+        if !crate::authn::constant_time_eq(&slot.token, token) {
             return None;
         }
         let entry = slot.entry.as_ref()?;
@@ -87,8 +88,9 @@ pub fn find(generation: u64, token: &str, now: u64) -> Option<Arc<Identity>> {
 }
 
 /// Keeps `entry` for `token` under `generation`, in the slot the token's tag picks.
-pub fn keep(generation: u64, token: &str, entry: &Arc<Entry>) {
-    let tag = tag(token.as_bytes());
+pub fn keep(generation: u64, token: impl AsRef<[u8]>, entry: &Arc<Entry>) {
+    let token = token.as_ref();
+    let tag = tag(token);
     RECENT.with(|recent| {
         let Ok(mut recent) = recent.try_borrow_mut() else {
             return;
@@ -98,7 +100,7 @@ pub fn keep(generation: u64, token: &str, entry: &Arc<Entry>) {
         slot.tag = tag;
         // The slot's buffer is reused: once warm, keeping a token allocates nothing.
         slot.token.clear();
-        slot.token.push_str(token);
+        slot.token.extend_from_slice(token);
         slot.entry = Some(entry.clone());
     });
 }
@@ -138,7 +140,7 @@ mod tests {
         assert_eq!(tag(forged.as_bytes()), tag(token.as_bytes()));
         assert!(find(generation, forged, now).is_none(), "another payload");
         assert!(find(generation, &token[1..], now).is_none(), "a shorter token");
-        assert!(find(generation, &format!("{token}x"), now).is_none(), "a longer token");
+        assert!(find(generation, format!("{token}x"), now).is_none(), "a longer token");
         assert!(find(next_owner(), token, now).is_none(), "another cache's generation");
         assert!(find(generation, "", now).is_none());
     }
