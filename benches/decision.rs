@@ -157,6 +157,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
         request: &request,
         login_start: None,
         identity_headers: &names,
+        rule: set.first_match(&request),
         identity_token: Default::default(),
         template_headers: set.template_headers(),
     };
@@ -226,6 +227,7 @@ fn bench_identity_token(c: &mut Criterion) {
             request: &request,
             login_start: None,
             identity_headers: &names,
+            rule: Some(rule),
             template_headers: set.template_headers(),
             identity_token: TokenContext {
                 tokens,

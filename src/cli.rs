@@ -363,18 +363,13 @@ async fn explain_request(
     out.push(describe_decision(&decision));
     report.insert("decision".into(), decision_json(&decision));
     let mut sent = serde_json::Map::new();
-    if let Decision::Allow {
-        identity,
-        headers,
-        upstream,
-        ..
-    } = &decision
-    {
+    if let Decision::Allow { identity, upstream, .. } = &decision {
         let names = IdentityHeaders::new(&config.headers);
+        let rule_headers = rule.map(|rule| rule.rendered_headers(identity.as_deref()));
         for (name, value) in names
             .values(identity.as_deref(), upstream.access_token.as_deref())
             .iter()
-            .chain(headers)
+            .chain(rule_headers.iter().flatten())
         {
             out.push(format!("  {name}: {value}"));
             sent.insert(name.to_string(), json!(value));

@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::http::HeaderName;
-
 use crate::authn::{Authenticated, Identity, Outcome, Upstream};
 use crate::config::DefaultPolicy;
 use crate::origin::OriginalRequest;
@@ -23,8 +21,6 @@ pub enum Decision<'r> {
         rule: &'r str,
         /// The identity, when a valid credential was presented.
         identity: Option<Arc<Identity>>,
-        /// The rule's extra headers, rendered.
-        headers: Vec<(HeaderName, String)>,
         /// What the credential sends along: the access token, a refreshed session's cookies.
         upstream: Upstream,
     },
@@ -131,7 +127,6 @@ pub fn decide<'r>(
         },
         Policy::Allow => Decision::Allow {
             rule: rule_id,
-            headers: headers(rule, identity),
             identity: identity.cloned(),
             upstream,
         },
@@ -143,7 +138,6 @@ pub fn decide<'r>(
                     Some(Err(reason)) => Decision::Forbidden { rule: rule_id, reason },
                     _ => Decision::Allow {
                         rule: rule_id,
-                        headers: headers(rule, Some(&identity)),
                         identity: Some(identity),
                         upstream,
                     },
@@ -165,14 +159,6 @@ pub fn decide<'r>(
 fn redirects(rule: Option<&Rule>, login_enabled: bool) -> bool {
     let wanted = rule.and_then(|rule| rule.on_unauthenticated);
     login_enabled && wanted != Some(OnUnauthenticated::Unauthorized)
-}
-
-fn headers(rule: Option<&Rule>, identity: Option<&Arc<Identity>>) -> Vec<(HeaderName, String)> {
-    let Some(rule) = rule else { return Vec::new() };
-    rule.headers
-        .iter()
-        .map(|template| (template.name.clone(), template.render(identity.map(|i| &**i))))
-        .collect()
 }
 
 #[cfg(test)]
@@ -284,38 +270,34 @@ mod tests {
     #[test]
     fn allow_rule_passes_anonymous_requests_and_renders_headers_from_a_credential() {
         let set = rules();
+        let open = rule(&set, "open");
         let anonymous = decide(
-            rule(&set, "open"),
+            open,
             DefaultPolicy::Deny,
             Authenticated::from(Outcome::Missing),
             false,
             &request(),
         );
-        let Decision::Allow {
-            identity: None,
-            headers,
-            ..
-        } = anonymous
-        else {
+        let Decision::Allow { identity: None, .. } = anonymous else {
             panic!("{anonymous:?}")
         };
-        assert_eq!(headers[0].1, "");
+        let rendered = |identity: Option<&Identity>| open.expect("rule").rendered_headers(identity);
+        assert_eq!(rendered(None)[0].1, "");
         let known = decide(
-            rule(&set, "open"),
+            open,
             DefaultPolicy::Deny,
             Authenticated::from(identity(&[])),
             false,
             &request(),
         );
         let Decision::Allow {
-            identity: Some(_),
-            headers,
+            identity: Some(identity),
             ..
         } = known
         else {
             panic!("{known:?}")
         };
-        assert_eq!(headers[0].1, "alice");
+        assert_eq!(rendered(Some(&identity))[0].1, "alice");
     }
 
     #[test]

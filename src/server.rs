@@ -332,6 +332,7 @@ pub async fn decide(
         request: &request,
         login_start: app.login_start.as_ref(),
         identity_headers: &app.identity_headers,
+        rule,
         template_headers: rules.template_headers(),
         identity_token: TokenContext {
             tokens: app.identity_tokens.as_ref(),

@@ -12,7 +12,7 @@ use super::safe_header_value;
 use crate::authn::Identity;
 use crate::config::{DEFAULT_HEADER_NAMES, HeadersConfig};
 use crate::memo::{self, Memo, next_owner};
-use crate::rules::TemplateHeaders;
+use crate::rules::{Rule, TemplateHeaders};
 
 thread_local! {
     /// The heads of the last 200s answered on this thread, by rule set number (their template
@@ -63,26 +63,35 @@ impl IdentityHeaders {
 
     /// The headers a 200 starts with: every identity header with its value for `identity`
     /// (the access-token header empty: [`IdentityHeaders::access_token`] gives its value),
-    /// then every name of `templates` empty (the rule's own values replace them).
+    /// then the matched rule's own headers (`headers:`) with theirs, then every other name of
+    /// `templates` empty. `rule_id` names the rule in logs.
     ///
     /// Each thread keeps the heads of the last few identities shared by requests (those with a
-    /// digest made, see [`Identity::digest_if_made`]) and of none, per rule set, so a
-    /// credential sent again copies its head instead of building it; a value that cannot be
-    /// sent is then logged once per thread.
-    pub(super) fn head(&self, identity: Option<&Identity>, rule: &str, templates: &TemplateHeaders) -> HeaderMap {
+    /// digest made, see [`Identity::digest_if_made`]) and of none, per rule (per rule set when
+    /// no rule matched), so a credential sent again copies its head instead of building it; a
+    /// value that cannot be sent is then logged once per thread.
+    pub(super) fn head(
+        &self,
+        identity: Option<&Identity>,
+        rule: Option<&Rule>,
+        rule_id: &str,
+        templates: &TemplateHeaders,
+    ) -> HeaderMap {
         let key = match identity {
             None => &NO_IDENTITY,
             Some(identity) => match identity.digest_if_made() {
                 Some(digest) => digest,
-                None => return self.make_head(Some(identity), rule, templates),
+                None => return self.make_head(Some(identity), rule, rule_id, templates),
             },
         };
-        let kept = memo::read(&HEADS, templates.number(), key, |(number, head)| {
+        // A rule's number is its own, and tied to its set's template headers.
+        let owner = rule.map_or(templates.number(), |rule| rule.number);
+        let kept = memo::read(&HEADS, owner, key, |(number, head)| {
             (*number == self.number).then(|| head.clone())
         });
         kept.unwrap_or_else(|| {
-            let head = self.make_head(identity, rule, templates);
-            memo::keep(&HEADS, templates.number(), key, (self.number, own_copy(&head)));
+            let head = self.make_head(identity, rule, rule_id, templates);
+            memo::keep(&HEADS, owner, key, (self.number, own_copy(&head)));
             head
         })
     }
@@ -100,14 +109,21 @@ impl IdentityHeaders {
     }
 
     /// A head built (see [`IdentityHeaders::head`]). Names inserted twice (two identity
-    /// headers configured alike) are one header, with the later value.
-    fn make_head(&self, identity: Option<&Identity>, rule: &str, templates: &TemplateHeaders) -> HeaderMap {
+    /// headers configured alike, a rule header named as an identity header) are one header,
+    /// with the later value.
+    fn make_head(
+        &self,
+        identity: Option<&Identity>,
+        rule: Option<&Rule>,
+        rule_id: &str,
+        templates: &TemplateHeaders,
+    ) -> HeaderMap {
         let values = match identity {
             None => [const { HeaderValue::from_static("") }; 4],
-            Some(identity) => self.make(identity, rule),
+            Some(identity) => self.make(identity, rule_id),
         };
         let names = [&self.user, &self.email, &self.groups, &self.preferred_username];
-        // Room for what the answer and the HTTP rendering add (rule headers, the identity token,
+        // Room for what the answer and the HTTP rendering add (the identity token,
         // Content-Type, Content-Length): a copy keeps the index size, so none of those inserts
         // rebuilds the index.
         let mut head = HeaderMap::with_capacity(5 + templates.names().len() + 8);
@@ -116,6 +132,13 @@ impl IdentityHeaders {
         }
         if let Some(name) = &self.access_token {
             head.insert(name.clone(), HeaderValue::from_static(""));
+        }
+        for template in rule.map_or(&[][..], |rule| &rule.headers) {
+            let value = template.render(identity);
+            head.insert(
+                template.name.clone(),
+                safe_header_value(&template.name, &value, rule_id),
+            );
         }
         for name in templates.names() {
             head.entry(name).or_insert_with(|| HeaderValue::from_static(""));

@@ -13,7 +13,7 @@ use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use crate::authn::{Identity, Upstream};
 use crate::decision::Decision;
 use crate::origin::{ClientKind, OriginalRequest};
-use crate::rules::TemplateHeaders;
+use crate::rules::{Rule, TemplateHeaders};
 pub use identity_headers::IdentityHeaders;
 use identity_token::TokenContext;
 
@@ -58,6 +58,8 @@ pub struct Context<'a> {
     pub login_start: Option<&'a url::Url>,
     /// Identity header names.
     pub identity_headers: &'a IdentityHeaders,
+    /// The matched rule, whose `headers:` a 200 carries; `None` when no rule matched.
+    pub rule: Option<&'a Rule>,
     /// Every header name the rules' `headers:` can emit: sent empty when the rule does not.
     pub template_headers: &'a TemplateHeaders,
     /// The identity token's signer and the matched rule's `identity_token:`.
@@ -115,10 +117,9 @@ pub fn plan(decision: Decision<'_>, context: &Context<'_>) -> Answer {
     match decision {
         Decision::Allow {
             identity,
-            headers,
             rule,
             upstream,
-        } => allow(identity.as_deref(), &headers, upstream, rule, context),
+        } => allow(identity.as_deref(), upstream, rule, context),
         Decision::Forbidden { reason, .. } => refusal(StatusCode::FORBIDDEN, "forbidden", &reason, context.client),
         Decision::Unauthenticated {
             redirect,
@@ -137,22 +138,19 @@ pub fn invalid_request(reason: &str, client: ClientKind) -> Answer {
     refusal(StatusCode::BAD_REQUEST, "invalid_request", reason, client)
 }
 
-fn allow(
-    identity: Option<&Identity>,
-    extra: &[(HeaderName, String)],
-    upstream: Upstream,
-    rule: &str,
-    context: &Context<'_>,
-) -> Answer {
-    let mut headers = context.identity_headers.head(identity, rule, context.template_headers);
+fn allow(identity: Option<&Identity>, upstream: Upstream, rule: &str, context: &Context<'_>) -> Answer {
+    let mut headers = context
+        .identity_headers
+        .head(identity, context.rule, rule, context.template_headers);
     if let Some((name, value)) = context
         .identity_headers
         .access_token(identity, upstream.access_token.as_deref(), rule)
+        // A rule's own header of that name wins, as it always did.
+        && !context
+            .rule
+            .is_some_and(|rule| rule.headers.iter().any(|template| template.name == *name))
     {
         headers.insert(name, value);
-    }
-    for (name, value) in extra {
-        headers.insert(name.clone(), safe_header_value(name, value, rule));
     }
     match context.identity_token.header(identity) {
         Ok(Some((name, value))) => {

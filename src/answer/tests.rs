@@ -65,6 +65,7 @@ fn context<'a>(request: &'a OriginalRequest, names: &'a IdentityHeaders) -> Cont
         request,
         login_start: None,
         identity_headers: names,
+        rule: None,
         template_headers: &NO_TEMPLATES,
         identity_token: TokenContext::default(),
     }
@@ -112,11 +113,10 @@ fn alice() -> Identity {
     }
 }
 
-fn allowed(identity: Option<std::sync::Arc<Identity>>, headers: Vec<(HeaderName, String)>) -> Decision<'static> {
+fn allowed(identity: Option<std::sync::Arc<Identity>>) -> Decision<'static> {
     Decision::Allow {
         rule: "r",
         identity,
-        headers,
         upstream: Upstream {
             access_token: None,
             set_cookies: Vec::new(),
@@ -139,12 +139,8 @@ fn pairs(answer: &Answer) -> Vec<(String, String)> {
 fn identities_shared_by_requests_get_their_own_kept_header_values() {
     let names = IdentityHeaders::new(&HeadersConfig::default());
     let request = request();
-    let answer_for = |identity: &std::sync::Arc<Identity>| {
-        pairs(&plan(
-            allowed(Some(identity.clone()), Vec::new()),
-            &context(&request, &names),
-        ))
-    };
+    let answer_for =
+        |identity: &std::sync::Arc<Identity>| pairs(&plan(allowed(Some(identity.clone())), &context(&request, &names)));
     let made_each_time = answer_for(&std::sync::Arc::new(alice()));
     let shared = std::sync::Arc::new(alice());
     shared.digest();
@@ -168,23 +164,39 @@ fn identities_shared_by_requests_get_their_own_kept_header_values() {
 fn an_allow_starts_from_the_identity_headers_then_adds_rule_and_template_headers() {
     let names = IdentityHeaders::new(&HeadersConfig::default());
     let request = request();
-    let tenant = HeaderName::from_static("x-tenant");
-    let unused = HeaderName::from_static("x-unused");
-    let templates = TemplateHeaders::new(vec![tenant.clone(), unused]);
+    let set = rule_set();
     let mut context = context(&request, &names);
-    context.template_headers = &templates;
+    context.template_headers = set.template_headers();
+    context.rule = set.rules().find(|rule| rule.id == "tenant");
     let identity = Some(std::sync::Arc::new(alice()));
-    let answer = plan(allowed(identity, vec![(tenant, "acme".into())]), &context);
+    let answer = plan(allowed(identity), &context);
     let expected = [
+        // A template header of another rule: sent empty.
+        ("x-auth-request-access-token", ""),
         ("x-auth-request-email", "alice@example.com"),
         ("x-auth-request-groups", "admins,dev"),
         ("x-auth-request-preferred-username", "Alice"),
         ("x-auth-request-user", "alice"),
-        ("x-tenant", "acme"),
+        ("x-tenant", "acme for alice"),
         ("x-unused", ""),
     ]
     .map(|(name, value)| (name.to_owned(), value.to_owned()));
     assert_eq!(pairs(&answer), expected);
+}
+
+/// Two rules with headers, and the second's `X-Auth-Request-Access-Token` template.
+fn rule_set() -> crate::rules::RuleSet {
+    let yaml = r#"
+- id: tenant
+  paths: ["/t/**"]
+  policy: allow
+  headers: { X-Tenant: "acme for {user}" }
+- id: unused
+  paths: ["/u/**"]
+  policy: allow
+  headers: { X-Unused: "{email}", X-Auth-Request-Access-Token: "from the rule" }
+"#;
+    crate::rules::RuleSet::from_yaml(yaml, std::path::Path::new("rules.yaml")).expect("rules")
 }
 
 #[test]
@@ -197,10 +209,7 @@ fn identity_header_names_that_repeat_still_answer_as_one_header_each() {
     };
     let names = IdentityHeaders::new(&config);
     let request = request();
-    let answer = plan(
-        allowed(Some(std::sync::Arc::new(alice())), Vec::new()),
-        &context(&request, &names),
-    );
+    let answer = plan(allowed(Some(std::sync::Arc::new(alice()))), &context(&request, &names));
     let users: Vec<_> = answer.headers.get_all("x-auth-request-user").iter().collect();
     assert_eq!(users, ["alice@example.com"]);
     assert_eq!(answer.headers.len(), 3);
@@ -224,7 +233,6 @@ fn an_allow_plans_the_identity_headers_and_the_refreshed_cookies() {
     let decision = Decision::Allow {
         rule: "r",
         identity: None,
-        headers: Vec::new(),
         upstream: Upstream {
             access_token: None,
             set_cookies: vec![cookie.clone()],
@@ -257,7 +265,7 @@ fn a_kept_head_serves_only_its_rule_set_and_its_header_names() {
     let names_of = |identity: Option<&Arc<Identity>>, names: &IdentityHeaders, templates: &TemplateHeaders| {
         let mut context = context(&request, names);
         context.template_headers = templates;
-        let answer = plan(allowed(identity.cloned(), Vec::new()), &context);
+        let answer = plan(allowed(identity.cloned()), &context);
         let mut names: Vec<String> = answer.headers.keys().map(|name| name.to_string()).collect();
         names.sort();
         names
@@ -295,7 +303,6 @@ fn the_access_token_is_never_kept_with_a_head() {
         let decision = Decision::Allow {
             rule: "r",
             identity,
-            headers: Vec::new(),
             upstream: Upstream {
                 access_token: token.map(str::to_string),
                 set_cookies: Vec::new(),
@@ -315,5 +322,57 @@ fn the_access_token_is_never_kept_with_a_head() {
         assert_eq!(token_of(Some(shared.clone()), Some("two")), ["two"]);
         assert_eq!(token_of(Some(shared.clone()), None), [""]);
         assert_eq!(token_of(None, Some("stray")), [""], "no identity, no token");
+    }
+}
+
+#[test]
+fn each_rule_gets_its_own_headers_from_a_kept_head_and_a_reloaded_rule_its_new_ones() {
+    let names = IdentityHeaders::new(&HeadersConfig {
+        pass_access_token: true,
+        ..HeadersConfig::default()
+    });
+    let request = request();
+    let shared = Arc::new(alice());
+    shared.digest();
+    let first = rule_set();
+    let reloaded = crate::rules::RuleSet::from_yaml(
+        "- id: tenant\n  policy: allow\n  headers: { X-Tenant: \"globex for {user}\" }\n",
+        std::path::Path::new("rules.yaml"),
+    )
+    .expect("rules");
+    let answer = |set: &crate::rules::RuleSet, id: &str| {
+        let mut context = context(&request, &names);
+        context.template_headers = set.template_headers();
+        context.rule = set.rules().find(|rule| rule.id == id);
+        let decision = Decision::Allow {
+            rule: "r",
+            identity: Some(shared.clone()),
+            upstream: Upstream {
+                access_token: Some("the token".into()),
+                set_cookies: Vec::new(),
+            },
+        };
+        pairs(&plan(decision, &context))
+    };
+    let header = |name: &str, value: &str| (name.to_string(), value.to_string());
+    for _ in 0..2 {
+        let tenant = answer(&first, "tenant");
+        assert!(tenant.contains(&header("x-tenant", "acme for alice")), "{tenant:?}");
+        assert!(tenant.contains(&header("x-unused", "")), "{tenant:?}");
+        assert!(
+            tenant.contains(&header("x-auth-request-access-token", "the token")),
+            "{tenant:?}"
+        );
+        let unused = answer(&first, "unused");
+        assert!(unused.contains(&header("x-tenant", "")), "{unused:?}");
+        assert!(unused.contains(&header("x-unused", "alice@example.com")), "{unused:?}");
+        // The rule's own header of that name wins over the access token.
+        assert!(
+            unused.contains(&header("x-auth-request-access-token", "from the rule")),
+            "{unused:?}"
+        );
+        let again = answer(&reloaded, "tenant");
+        assert!(again.contains(&header("x-tenant", "globex for alice")), "{again:?}");
+        assert!(!again.iter().any(|(name, _)| name == "x-unused"), "{again:?}");
     }
 }

@@ -63,10 +63,14 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
     if bytes.is_empty() {
         return Some(invalid("empty bearer token".into()));
     }
-    let introspector = verifier.introspector();
     // A token verified before is a JWT, and was text: the cache answers before the token is
     // read as text, and before its header is decoded to tell it from an opaque token (which
-    // costs a cached JWT as much as the lookup). Opaque tokens are never looked up there.
+    // costs a cached JWT as much as the lookup). This thread's recent tokens first, which hash
+    // nothing; then the shared cache, where opaque tokens are never looked up.
+    if let Some(identity) = verifier.recently_cached(bytes) {
+        return Some(valid(identity, bytes, keep_token));
+    }
+    let introspector = verifier.introspector();
     let maybe_jwt = introspector.is_none() || introspection::first_of_three_parts(bytes).is_some();
     if maybe_jwt && let Some(identity) = verifier.cached(bytes).await {
         return Some(valid(identity, bytes, keep_token));

@@ -124,6 +124,7 @@ fn compile_rule(raw: &RawRule, source: &Path, known: &Known) -> (Option<Compiled
         headers,
         credentials,
         identity_token: raw.identity_token.clone(),
+        number: crate::memo::next_owner(),
     };
     let compiled = reasons.is_empty().then_some(CompiledRule {
         rule,

@@ -76,6 +76,19 @@ pub struct Rule {
     pub credentials: Option<Vec<CredentialKind>>,
     /// `identity_token:`: a signed identity for the upstream on its 200s (with an identity).
     pub identity_token: Option<IdentityTokenRule>,
+    /// Its number among per-thread memos ([`next_owner`](crate::memo::next_owner)): a rule
+    /// compiled again (a reload) has another.
+    pub number: u64,
+}
+
+impl Rule {
+    /// The rule's extra headers (`headers:`) with their values for `identity`.
+    pub fn rendered_headers(&self, identity: Option<&Identity>) -> Vec<(HeaderName, String)> {
+        self.headers
+            .iter()
+            .map(|template| (template.name.clone(), template.render(identity)))
+            .collect()
+    }
 }
 
 /// A rule's `identity_token:` (`[identity_token]` in the config says how it is signed).

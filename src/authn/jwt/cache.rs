@@ -195,13 +195,19 @@ impl TokenCache {
     /// recent tokens first, then the cache by the token's key.
     pub async fn get(&self, token: impl AsRef<[u8]>, now: u64) -> Option<Arc<Identity>> {
         let token = token.as_ref();
-        let generation = self.generation.load(Ordering::Acquire);
-        if let Some(identity) = recent::find(generation, token, now) {
+        if let Some(identity) = self.recent(token, now) {
             return Some(identity);
         }
+        let generation = self.generation.load(Ordering::Acquire);
         let entry = self.by_key(&TokenCache::key(token), now).await?;
         recent::keep(generation, token, &entry);
         Some(entry.identity.clone())
+    }
+
+    /// The cached identity of `token` among this thread's recent tokens only, unless it expired
+    /// at or before `now`: no hash of the token, no lookup in the cache.
+    pub fn recent(&self, token: impl AsRef<[u8]>, now: u64) -> Option<Arc<Identity>> {
+        recent::find(self.generation.load(Ordering::Acquire), token, now)
     }
 
     /// The entry cached under `key`, unless it expired at or before `now` (moka's expiry is
