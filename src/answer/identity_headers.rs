@@ -1,7 +1,7 @@
 //! The identity headers of an allowed answer: the names `[headers]` gives, and their values for
 //! an identity (borrowed from it where they can be). A 200 starts from its *head*: these
-//! headers, then every header some rule can emit, empty; each worker thread keeps the heads of
-//! the identities it answered last.
+//! headers, the matched rule's own `headers:`, then every other header some rule can emit,
+//! empty; each worker thread keeps the heads of the identities it answered last.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -15,9 +15,9 @@ use crate::memo::{self, Memo, next_owner};
 use crate::rules::{Rule, TemplateHeaders};
 
 thread_local! {
-    /// The heads of the last 200s answered on this thread, by rule set number (their template
-    /// headers) and identity digest, each with the number of the [`IdentityHeaders`] that
-    /// made it.
+    /// The heads of the last 200s answered on this thread, by rule number (the rule set's when
+    /// no rule matched) and identity digest, each with the number of the [`IdentityHeaders`]
+    /// that made it.
     static HEADS: RefCell<Memo<(u64, HeaderMap), 16>> = const { RefCell::new(Memo::new()) };
 }
 

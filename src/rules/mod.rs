@@ -189,7 +189,8 @@ pub struct RuleSet {
 
 /// Every header name some rule of one set emits (`headers:`), once each, in rule order, with
 /// the set's number among per-thread memos ([`next_owner`](crate::memo::next_owner)): the
-/// answer keeps a 200's headers per set, and a set compiled again is another.
+/// answer keeps a 200's headers per rule, or per set when no rule matched, and a set compiled
+/// again is another.
 #[derive(Debug)]
 pub struct TemplateHeaders {
     names: Vec<HeaderName>,

@@ -17,10 +17,10 @@ mod question;
 mod sar;
 mod token;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use moka::future::Cache;
+use rustc_hash::FxHashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -87,15 +87,16 @@ pub enum Verdict {
 #[error("{0}")]
 pub struct CannotAnswer(pub String);
 
-/// Every configured authorizer by name, built once at start-up.
+/// Every configured authorizer by name, built once at start-up (FxHash: the names come from
+/// the config, so lookups need no protection from chosen collisions).
 #[derive(Default)]
-pub struct Authorizers(HashMap<String, Arc<Authorizer>>);
+pub struct Authorizers(FxHashMap<String, Arc<Authorizer>>);
 
 impl Authorizers {
     /// One client and cache per `[[authorizers]]` block; `Err` when a CA or token file cannot
     /// be read (validation already checked them, so only a file changed since).
     pub fn new(configs: &[AuthorizerConfig], metrics: &Metrics) -> Result<Authorizers, String> {
-        let mut authorizers = HashMap::new();
+        let mut authorizers = FxHashMap::default();
         for config in configs {
             let authorizer = Authorizer::new(config, metrics.clone())?;
             authorizers.insert(config.name.clone(), Arc::new(authorizer));
@@ -287,7 +288,6 @@ pub async fn confirm<'r>(
     else {
         return decision;
     };
-    let identity = identity.clone();
     let Some(name) = rule.require.authorizer.as_deref() else {
         return decision;
     };
@@ -299,7 +299,10 @@ pub async fn confirm<'r>(
             reason: format!("authorizer `{name}` is not configured"),
         };
     };
-    match authorizer.ask(rule, &identity, request).await {
+    // The identity is borrowed from the decision, not cloned: its count is shared by every
+    // request of the same user.
+    let verdict = authorizer.ask(rule, identity, request).await;
+    match verdict {
         Ok(Verdict::Allow) => decision,
         Ok(Verdict::Deny(reason)) => Decision::Forbidden {
             rule: rule_id,

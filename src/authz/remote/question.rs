@@ -5,9 +5,10 @@
 //!
 //! The question holds every part of the request and rule that goes into what either kind of
 //! authorizer is sent (an `http` body: the rule id, method, host, path and query; a review: the
-//! rule's resource, method and path); the identity is the memo's key, by its digest. So a kept
-//! verdict is only ever served for the same body the authorizer judged, and never after it
-//! lapses.
+//! rule's resource, method and path); the identity is the memo's key, by its digest. The query
+//! is compared as part of the target as sent (path and query), which is stricter and needs no
+//! search for the `?`. So a kept verdict is only ever served for the same body the authorizer
+//! judged, and never after it lapses.
 
 use std::cell::RefCell;
 use std::time::Instant;
@@ -35,7 +36,8 @@ pub(super) struct Question {
     method: Method,
     host: Box<str>,
     path: Box<str>,
-    query: Box<str>,
+    /// The target as sent: path and query.
+    uri: Box<str>,
 }
 
 impl Question {
@@ -47,7 +49,7 @@ impl Question {
             method: request.method.clone(),
             host: request.host.as_str().into(),
             path: request.path.as_str().into(),
-            query: query(request).into(),
+            uri: request.uri.as_str().into(),
         }
     }
 
@@ -57,7 +59,7 @@ impl Question {
             && self.method == request.method
             && *self.path == *request.path
             && *self.host == *request.host
-            && *self.query == *query(request)
+            && *self.uri == *request.uri
             && self.resource == rule.require.resource
     }
 }

@@ -342,6 +342,14 @@ fn a_kept_verdict_answers_only_the_same_question_and_only_before_it_lapses() {
             &orders,
             request("GET", "/orders/42", "/orders/42"),
         ),
+        // Asked again, not wrong: the body would be the same.
+        (
+            "the same path spelled otherwise",
+            number,
+            digest,
+            &orders,
+            request("GET", "/orders/42", "/orders//42?x=1"),
+        ),
         ("another host", number, digest, &orders, elsewhere),
         (
             "another authorizer",
