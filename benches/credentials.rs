@@ -113,7 +113,7 @@ fn cached_credentials(c: &mut Criterion) {
     let authn = Authenticator::new(verifier, None, false).with_session_checks(checks);
     let request = OriginalRequest {
         method: Method::GET,
-        scheme: "https".into(),
+        scheme: "https",
         host: "app.example.com".into(),
         authority: "app.example.com".into(),
         path: "/admin/users".into(),

@@ -63,7 +63,7 @@ fn request(method: Method, host: &str, path: &str) -> OriginalRequest {
     let (host, path) = (host.to_string(), path.to_string());
     OriginalRequest {
         method,
-        scheme: "https".into(),
+        scheme: "https",
         authority: host.clone(),
         host,
         uri: path.clone(),
@@ -133,7 +133,7 @@ fn bench_decide_and_plan(c: &mut Criterion) {
     let set = RuleSet::from_yaml(yaml, std::path::Path::new("bench.yaml")).expect("rules");
     let request = OriginalRequest {
         method: Method::GET,
-        scheme: "https".into(),
+        scheme: "https",
         host: "app.example.com".into(),
         authority: "app.example.com".into(),
         path: "/admin/users".into(),
@@ -200,7 +200,7 @@ fn bench_identity_token(c: &mut Criterion) {
     });
     let request = OriginalRequest {
         method: Method::GET,
-        scheme: "https".into(),
+        scheme: "https",
         host: "app.example.com".into(),
         authority: "app.example.com".into(),
         path: "/orders/1".into(),
@@ -280,7 +280,7 @@ fn bench_expression(c: &mut Criterion) {
     .expect("rules");
     let request = OriginalRequest {
         method: Method::GET,
-        scheme: "https".into(),
+        scheme: "https",
         host: "app.example.com".into(),
         authority: "app.example.com".into(),
         path: "/orders/42".into(),

@@ -193,7 +193,7 @@ mod tests {
     fn request() -> crate::origin::OriginalRequest {
         crate::origin::OriginalRequest {
             method: axum::http::Method::GET,
-            scheme: "https".into(),
+            scheme: "https",
             host: "app.example.com".into(),
             authority: "app.example.com".into(),
             path: "/x".into(),
@@ -204,7 +204,7 @@ mod tests {
     fn rule<'a>(set: &'a RuleSet, id: &str) -> Option<&'a Rule> {
         let request = crate::origin::OriginalRequest {
             method: axum::http::Method::GET,
-            scheme: "https".into(),
+            scheme: "https",
             host: "app.example.com".into(),
             authority: "app.example.com".into(),
             path: format!("/{id}/x").replace("/admins/", "/admin/"),

@@ -16,7 +16,7 @@ fuzz_target!(|text: &str| {
     for path in ["/", "/admin/x", "/ADMIN", "/static/a.css"] {
         let request = OriginalRequest {
             method: Method::GET,
-            scheme: "https".into(),
+            scheme: "https",
             host: "app.example.com".into(),
             authority: "app.example.com".into(),
             path: path.into(),

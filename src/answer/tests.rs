@@ -74,7 +74,7 @@ fn context<'a>(request: &'a OriginalRequest, names: &'a IdentityHeaders) -> Cont
 fn request() -> OriginalRequest {
     OriginalRequest {
         method: Method::GET,
-        scheme: "https".into(),
+        scheme: "https",
         host: "app.example.com".into(),
         authority: "app.example.com".into(),
         path: "/x".into(),

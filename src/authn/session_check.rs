@@ -285,7 +285,7 @@ impl SessionCheck {
         }
         for (name, value) in [
             ("x-forwarded-method", request.method.as_str()),
-            ("x-forwarded-proto", request.scheme.as_str()),
+            ("x-forwarded-proto", request.scheme),
             ("x-forwarded-host", request.authority.as_str()),
             ("x-forwarded-uri", request.uri.as_str()),
         ] {

@@ -25,7 +25,7 @@ pub struct OriginalRequest {
     /// The original method.
     pub method: Method,
     /// `http` or `https`.
-    pub scheme: String,
+    pub scheme: &'static str,
     /// Host without port, lower case: what host rules match.
     pub host: String,
     /// Host with port as the client sent it: what the original URL is rebuilt from.
@@ -162,10 +162,10 @@ fn target_from(field: &Field, raw: &str) -> Result<Target, OriginError> {
 }
 
 impl OriginalRequest {
-    fn assemble(method: Method, scheme: &str, authority: Authority, target: Target) -> Self {
+    fn assemble(method: Method, scheme: &'static str, authority: Authority, target: Target) -> Self {
         Self {
             method,
-            scheme: scheme.to_owned(),
+            scheme,
             host: authority.host,
             authority: authority.authority,
             path: target.path,

@@ -30,10 +30,17 @@ fn invalid_header(result: Result<OriginalRequest, OriginError>) -> (&'static str
     }
 }
 
-fn request(method: Method, scheme: &str, host: &str, authority: &str, path: &str, uri: &str) -> OriginalRequest {
+fn request(
+    method: Method,
+    scheme: &'static str,
+    host: &str,
+    authority: &str,
+    path: &str,
+    uri: &str,
+) -> OriginalRequest {
     OriginalRequest {
         method,
-        scheme: scheme.to_owned(),
+        scheme,
         host: host.to_owned(),
         authority: authority.to_owned(),
         path: path.to_owned(),
@@ -137,7 +144,7 @@ fn auth_ignores_the_forwarded_family_a_client_can_add() {
     ];
     let req = read_auth(&spoofed).unwrap();
     assert_eq!(
-        (req.method, req.host.as_str(), req.path.as_str(), req.scheme.as_str()),
+        (req.method, req.host.as_str(), req.path.as_str(), req.scheme),
         (Method::POST, "app.example.com", "/admin/users", "https")
     );
 }
@@ -369,7 +376,7 @@ fn ingress_nginx_family_is_read_in_full() {
 fn ingress_nginx_url_without_path_means_root() {
     let req = read_auth(&with(INGRESS_NGINX, "x-original-url", "http://a.example?x=1")).unwrap();
     assert_eq!(
-        (req.scheme.as_str(), req.path.as_str(), req.uri.as_str()),
+        (req.scheme, req.path.as_str(), req.uri.as_str()),
         ("http", "/", "/?x=1")
     );
 }

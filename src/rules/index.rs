@@ -92,7 +92,9 @@ fn first_segment_of(pattern: &PathPattern) -> Option<&str> {
 /// `/a/b` -> `a`; `/` -> ``.
 pub(super) fn first_segment(path: &str) -> &str {
     let rest = path.strip_prefix('/').unwrap_or(path);
-    rest.split_once('/').map_or(rest, |(first, _)| first)
+    // By byte: on every request, and a short search for a char costs more than the loop.
+    let end = rest.bytes().position(|b| b == b'/').unwrap_or(rest.len());
+    &rest[..end]
 }
 
 fn push_once(list: &mut Vec<u32>, index: u32) {

@@ -50,8 +50,9 @@ impl HostPattern {
 
 /// `a.example.com` -> `example.com`; `None` when the first label is empty or there is no dot.
 pub(super) fn parent_domain(host: &str) -> Option<&str> {
-    let (label, rest) = host.split_once('.')?;
-    (!label.is_empty()).then_some(rest)
+    // By byte: on every request, and a short search for a char costs more than the loop.
+    let dot = host.bytes().position(|b| b == b'.')?;
+    (dot > 0).then(|| &host[dot + 1..])
 }
 
 fn check_host_glob(host: &str) -> Result<(), String> {

@@ -132,7 +132,7 @@ async fn userinfo(State(state): State<AppState>, request: Request) -> Response {
         .unwrap_or_default();
     let this = origin::OriginalRequest {
         method: request.method().clone(),
-        scheme: "http".into(),
+        scheme: "http",
         host: authority.split(':').next().unwrap_or_default().to_ascii_lowercase(),
         authority: authority.to_owned(),
         path: request.uri().path().to_owned(),

@@ -23,7 +23,7 @@ fn request(method: Method, uri: &str) -> OriginalRequest {
     let path = uri.split('?').next().unwrap_or(uri).to_string();
     OriginalRequest {
         method,
-        scheme: "https".into(),
+        scheme: "https",
         host: "app.example.com".into(),
         authority: "app.example.com:8443".into(),
         path,

@@ -26,7 +26,7 @@ fn identity() -> Identity {
 fn request(method: &str, path: &str, uri: &str) -> OriginalRequest {
     OriginalRequest {
         method: Method::from_bytes(method.as_bytes()).expect("method"),
-        scheme: "https".into(),
+        scheme: "https",
         host: "api.example.com".into(),
         authority: "api.example.com".into(),
         path: path.into(),

@@ -19,7 +19,7 @@ use crate::origin::OriginalRequest;
 fn request(method: &str, host: &str, path: &str) -> OriginalRequest {
     OriginalRequest {
         method: Method::from_bytes(method.as_bytes()).expect("test method"),
-        scheme: "https".into(),
+        scheme: "https",
         host: host.into(),
         authority: host.into(),
         path: path.into(),
