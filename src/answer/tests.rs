@@ -18,10 +18,7 @@ fn login_url_percent_encodes_the_whole_original_url() {
 
 #[test]
 fn identity_headers_are_all_present_and_empty_without_identity() {
-    let names = IdentityHeaders::new(&HeadersConfig {
-        pass_access_token: true,
-        ..HeadersConfig::default()
-    });
+    let names = passing_tokens();
     let values = names.values(None, Some("token"));
     assert_eq!(values.len(), 5);
     assert!(values.iter().all(|(_, value)| value.is_empty()), "{values:?}");
@@ -114,14 +111,34 @@ fn alice() -> Identity {
 }
 
 fn allowed(identity: Option<std::sync::Arc<Identity>>) -> Decision<'static> {
+    allowed_with_token(identity, None)
+}
+
+/// An allow for `identity` whose credential sends `token` upstream.
+fn allowed_with_token(identity: Option<Arc<Identity>>, token: Option<&str>) -> Decision<'static> {
     Decision::Allow {
         rule: "r",
         identity,
         upstream: Upstream {
-            access_token: None,
+            access_token: token.map(str::to_string),
             set_cookies: Vec::new(),
         },
     }
+}
+
+/// Alice as the credential caches hold her: shared by requests, her digest made.
+fn shared_alice() -> Arc<Identity> {
+    let shared = Arc::new(alice());
+    shared.digest();
+    shared
+}
+
+/// The default identity header names, with `pass_access_token`.
+fn passing_tokens() -> IdentityHeaders {
+    IdentityHeaders::new(&HeadersConfig {
+        pass_access_token: true,
+        ..HeadersConfig::default()
+    })
 }
 
 /// The answer's headers as (name, value) text pairs, sorted.
@@ -142,8 +159,7 @@ fn identities_shared_by_requests_get_their_own_kept_header_values() {
     let answer_for =
         |identity: &std::sync::Arc<Identity>| pairs(&plan(allowed(Some(identity.clone())), &context(&request, &names)));
     let made_each_time = answer_for(&std::sync::Arc::new(alice()));
-    let shared = std::sync::Arc::new(alice());
-    shared.digest();
+    let shared = shared_alice();
     assert_eq!(answer_for(&shared), made_each_time);
     assert_eq!(answer_for(&shared), made_each_time, "the kept values");
     // Another identity, even one whose digest picks the same slot, gets its own.
@@ -253,8 +269,7 @@ fn an_allow_plans_the_identity_headers_and_the_refreshed_cookies() {
 #[test]
 fn a_kept_head_serves_only_its_rule_set_and_its_header_names() {
     let request = request();
-    let shared = Arc::new(alice());
-    shared.digest();
+    let shared = shared_alice();
     let defaults = IdentityHeaders::new(&HeadersConfig::default());
     let renamed = IdentityHeaders::new(&HeadersConfig {
         user: HeaderName::from_static("x-user"),
@@ -292,23 +307,11 @@ fn a_kept_head_serves_only_its_rule_set_and_its_header_names() {
 
 #[test]
 fn the_access_token_is_never_kept_with_a_head() {
-    let names = IdentityHeaders::new(&HeadersConfig {
-        pass_access_token: true,
-        ..HeadersConfig::default()
-    });
+    let names = passing_tokens();
     let request = request();
-    let shared = Arc::new(alice());
-    shared.digest();
+    let shared = shared_alice();
     let token_of = |identity: Option<Arc<Identity>>, token: Option<&str>| {
-        let decision = Decision::Allow {
-            rule: "r",
-            identity,
-            upstream: Upstream {
-                access_token: token.map(str::to_string),
-                set_cookies: Vec::new(),
-            },
-        };
-        let answer = plan(decision, &context(&request, &names));
+        let answer = plan(allowed_with_token(identity, token), &context(&request, &names));
         let values: Vec<_> = answer
             .headers
             .get_all("x-auth-request-access-token")
@@ -327,13 +330,9 @@ fn the_access_token_is_never_kept_with_a_head() {
 
 #[test]
 fn each_rule_gets_its_own_headers_from_a_kept_head_and_a_reloaded_rule_its_new_ones() {
-    let names = IdentityHeaders::new(&HeadersConfig {
-        pass_access_token: true,
-        ..HeadersConfig::default()
-    });
+    let names = passing_tokens();
     let request = request();
-    let shared = Arc::new(alice());
-    shared.digest();
+    let shared = shared_alice();
     let first = rule_set();
     let reloaded = crate::rules::RuleSet::from_yaml(
         "- id: tenant\n  policy: allow\n  headers: { X-Tenant: \"globex for {user}\" }\n",
@@ -344,15 +343,10 @@ fn each_rule_gets_its_own_headers_from_a_kept_head_and_a_reloaded_rule_its_new_o
         let mut context = context(&request, &names);
         context.template_headers = set.template_headers();
         context.rule = set.rules().find(|rule| rule.id == id);
-        let decision = Decision::Allow {
-            rule: "r",
-            identity: Some(shared.clone()),
-            upstream: Upstream {
-                access_token: Some("the token".into()),
-                set_cookies: Vec::new(),
-            },
-        };
-        pairs(&plan(decision, &context))
+        pairs(&plan(
+            allowed_with_token(Some(shared.clone()), Some("the token")),
+            &context,
+        ))
     };
     let header = |name: &str, value: &str| (name.to_string(), value.to_string());
     for _ in 0..2 {
