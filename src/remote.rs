@@ -45,6 +45,11 @@ impl<V> Kept<V> {
                 .unwrap_or(now + Duration::from_secs(365 * 24 * 3600)),
         }
     }
+
+    /// Whether it has not lapsed yet: the one test every per-thread memo of answers applies.
+    pub fn is_live(&self) -> bool {
+        Instant::now() < self.until
+    }
 }
 
 /// The expiry of a cache of [`Kept`] answers: each entry lapses at its answer's `until`.
@@ -83,8 +88,8 @@ where
     E: Send + Sync + 'static,
     F: Future<Output = Result<Kept<V>, E>>,
 {
-    if let Some(kept) = memo::kept(recent, owner, &key).filter(|kept| Instant::now() < kept.until) {
-        return Ok(kept.answer);
+    if let Some(answer) = memo::read(recent, owner, &key, |kept| kept.is_live().then(|| kept.answer.clone())) {
+        return Ok(answer);
     }
     Box::pin(async move {
         let kept = cached_or_call(cache, key, call).await?;

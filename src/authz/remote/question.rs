@@ -11,7 +11,6 @@
 //! judged, and never after it lapses.
 
 use std::cell::RefCell;
-use std::time::Instant;
 
 use axum::http::Method;
 
@@ -73,7 +72,7 @@ pub(super) fn query(request: &OriginalRequest) -> &str {
 /// asking `request` under `rule`, if that was the question and the verdict has not lapsed.
 pub(super) fn answered(number: u64, digest: &[u8; 32], rule: &Rule, request: &OriginalRequest) -> Option<Verdict> {
     memo::read(&LAST_ASKED, number, digest, |(question, kept)| {
-        (Instant::now() < kept.until && question.is(rule, request)).then(|| kept.answer.clone())
+        (kept.is_live() && question.is(rule, request)).then(|| kept.answer.clone())
     })
 }
 
