@@ -71,13 +71,15 @@ pub async fn check(verifier: &Verifier, headers: &HeaderMap, keep_token: bool) -
         return Some(valid(identity, bytes, keep_token));
     }
     let introspector = verifier.introspector();
-    let maybe_jwt = introspector.is_none() || introspection::first_of_three_parts(bytes).is_some();
+    // Only with introspection does a token's shape decide anything (JWT or opaque).
+    let header = introspector.and_then(|_| introspection::first_of_three_parts(bytes));
+    let maybe_jwt = introspector.is_none() || header.is_some();
     if maybe_jwt && let Some(identity) = verifier.cached(bytes).await {
         return Some(valid(identity, bytes, keep_token));
     }
     let token = text(bytes)?;
     if let Some(introspector) = introspector
-        && !introspection::first_of_three_parts(bytes).is_some_and(introspection::is_jwt_header)
+        && !header.is_some_and(introspection::is_jwt_header)
     {
         return Some(match Box::pin(introspector.check(token)).await {
             Checked::Valid(identity) => valid(identity, bytes, keep_token),
